@@ -1,0 +1,122 @@
+//! The command line: `serve` and `check-config`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::Config;
+use crate::db::Db;
+
+#[derive(Parser)]
+#[command(
+    name = "recording-archiver",
+    version,
+    about = "Archives live-streaming recordings announced by platform callbacks into your own storage"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon (built-in defaults without --config: loopback, ./var/state, ./var/archive).
+    Serve {
+        /// TOML configuration file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// Log line format.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
+    /// Validate the configuration and print it as it takes effect, secrets hidden.
+    CheckConfig {
+        /// TOML configuration file.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Runs the command line; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::CheckConfig { config } => match Config::load(config.as_deref()) {
+            Ok(c) => {
+                print!("{}", c.to_redacted_toml());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Serve { config, log_format } => {
+            init_logging(log_format);
+            match serve(config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e}");
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
+    let config = Arc::new(Config::load(config_path.as_deref())?);
+    if config_path.is_none() {
+        tracing::info!("no --config given: running on built-in defaults");
+    }
+    for s in config.sources.iter().filter(|s| s.token.is_empty()) {
+        tracing::warn!(
+            source = %s.name,
+            "source {:?} accepts callbacks without a token; acceptable only because {} is a loopback address",
+            s.name, config.server.listen
+        );
+    }
+    std::fs::create_dir_all(&config.state.dir).map_err(|e| {
+        format!(
+            "cannot create state.dir {}: {e}",
+            config.state.dir.display()
+        )
+    })?;
+    let db = Db::open(&config.state.dir)?;
+    let requeued = db.requeue_running(chrono::Utc::now())?;
+    if requeued > 0 {
+        tracing::warn!(
+            jobs = requeued,
+            "jobs left running by an unclean stop are queued again"
+        );
+    }
+    db.flush_now()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(crate::http::serve(Arc::clone(&config), db.clone()))?;
+    db.flush_now()?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,491 @@
+//! Typed configuration: built-in defaults, then the TOML file, then
+//! `RECORDING_ARCHIVER__SECTION__KEY` environment variables.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::providers::Provider;
+
+/// The prefix of environment overrides; `__` separates the path.
+pub const ENV_PREFIX: &str = "RECORDING_ARCHIVER__";
+
+/// A configuration problem, naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("config key `{key}`: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// A secret string: shown as `***` in Debug, Display and printed config.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret itself; call only where it is compared or sent.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    fn redacted(&self) -> Secret {
+        if self.0.is_empty() {
+            Secret::default()
+        } else {
+            Secret("***".to_owned())
+        }
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "***" })
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub api: ApiConfig,
+    pub state: StateConfig,
+    pub store: StoreConfig,
+    pub sources: Vec<SourceConfig>,
+}
+
+/// `[server]`: the HTTP listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub max_body_bytes: usize,
+    /// HTTP worker threads; 0 means one per CPU core.
+    pub http_workers: usize,
+}
+
+/// `[api]`: the read/admin API.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    pub token: Secret,
+}
+
+/// `[state]`: where the sled database lives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateConfig {
+    pub dir: PathBuf,
+}
+
+/// `[store]`: where archived files go.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum StoreConfig {
+    /// A local directory.
+    Fs {
+        #[serde(default = "default_archive_root")]
+        root: PathBuf,
+    },
+}
+
+/// `[[sources]]`: one platform account calling us back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: String,
+    #[serde(default = "default_provider")]
+    pub provider: Provider,
+    #[serde(default)]
+    pub token: Secret,
+}
+
+fn default_provider() -> Provider {
+    Provider::Auto
+}
+
+fn default_archive_root() -> PathBuf {
+    PathBuf::from("var/archive")
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".to_owned(),
+            max_body_bytes: 65536,
+            http_workers: 0,
+        }
+    }
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            dir: PathBuf::from("var/state"),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig::Fs {
+            root: default_archive_root(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            api: ApiConfig::default(),
+            state: StateConfig::default(),
+            store: StoreConfig::default(),
+            sources: vec![SourceConfig {
+                name: "default".to_owned(),
+                provider: Provider::Auto,
+                token: Secret::default(),
+            }],
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `path` (if any), then the environment, and validates.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// [`Config::load`] with the environment given, for tests.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut table =
+            toml::Table::try_from(Config::default()).map_err(|e| invalid("", e.to_string()))?;
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+            // Typed parse of the file alone first: its errors carry line and key.
+            toml::from_str::<Config>(&text).map_err(|e| ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+            let file: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?;
+            merge(&mut table, file);
+        }
+        let mut vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        vars.sort();
+        for (var, value) in vars {
+            apply_env(&mut table, &var, &value)?;
+        }
+        let config: Config = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| invalid("", e.message().to_owned()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The listen address, parsed.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.server.listen.parse().map_err(|e| {
+            invalid(
+                "server.listen",
+                format!("{:?} is not an address:port ({e})", self.server.listen),
+            )
+        })
+    }
+
+    /// True when only this machine can reach the listener.
+    pub fn listens_on_loopback(&self) -> bool {
+        self.listen_addr()
+            .map(|a| a.ip().is_loopback())
+            .unwrap_or(false)
+    }
+
+    /// Checks what types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let addr = self.listen_addr()?;
+        if self.server.max_body_bytes < 1024 {
+            return Err(invalid(
+                "server.max_body_bytes",
+                "must be at least 1024: platform callbacks are a few hundred bytes to a few KiB",
+            ));
+        }
+        if self.state.dir.as_os_str().is_empty() {
+            return Err(invalid("state.dir", "must not be empty"));
+        }
+        match &self.store {
+            StoreConfig::Fs { root } if root.as_os_str().is_empty() => {
+                return Err(invalid("store.root", "must not be empty"))
+            }
+            StoreConfig::Fs { .. } => {}
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, s) in self.sources.iter().enumerate() {
+            let key = |k: &str| format!("sources[{i}].{k}");
+            if s.name.is_empty()
+                || !s
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(
+                    key("name"),
+                    format!(
+                        "{:?}: use letters, digits, '-' and '_' (it is a URL path segment)",
+                        s.name
+                    ),
+                ));
+            }
+            if !seen.insert(s.name.as_str()) {
+                return Err(invalid(
+                    key("name"),
+                    format!("{:?} is defined twice", s.name),
+                ));
+            }
+            if s.token.is_empty() && !addr.ip().is_loopback() {
+                return Err(invalid(
+                    key("token"),
+                    format!(
+                        "source {:?} has no token, but server.listen {addr} is reachable from other machines",
+                        s.name
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The source configured under `name`.
+    pub fn source(&self, name: &str) -> Option<&SourceConfig> {
+        self.sources.iter().find(|s| s.name == name)
+    }
+
+    /// A copy with every secret replaced by `***`.
+    pub fn redacted(&self) -> Config {
+        let mut c = self.clone();
+        c.api.token = c.api.token.redacted();
+        for s in &mut c.sources {
+            s.token = s.token.redacted();
+        }
+        c
+    }
+
+    /// The effective configuration as TOML, secrets hidden.
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(&self.redacted())
+            .unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    }
+}
+
+/// Overlays `over` onto `base`: tables merge key by key, anything else replaces.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Applies `RECORDING_ARCHIVER__SERVER__LISTEN=...`. Array elements are named
+/// by index or, for sources, by name: `RECORDING_ARCHIVER__SOURCES__JD__TOKEN`.
+fn apply_env(table: &mut toml::Table, var: &str, value: &str) -> Result<(), ConfigError> {
+    let path: Vec<String> = var[ENV_PREFIX.len()..]
+        .split("__")
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    let env_err = |message: String| ConfigError::Env {
+        var: var.to_owned(),
+        message,
+    };
+    if path.iter().any(String::is_empty) {
+        return Err(env_err("empty path segment".to_owned()));
+    }
+    let mut root = toml::Value::Table(std::mem::take(table));
+    let result = set_path(&mut root, &path, value).map_err(env_err);
+    if let toml::Value::Table(t) = root {
+        *table = t;
+    }
+    result
+}
+
+fn set_path(node: &mut toml::Value, path: &[String], value: &str) -> Result<(), String> {
+    let (seg, rest) = path.split_first().ok_or("empty path")?;
+    match node {
+        toml::Value::Table(t) if rest.is_empty() => {
+            let typed = typed_like(t.get(seg.as_str()), value)?;
+            t.insert(seg.clone(), typed);
+            Ok(())
+        }
+        toml::Value::Table(t) => set_path(
+            t.entry(seg.clone())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new())),
+            rest,
+            value,
+        ),
+        toml::Value::Array(items) if !rest.is_empty() => {
+            let i = element_index(items, seg)
+                .ok_or_else(|| format!("no element {seg:?} in that list"))?;
+            set_path(&mut items[i], rest, value)
+        }
+        _ => Err(format!("{seg:?} is not a section")),
+    }
+}
+
+/// Keeps the type the key already has; new keys are strings (tokens, names).
+fn typed_like(existing: Option<&toml::Value>, value: &str) -> Result<toml::Value, String> {
+    let v = value.trim();
+    Ok(match existing {
+        Some(toml::Value::Integer(_)) => toml::Value::Integer(
+            v.parse()
+                .map_err(|_| format!("{value:?} is not an integer"))?,
+        ),
+        Some(toml::Value::Boolean(_)) => toml::Value::Boolean(
+            v.parse()
+                .map_err(|_| format!("{value:?} is not true or false"))?,
+        ),
+        Some(toml::Value::Float(_)) => toml::Value::Float(
+            v.parse()
+                .map_err(|_| format!("{value:?} is not a number"))?,
+        ),
+        _ => toml::Value::String(value.to_owned()),
+    })
+}
+
+/// An array element by index, or by its `name` (case-insensitive).
+fn element_index(items: &[toml::Value], seg: &str) -> Option<usize> {
+    if let Ok(i) = seg.parse::<usize>() {
+        return (i < items.len()).then_some(i);
+    }
+    items.iter().position(|item| {
+        item.get("name")
+            .and_then(|n| n.as_str())
+            .is_some_and(|n| n.eq_ignore_ascii_case(seg))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        f.write_all(text.as_bytes()).unwrap();
+        f
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_with_one_auto_source() {
+        let c = Config::load_with_env(None, []).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:8080");
+        assert_eq!(c.sources.len(), 1);
+        assert_eq!(c.sources[0].provider, Provider::Auto);
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_in_the_error() {
+        let f = file("[server]\nlisten_on = \"1.2.3.4:1\"\n");
+        let e = Config::load_with_env(Some(f.path()), [])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen_on"), "{e}");
+    }
+
+    #[test]
+    fn a_public_listener_requires_source_tokens() {
+        let f = file("[server]\nlisten = \"0.0.0.0:8080\"\n[[sources]]\nname = \"jd\"\n");
+        let e = Config::load_with_env(Some(f.path()), [])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sources[0].token"), "{e}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file_keeping_types() {
+        let f = file("[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"a\"\n");
+        let env = [
+            (
+                "RECORDING_ARCHIVER__SERVER__MAX_BODY_BYTES".to_owned(),
+                "2048".to_owned(),
+            ),
+            (
+                "RECORDING_ARCHIVER__SOURCES__JD__TOKEN".to_owned(),
+                "12345".to_owned(),
+            ),
+            (
+                "RECORDING_ARCHIVER__STATE__DIR".to_owned(),
+                "/tmp/x".to_owned(),
+            ),
+        ];
+        let c = Config::load_with_env(Some(f.path()), env).unwrap();
+        assert_eq!(c.server.max_body_bytes, 2048);
+        assert_eq!(c.sources[0].token.expose(), "12345");
+        assert_eq!(c.state.dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn a_bad_environment_value_names_the_variable() {
+        let env = [(
+            "RECORDING_ARCHIVER__SERVER__MAX_BODY_BYTES".to_owned(),
+            "lots".to_owned(),
+        )];
+        let e = Config::load_with_env(None, env).unwrap_err().to_string();
+        assert!(
+            e.contains("RECORDING_ARCHIVER__SERVER__MAX_BODY_BYTES"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let f = file(
+            "[api]\ntoken = \"api-secret\"\n[[sources]]\nname = \"jd\"\ntoken = \"src-secret\"\n",
+        );
+        let c = Config::load_with_env(Some(f.path()), []).unwrap();
+        let printed = c.to_redacted_toml();
+        let debug = format!("{c:?}");
+        for s in ["api-secret", "src-secret"] {
+            assert!(!printed.contains(s) && !debug.contains(s));
+        }
+        assert!(printed.contains("***"));
+    }
+}

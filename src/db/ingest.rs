@@ -1,0 +1,121 @@
+//! Recording what a callback brought: its events, the jobs they create (or
+//! match, for a platform's retry), stream liveness, and rejected requests.
+
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
+use sled::Transactional;
+
+use super::keys::{due_key, TimeKey};
+use super::{decode, encode, Db, DbError};
+use crate::event::Event;
+use crate::queue::{idempotency_key, Job};
+use crate::rejected::RejectedRequest;
+use crate::stream::StreamState;
+use crate::time::{to_millis, Timestamp};
+
+/// The outcome for one event: it is stored, with its job if it has one.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub event: Event,
+    /// The job this event created (not set for a duplicate).
+    pub new_job: Option<Job>,
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<DbError>>;
+
+fn corrupt(e: DbError) -> ConflictableTransactionError<DbError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+impl Db {
+    /// Stores `events` (ids assigned here) and a job for each archivable one,
+    /// all or nothing. Not yet durable: await [`Db::durable`] before answering.
+    pub fn record_events(
+        &self,
+        events: Vec<Event>,
+        now: Timestamp,
+    ) -> Result<Vec<Recorded>, DbError> {
+        // Ids come from outside the transaction: a retried closure must not
+        // burn new ones, and generate_id is not transactional anyway.
+        let mut prepared = Vec::with_capacity(events.len());
+        for mut event in events {
+            let key = self.new_key(&event.received_at)?;
+            event.id = key.to_string();
+            let job = match event.archivable_file() {
+                Some(_) => {
+                    let job_key = self.new_key(&now)?;
+                    Job::for_event(job_key.to_string(), &event, now).map(|j| (job_key, j))
+                }
+                None => None,
+            };
+            prepared.push((key, event, job));
+        }
+        let t = self.trees();
+        let result = (&t.events, &t.jobs, &t.due, &t.dedupe, &t.streams).transaction(
+            |(events, jobs, due, dedupe, streams)| {
+                let mut out = Vec::with_capacity(prepared.len());
+                for (key, event, job) in &prepared {
+                    let mut event = event.clone();
+                    let mut new_job = None;
+                    if let Some((job_key, job)) = job {
+                        let idem = idempotency_key(&job.source, &job.origin);
+                        match dedupe.get(idem.as_bytes())? {
+                            Some(existing) => {
+                                let existing = TimeKey::from_bytes(&existing).ok_or_else(|| {
+                                    corrupt(DbError::Corrupt {
+                                        tree: "dedupe",
+                                        message: "job key is not 16 bytes".to_owned(),
+                                    })
+                                })?;
+                                event.job_id = Some(existing.to_string());
+                                event.duplicate = true;
+                            }
+                            None => {
+                                jobs.insert(job_key.as_bytes(), encode(job))?;
+                                due.insert(
+                                    &due_key(to_millis(&job.next_attempt_at), job_key)[..],
+                                    &[],
+                                )?;
+                                dedupe.insert(idem.as_bytes(), job_key.as_bytes())?;
+                                event.job_id = Some(job.id.clone());
+                                new_job = Some(job.clone());
+                            }
+                        }
+                    }
+                    update_stream(streams, &event)?;
+                    events.insert(key.as_bytes(), encode(&event))?;
+                    out.push(Recorded { event, new_job });
+                }
+                Ok(out)
+            },
+        );
+        result.map_err(|e| match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => DbError::Sled(e),
+        })
+    }
+
+    /// Keeps a request we could not parse (id assigned here). Not yet durable.
+    pub fn record_rejected(&self, mut r: RejectedRequest) -> Result<RejectedRequest, DbError> {
+        let key = self.new_key(&r.received_at)?;
+        r.id = key.to_string();
+        self.trees().rejected.insert(key.as_bytes(), encode(&r))?;
+        Ok(r)
+    }
+}
+
+fn update_stream(streams: &TransactionalTree, event: &Event) -> TxResult<()> {
+    if !StreamState::concerns(event) {
+        return Ok(());
+    }
+    let Some(key) = StreamState::key_of(event) else {
+        return Ok(());
+    };
+    let prev = match streams.get(&key)? {
+        Some(v) => Some(decode::<StreamState>("streams", &v).map_err(corrupt)?),
+        None => None,
+    };
+    if let Some(next) = StreamState::apply(prev, event) {
+        streams.insert(key, encode(&next))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! The actix-web application: routes, errors as JSON, the server's lifecycle.
+
+mod api;
+mod callbacks;
+mod ops;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
+use serde_json::json;
+
+use crate::config::Config;
+use crate::db::{Db, DbError};
+
+/// Shared by every handler.
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+}
+
+/// An error answered as `{"code": ..., "message": ...}` with its HTTP status.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Extra members for the JSON body.
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            extra: None,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut body = serde_json::Map::new();
+        body.insert("code".into(), json!(self.code));
+        body.insert("message".into(), json!(self.message));
+        if let Some(extra) = &self.extra {
+            body.extend(extra.clone());
+        }
+        HttpResponse::build(self.status).json(body)
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        tracing::error!(error = %e, "state store failure");
+        // 503, so that a platform retries the callback later.
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "state_unavailable",
+            format!("the state store cannot take this now ({e}); retry later"),
+        )
+    }
+}
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(
+        web::QueryConfig::default()
+            .error_handler(|e, _| ApiError::bad_request("bad_query", e.to_string()).into()),
+    )
+    .app_data(
+        web::PathConfig::default()
+            .error_handler(|e, _| ApiError::bad_request("bad_path", e.to_string()).into()),
+    )
+    .service(
+        web::resource("/callbacks/{source}")
+            .route(web::post().to(callbacks::receive))
+            .route(web::get().to(callbacks::receive)),
+    )
+    .configure(ops::routes)
+    .service(web::scope("/api/v1").configure(api::routes))
+    .default_service(web::to(|| async {
+        Err::<HttpResponse, _>(ApiError::not_found(
+            "no_route",
+            "no such route; see the README for the API",
+        ))
+    }));
+}
+
+/// Binds the listener and serves until SIGINT/SIGTERM; returns once the
+/// in-flight requests have finished.
+pub async fn serve(config: Arc<Config>, db: Db) -> std::io::Result<()> {
+    let addr: SocketAddr = config
+        .listen_addr()
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let state = web::Data::new(AppState {
+        config: Arc::clone(&config),
+        db,
+    });
+    let workers = match config.server.http_workers {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
+        .workers(workers)
+        .backlog(4096)
+        .bind(addr)?;
+    for a in server.addrs() {
+        tracing::info!(address = %a, "listening");
+    }
+    server.run().await
+}

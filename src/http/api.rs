@@ -1,0 +1,187 @@
+//! `/api/v1`: events, jobs, rejected requests and streams as JSON pages.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{ApiError, AppState};
+use crate::db::PageRequest;
+use crate::event::EventKind;
+use crate::queue::JobState;
+
+/// Items per page unless `limit` says otherwise, and the most it may say.
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 1000;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/events", web::get().to(events))
+        .route("/jobs", web::get().to(jobs))
+        .route("/jobs/{id}", web::get().to(job))
+        .route("/rejected", web::get().to(rejected))
+        .route("/streams", web::get().to(streams));
+}
+
+/// With `[api] token` set, a bearer token is required; without one, only
+/// clients on this machine are answered.
+fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
+    let token = &state.config.api.token;
+    if token.is_empty() {
+        let local = req.peer_addr().is_some_and(|a| a.ip().is_loopback());
+        return if local {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                actix_web::http::StatusCode::FORBIDDEN,
+                "forbidden",
+                "the API answers only loopback clients unless [api] token is set",
+            ))
+        };
+    }
+    let presented = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let ok: bool = Sha256::digest(presented.trim().as_bytes())
+        .ct_eq(&Sha256::digest(token.expose().as_bytes()))
+        .into();
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::unauthorized(
+            "this API needs Authorization: Bearer <[api] token>",
+        ))
+    }
+}
+
+fn page(limit: Option<usize>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "bad_query",
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    PageRequest::new(limit, cursor)
+        .ok_or_else(|| ApiError::bad_request("bad_query", "cursor is not one this API gave out"))
+}
+
+fn matches(want: &Option<String>, have: &Option<String>) -> bool {
+    want.as_ref().is_none_or(|w| have.as_ref() == Some(w))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    source: Option<String>,
+    domain: Option<String>,
+    app: Option<String>,
+    stream: Option<String>,
+    kind: Option<EventKind>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+async fn events(
+    req: HttpRequest,
+    q: web::Query<EventsQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state)?;
+    let q = q.into_inner();
+    let page = page(q.limit, q.cursor.as_deref())?;
+    let source = q.source.clone();
+    let list = state.db.list_events(&page, |e| {
+        source.as_ref().is_none_or(|s| *s == e.source)
+            && matches(&q.domain, &e.domain)
+            && matches(&q.app, &e.app)
+            && matches(&q.stream, &e.stream)
+            && q.kind.is_none_or(|k| k == e.kind)
+    })?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobsQuery {
+    state: Option<JobState>,
+    source: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+async fn jobs(
+    req: HttpRequest,
+    q: web::Query<JobsQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state)?;
+    let q = q.into_inner();
+    let page = page(q.limit, q.cursor.as_deref())?;
+    let list = state.db.list_jobs(&page, |j| {
+        q.state.is_none_or(|s| s == j.state) && q.source.as_ref().is_none_or(|s| *s == j.source)
+    })?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+async fn job(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state)?;
+    match state.db.job(&id)? {
+        Some(job) => Ok(HttpResponse::Ok().json(job)),
+        None => Err(ApiError::not_found(
+            "no_such_job",
+            format!("no job {:?}", id.as_str()),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RejectedQuery {
+    source: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+async fn rejected(
+    req: HttpRequest,
+    q: web::Query<RejectedQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state)?;
+    let q = q.into_inner();
+    let page = page(q.limit, q.cursor.as_deref())?;
+    let list = state
+        .db
+        .list_rejected(&page, |r| q.source.as_ref().is_none_or(|s| *s == r.source))?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamsQuery {
+    source: Option<String>,
+    live: Option<bool>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+async fn streams(
+    req: HttpRequest,
+    q: web::Query<StreamsQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state)?;
+    let q = q.into_inner();
+    let page = page(q.limit, q.cursor.as_deref())?;
+    let list = state.db.list_streams(&page, |s| {
+        q.source.as_ref().is_none_or(|w| *w == s.source) && q.live.is_none_or(|l| l == s.live)
+    })?;
+    Ok(HttpResponse::Ok().json(list))
+}

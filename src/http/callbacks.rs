@@ -1,0 +1,227 @@
+//! `POST|GET /callbacks/{source}`: authenticate, read, parse, store durably,
+//! and only then answer 200.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::{Method, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use futures_util::StreamExt;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{ApiError, AppState};
+use crate::body::{self, BodyError, Encoding};
+use crate::config::SourceConfig;
+use crate::db::keys::hex_encode;
+use crate::event::Event;
+use crate::providers;
+use crate::rejected::RejectedRequest;
+use crate::time::Timestamp;
+
+/// The header that may carry a source's token instead of the query.
+pub const TOKEN_HEADER: &str = "x-archiver-token";
+
+/// Headers kept with a rejected request: what a replay or a diagnosis needs.
+const KEPT_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "user-agent",
+    "x-forwarded-for",
+    "x-real-ip",
+    "ali-live-timestamp",
+    "ali-live-signature",
+];
+
+pub async fn receive(
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let source_name = path.into_inner();
+    let source = state.config.source(&source_name).ok_or_else(|| {
+        ApiError::not_found(
+            "unknown_source",
+            format!("no source named {source_name:?} is configured"),
+        )
+    })?;
+    let query = query_pairs(req.query_string());
+    authorize(&req, &query, source)?;
+    let body = read_body(&req, payload, state.config.server.max_body_bytes).await?;
+    let received_at = chrono::Utc::now();
+    let platform_query: Vec<(String, String)> =
+        query.into_iter().filter(|(k, _)| k != "token").collect();
+    let platform_query = serde_urlencoded::to_string(&platform_query).unwrap_or_default();
+
+    // A GET callback (Alibaba's stream ingest) carries everything in its query.
+    let from_query = req.method() == Method::GET || (body.is_empty() && !platform_query.is_empty());
+    let decoded = if from_query {
+        body::decode_query(&platform_query)
+    } else {
+        let ct = req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok());
+        body::decode_body(Encoding::from_content_type(ct), &body)
+    };
+    let parsed = decoded.and_then(|p| providers::parse(source.provider, &p));
+    let events = match parsed {
+        Ok(events) => events,
+        Err(e) => {
+            return reject(&state, &req, source, &platform_query, &body, received_at, e).await
+        }
+    };
+
+    let raw = if from_query {
+        platform_query
+    } else {
+        String::from_utf8_lossy(&body).into_owned()
+    };
+    let events: Vec<Event> = events
+        .into_iter()
+        .map(|p| p.into_event(&source.name, received_at, &raw))
+        .collect();
+    let recorded = state.db.record_events(events, received_at)?;
+    state.db.durable().await?;
+
+    let duplicate = recorded.iter().any(|r| r.event.duplicate);
+    for r in &recorded {
+        tracing::debug!(
+            event_id = %r.event.id, source = %source.name, kind = %r.event.kind,
+            stream = r.event.stream.as_deref().unwrap_or(""), job_id = r.event.job_id.as_deref().unwrap_or(""),
+            duplicate = r.event.duplicate, "callback recorded"
+        );
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "code": 0,
+        "message": if duplicate { "ok (already queued)" } else { "ok" },
+        "events": recorded.iter().map(|r| &r.event.id).collect::<Vec<_>>(),
+        "jobs": recorded.iter().filter_map(|r| r.event.job_id.as_ref()).collect::<Vec<_>>(),
+        "duplicate": duplicate,
+    })))
+}
+
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    serde_urlencoded::from_str(query).unwrap_or_default()
+}
+
+/// Checks the source's token from the query or the header; never from the
+/// body, where senders copy the publisher's own query arguments.
+fn authorize(
+    req: &HttpRequest,
+    query: &[(String, String)],
+    source: &SourceConfig,
+) -> Result<(), ApiError> {
+    if source.token.is_empty() {
+        return Ok(());
+    }
+    let presented = req
+        .headers()
+        .get(TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            query
+                .iter()
+                .find(|(k, _)| k == "token")
+                .map(|(_, v)| v.clone())
+        });
+    match presented {
+        Some(t) if tokens_match(&t, source.token.expose()) => Ok(()),
+        Some(_) => Err(ApiError::unauthorized(format!(
+            "wrong token for source {:?}",
+            source.name
+        ))),
+        None => Err(ApiError::unauthorized(format!(
+            "source {:?} needs its token in the URL (?token=...) or the {TOKEN_HEADER} header",
+            source.name
+        ))),
+    }
+}
+
+/// Constant-time comparison; hashing first hides the length as well.
+fn tokens_match(presented: &str, expected: &str) -> bool {
+    let a = Sha256::digest(presented.as_bytes());
+    let b = Sha256::digest(expected.as_bytes());
+    a.ct_eq(&b).into()
+}
+
+async fn read_body(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body exceeds {limit} bytes (server.max_body_bytes)"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get("content-length")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(1024).min(limit));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request("bad_body", format!("cannot read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Keeps the request whole, durably, then answers 400 saying what was wrong.
+async fn reject(
+    state: &AppState,
+    req: &HttpRequest,
+    source: &SourceConfig,
+    query: &str,
+    body: &[u8],
+    received_at: Timestamp,
+    err: BodyError,
+) -> Result<HttpResponse, ApiError> {
+    let headers: BTreeMap<String, String> = KEPT_HEADERS
+        .iter()
+        .filter_map(|h| {
+            let v = req.headers().get(*h)?.to_str().ok()?;
+            Some(((*h).to_owned(), v.to_owned()))
+        })
+        .collect();
+    let (text, hex) = match std::str::from_utf8(body) {
+        Ok(s) => (Some(s.to_owned()), None),
+        Err(_) => (None, Some(hex_encode(body))),
+    };
+    let rejected = state.db.record_rejected(RejectedRequest {
+        id: String::new(),
+        source: source.name.clone(),
+        provider: source.provider,
+        received_at,
+        method: req.method().to_string(),
+        query: query.to_owned(),
+        headers,
+        remote_addr: req.peer_addr().map(|a| a.ip().to_string()),
+        body: text,
+        body_hex: hex,
+        error_code: err.code.to_owned(),
+        error: err.message.clone(),
+    })?;
+    state.db.durable().await?;
+    tracing::warn!(
+        source = %source.name, rejected_id = %rejected.id, code = err.code,
+        "callback rejected: {}", err.message
+    );
+    let mut e = ApiError::bad_request(err.code, err.message);
+    let mut extra = serde_json::Map::new();
+    extra.insert("rejected_id".into(), json!(rejected.id));
+    e.extra = Some(extra);
+    Err(e)
+}

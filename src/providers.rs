@@ -1,0 +1,325 @@
+//! Platform formats: which provider a body comes from and how it maps into
+//! normalized events.
+
+pub mod aliyun;
+pub mod jdcloud;
+pub mod ksyun;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::body::{BodyError, Fields, Payload};
+use crate::event::{Location, ParsedEvent, Status};
+use crate::time::{from_unix_auto, Timestamp};
+
+/// A platform callback format. `Auto` is only a configuration choice: every
+/// parsed event names the concrete provider it was read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Jdcloud,
+    Aliyun,
+    Ksyun,
+    Auto,
+}
+
+impl Provider {
+    /// The name used in config and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Jdcloud => "jdcloud",
+            Provider::Aliyun => "aliyun",
+            Provider::Ksyun => "ksyun",
+            Provider::Auto => "auto",
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Provider {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "jdcloud" => Ok(Provider::Jdcloud),
+            "aliyun" => Ok(Provider::Aliyun),
+            "ksyun" => Ok(Provider::Ksyun),
+            "auto" => Ok(Provider::Auto),
+            other => Err(format!(
+                "unknown provider {other:?} (expected jdcloud, aliyun, ksyun or auto)"
+            )),
+        }
+    }
+}
+
+/// Parses a decoded request with the given provider (or detects it).
+pub fn parse(provider: Provider, payload: &Payload) -> Result<Vec<ParsedEvent>, BodyError> {
+    payload
+        .records()
+        .iter()
+        .map(|fields| {
+            let provider = match provider {
+                Provider::Auto => detect(fields, payload.is_form()).ok_or_else(|| {
+                    BodyError::new(
+                        "unknown_format",
+                        format!(
+                            "cannot tell which platform sent this (fields: {}); \
+                             set the source's provider explicitly",
+                            fields.keys().collect::<Vec<_>>().join(", ")
+                        ),
+                    )
+                })?,
+                p => p,
+            };
+            match provider {
+                Provider::Jdcloud => jdcloud::parse(fields),
+                Provider::Aliyun => aliyun::parse(fields),
+                Provider::Ksyun => ksyun::parse(fields),
+                Provider::Auto => unreachable!("detect never answers Auto"),
+            }
+        })
+        .collect()
+}
+
+/// Guesses the provider from the fields a body carries.
+pub fn detect(fields: &Fields, is_form: bool) -> Option<Provider> {
+    if is_form {
+        if fields.has("call") {
+            return Some(Provider::Ksyun);
+        }
+        if fields.has("action") {
+            return Some(Provider::Aliyun);
+        }
+    }
+    if fields.has("notifytype") || fields.has("pubdomain") {
+        return Some(Provider::Ksyun);
+    }
+    if jdcloud::is_v1_1(fields) {
+        return Some(Provider::Jdcloud);
+    }
+    if fields.has("uri") || fields.has("push_args") || fields.has("start_time") {
+        return Some(Provider::Aliyun);
+    }
+    if fields.has("event") {
+        // JD's legacy body and Alibaba's recording status share their shape;
+        // only JD's carries a status, an error or a storage `url`.
+        return Some(
+            if fields.has("status") || fields.has("errormsg") || fields.has("url") {
+                Provider::Jdcloud
+            } else {
+                Provider::Aliyun
+            },
+        );
+    }
+    None
+}
+
+/// The event name as the platform sent it, trimmed, and its case-folded form for matching.
+pub(crate) fn event_name(fields: &Fields, key: &str) -> Option<(String, String)> {
+    fields.text(key).map(|raw| {
+        let folded = raw.to_ascii_lowercase();
+        (raw, folded)
+    })
+}
+
+/// Reads a platform status, forgiving the documented `"sucess"` typo.
+pub(crate) fn status(fields: &Fields, key: &str) -> Result<Status, BodyError> {
+    let Some(raw) = fields.text(key) else {
+        return Ok(Status::Success);
+    };
+    let s = raw.to_ascii_lowercase();
+    if s.starts_with("suc") || s == "ok" || s == "0" || s == "true" {
+        Ok(Status::Success)
+    } else if s.starts_with("fail") || s.starts_with("err") || s == "false" {
+        Ok(Status::Fail)
+    } else {
+        Err(BodyError::new(
+            "invalid_field",
+            format!("field `{key}`: unrecognized status {raw:?} (expected success or fail)"),
+        ))
+    }
+}
+
+/// A unix time in seconds or milliseconds (decided by magnitude).
+pub(crate) fn time(fields: &Fields, key: &str) -> Result<Option<Timestamp>, BodyError> {
+    match fields.number(key)? {
+        None => Ok(None),
+        Some(n) => from_unix_auto(n).map(Some).ok_or_else(|| {
+            BodyError::new(
+                "invalid_field",
+                format!("field `{key}`: {n} is not a plausible unix time"),
+            )
+        }),
+    }
+}
+
+/// A non-negative byte count.
+pub(crate) fn size(fields: &Fields, key: &str) -> Result<Option<u64>, BodyError> {
+    match fields.number(key)? {
+        Some(n) if n >= 0.0 && n.fract() == 0.0 => Ok(Some(n as u64)),
+        Some(n) => Err(BodyError::new(
+            "invalid_field",
+            format!("field `{key}`: {n} is not a byte count"),
+        )),
+        None => Ok(None),
+    }
+}
+
+/// A file location: a full URL, or a path inside the platform's storage.
+///
+/// Senders break long URLs over lines and pad them; the doc tables even
+/// leave `<br>` tags inside. None of that can be part of a URL, so it goes.
+pub(crate) fn location(fields: &Fields, key: &str) -> Option<Location> {
+    let raw = match fields.get(key)? {
+        serde_json::Value::String(s) => s.as_str(),
+        _ => return None,
+    };
+    let cleaned = remove_br_tags(raw);
+    let is_url = {
+        let t = cleaned.trim_start().to_ascii_lowercase();
+        t.starts_with("http://") || t.starts_with("https://")
+    };
+    let value: String = if is_url {
+        cleaned.chars().filter(|c| !c.is_whitespace()).collect()
+    } else {
+        // A path may hold spaces; only line breaks and their indentation go.
+        let mut out = String::with_capacity(cleaned.len());
+        for (i, line) in cleaned.split('\n').enumerate() {
+            let line = line.trim_end_matches('\r');
+            out.push_str(if i == 0 { line } else { line.trim_start() });
+        }
+        out.trim().to_owned()
+    };
+    if value.is_empty() {
+        return None;
+    }
+    Some(if is_url {
+        Location::Url(value)
+    } else {
+        Location::Path(value)
+    })
+}
+
+fn remove_br_tags(s: &str) -> String {
+    const TAGS: [&str; 3] = ["<br/>", "<br />", "<br>"];
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('<') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let tag = TAGS.iter().find(|t| {
+            tail.len() >= t.len() && tail.as_bytes()[..t.len()].eq_ignore_ascii_case(t.as_bytes())
+        });
+        match tag {
+            Some(t) => rest = &tail[t.len()..],
+            None => {
+                out.push('<');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A field that must be present for the event to mean anything.
+pub(crate) fn required(fields: &Fields, key: &str, what: &str) -> Result<String, BodyError> {
+    fields.text(key).ok_or_else(|| {
+        BodyError::new(
+            "missing_field",
+            format!("{what}: field `{key}` is missing or empty"),
+        )
+    })
+}
+
+pub(crate) fn unknown_event(provider: Provider, name: &str) -> BodyError {
+    BodyError::new(
+        "unknown_event",
+        format!("{provider} event {name:?} is not one we know"),
+    )
+}
+
+pub(crate) fn missing_file(provider: Provider, name: &str) -> BodyError {
+    BodyError::new(
+        "missing_field",
+        format!("{provider} {name} announces a file but carries no file location"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::body::{decode_body, Encoding};
+
+    fn fields(json: &str) -> Fields {
+        decode_body(Encoding::Json, json.as_bytes())
+            .unwrap()
+            .records()[0]
+            .clone()
+    }
+
+    #[test]
+    fn urls_lose_line_breaks_padding_and_br_tags() {
+        let f = fields("{\"u\": \"http://h/a/<br>\n\t    b.flv \"}");
+        assert_eq!(
+            location(&f, "u"),
+            Some(Location::Url("http://h/a/b.flv".into()))
+        );
+    }
+
+    #[test]
+    fn paths_keep_inner_spaces_but_lose_line_breaks() {
+        let f = fields("{\"u\": \"\nbucket/my file.flv\n\"}");
+        assert_eq!(
+            location(&f, "u"),
+            Some(Location::Path("bucket/my file.flv".into()))
+        );
+    }
+
+    #[test]
+    fn the_sucess_typo_is_success() {
+        assert_eq!(
+            status(&fields(r#"{"s":"sucess"}"#), "s").unwrap(),
+            Status::Success
+        );
+        assert_eq!(
+            status(&fields(r#"{"s":" FAIL "}"#), "s").unwrap(),
+            Status::Fail
+        );
+        assert!(status(&fields(r#"{"s":"maybe"}"#), "s").is_err());
+    }
+
+    #[test]
+    fn shapes_are_detected() {
+        assert_eq!(
+            detect(&fields(r#"{"NotifyType":"PubStart"}"#), false),
+            Some(Provider::Ksyun)
+        );
+        assert_eq!(
+            detect(&fields(r#"{"version":"v1.1"}"#), false),
+            Some(Provider::Jdcloud)
+        );
+        assert_eq!(
+            detect(&fields(r#"{"uri":"a/b.flv"}"#), false),
+            Some(Provider::Aliyun)
+        );
+        assert_eq!(
+            detect(&fields(r#"{"event":"record_started","domain":"d"}"#), false),
+            Some(Provider::Aliyun)
+        );
+        assert_eq!(
+            detect(
+                &fields(r#"{"event":"record_started","status":"success"}"#),
+                false
+            ),
+            Some(Provider::Jdcloud)
+        );
+        assert_eq!(detect(&fields(r#"{"hello":"world"}"#), false), None);
+    }
+}

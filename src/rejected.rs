@@ -1,0 +1,36 @@
+//! Requests we could not understand, kept whole so they can be replayed once
+//! the parsers learn their format. Nothing a platform sent is thrown away.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::providers::Provider;
+use crate::time::{serde_rfc3339, Timestamp};
+
+/// A callback answered 400, as received.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RejectedRequest {
+    pub id: String,
+    pub source: String,
+    /// The provider the source is configured for.
+    pub provider: Provider,
+    #[serde(with = "serde_rfc3339")]
+    pub received_at: Timestamp,
+    pub method: String,
+    /// The query string, without our `token`.
+    pub query: String,
+    /// The headers that matter for replaying (content type, user agent, signatures, forwarding).
+    pub headers: BTreeMap<String, String>,
+    #[serde(default)]
+    pub remote_addr: Option<String>,
+    /// The body as text when it is UTF-8 ...
+    #[serde(default)]
+    pub body: Option<String>,
+    /// ... else as hex, so that nothing is lost.
+    #[serde(default)]
+    pub body_hex: Option<String>,
+    /// Why it was refused.
+    pub error_code: String,
+    pub error: String,
+}
