@@ -213,6 +213,43 @@ mod tests {
     }
 
     #[test]
+    fn jobs_left_running_by_a_crash_are_queued_again_on_start() {
+        use crate::event::{EventKind, FileInfo, Location, ParsedEvent};
+        use crate::providers::Provider;
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let now = chrono::Utc::now();
+        let mut p = ParsedEvent::new(Provider::Jdcloud, EventKind::RecordingReady, "record_done");
+        p.file = Some(FileInfo {
+            location: Location::Url("http://h/a.flv".into()),
+            size: None,
+            format: None,
+            started_at: None,
+            ended_at: None,
+            duration_s: None,
+            group: Vec::new(),
+        });
+        let rec = db
+            .record_events(vec![p.into_event("jd", now, "{}")], now)
+            .unwrap();
+        let mut job = rec[0].new_job.clone().unwrap();
+        job.state = JobState::Running;
+        let key = TimeKey::parse(&job.id).unwrap();
+        db.trees()
+            .jobs
+            .insert(key.as_bytes(), encode(&job))
+            .unwrap();
+
+        assert_eq!(db.requeue_running(now).unwrap(), 1);
+        assert_eq!(db.job(&job.id).unwrap().unwrap().state, JobState::Queued);
+        assert_eq!(
+            db.requeue_running(now).unwrap(),
+            0,
+            "only running jobs move"
+        );
+    }
+
+    #[test]
     fn the_schema_version_is_written_on_creation() {
         let dir = tempfile::tempdir().unwrap();
         drop(Db::open(dir.path()).unwrap());

@@ -76,6 +76,13 @@ impl Location {
         }
     }
 
+    /// The file name's extension, lower-cased, when it looks like one (`flv`, `mp4`, `jpg`).
+    pub fn extension(&self) -> Option<String> {
+        let (_, ext) = self.file_name().rsplit_once('.')?;
+        let ok = (1..=5).contains(&ext.len()) && ext.chars().all(|c| c.is_ascii_alphanumeric());
+        ok.then(|| ext.to_ascii_lowercase())
+    }
+
     /// The last path segment, the file's own name.
     pub fn file_name(&self) -> &str {
         let s = self.as_str();
@@ -207,7 +214,12 @@ impl ParsedEvent {
     }
 
     /// Completes the event with where and when it arrived.
-    pub fn into_event(self, source: &str, received_at: Timestamp, raw: &str) -> Event {
+    pub fn into_event(mut self, source: &str, received_at: Timestamp, raw: &str) -> Event {
+        if let Some(file) = &mut self.file {
+            if file.format.is_none() {
+                file.format = file.location.extension();
+            }
+        }
         let occurred_at = self
             .occurred_at
             .or_else(|| self.file.as_ref().and_then(|f| f.ended_at))
