@@ -1,10 +1,10 @@
 //! The state store: sled, its trees, its schema version, and every read and
 //! write the daemon makes to it. Only this module knows it is sled.
 
-mod commit;
 mod ingest;
 pub mod keys;
 mod listing;
+mod writer;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -18,8 +18,8 @@ use crate::time::{to_millis, Timestamp};
 pub use ingest::Recorded;
 pub use listing::{Page, PageRequest};
 
-use commit::Committer;
 use keys::{due_key, TimeKey};
+use writer::Writer;
 
 /// The on-disk layout this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -33,8 +33,6 @@ pub enum DbError {
     Sled(#[from] sled::Error),
     #[error("state store: {0}")]
     Transaction(String),
-    #[error("state store flush failed: {0}")]
-    Flush(String),
     #[error(
         "the state directory was written by a newer recording-archiver (schema {found}); \
          this build reads schema {SCHEMA_VERSION} at most. Run the newer version, or point \
@@ -43,7 +41,7 @@ pub enum DbError {
     NewerSchema { found: u32 },
     #[error("state store holds unreadable data in {tree}: {message}")]
     Corrupt { tree: &'static str, message: String },
-    #[error("cannot start the commit thread: {0}")]
+    #[error("cannot start the state writer thread: {0}")]
     Thread(#[from] std::io::Error),
 }
 
@@ -72,8 +70,8 @@ pub struct Db {
 }
 
 struct Inner {
-    // Declared first so the commit thread stops before sled closes.
-    committer: Committer,
+    // Declared first so the writer drains before sled closes.
+    writer: Writer,
     db: sled::Db,
     trees: Trees,
 }
@@ -113,24 +111,14 @@ impl Db {
                 }
             }
         }
-        let committer = Committer::start(db.clone())?;
+        let writer = Writer::start(db.clone(), trees.clone())?;
         Ok(Db {
-            inner: Arc::new(Inner {
-                committer,
-                db,
-                trees,
-            }),
+            inner: Arc::new(Inner { writer, db, trees }),
         })
     }
 
     fn trees(&self) -> &Trees {
         &self.inner.trees
-    }
-
-    /// Waits until every write made before the call is durable. Concurrent
-    /// callers share one flush.
-    pub async fn durable(&self) -> Result<(), DbError> {
-        self.inner.committer.flush().await.map_err(DbError::Flush)
     }
 
     /// Flushes synchronously (at shutdown).
@@ -212,8 +200,8 @@ mod tests {
         assert!(e.contains("newer recording-archiver (schema 99)"), "{e}");
     }
 
-    #[test]
-    fn jobs_left_running_by_a_crash_are_queued_again_on_start() {
+    #[tokio::test]
+    async fn jobs_left_running_by_a_crash_are_queued_again_on_start() {
         use crate::event::{EventKind, FileInfo, Location, ParsedEvent};
         use crate::providers::Provider;
         let dir = tempfile::tempdir().unwrap();
@@ -231,6 +219,7 @@ mod tests {
         });
         let rec = db
             .record_events(vec![p.into_event("jd", now, "{}")], now)
+            .await
             .unwrap();
         let mut job = rec[0].new_job.clone().unwrap();
         job.state = JobState::Running;

@@ -82,8 +82,8 @@ pub async fn receive(
         .into_iter()
         .map(|p| p.into_event(&source.name, received_at, &raw))
         .collect();
-    let recorded = state.db.record_events(events, received_at)?;
-    state.db.durable().await?;
+    // Resolves only once the events and jobs are flushed to disk.
+    let recorded = state.db.record_events(events, received_at).await?;
 
     let duplicate = recorded.iter().any(|r| r.event.duplicate);
     for r in &recorded {
@@ -200,21 +200,23 @@ async fn reject(
         Ok(s) => (Some(s.to_owned()), None),
         Err(_) => (None, Some(hex_encode(body))),
     };
-    let rejected = state.db.record_rejected(RejectedRequest {
-        id: String::new(),
-        source: source.name.clone(),
-        provider: source.provider,
-        received_at,
-        method: req.method().to_string(),
-        query: query.to_owned(),
-        headers,
-        remote_addr: req.peer_addr().map(|a| a.ip().to_string()),
-        body: text,
-        body_hex: hex,
-        error_code: err.code.to_owned(),
-        error: err.message.clone(),
-    })?;
-    state.db.durable().await?;
+    let rejected = state
+        .db
+        .record_rejected(RejectedRequest {
+            id: String::new(),
+            source: source.name.clone(),
+            provider: source.provider,
+            received_at,
+            method: req.method().to_string(),
+            query: query.to_owned(),
+            headers,
+            remote_addr: req.peer_addr().map(|a| a.ip().to_string()),
+            body: text,
+            body_hex: hex,
+            error_code: err.code.to_owned(),
+            error: err.message.clone(),
+        })
+        .await?;
     tracing::warn!(
         source = %source.name, rejected_id = %rejected.id, code = err.code,
         "callback rejected: {}", err.message

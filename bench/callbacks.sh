@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Durable callbacks per second and latency, side by side with GET /healthz of
+# the same server (the no-work ceiling). Everything on this machine's cores.
+#   bench/callbacks.sh [connections] [seconds]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CONNS=${1:-64}
+SECS=${2:-15}
+PORT=${PORT:-18080}
+bash bench/install-tools.sh >/dev/null
+cargo build --release --quiet
+work=$(mktemp -d)
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+cat > "$work/config.toml" <<TOML
+[server]
+listen = "127.0.0.1:$PORT"
+[state]
+dir = "$work/state"
+[store]
+type = "fs"
+root = "$work/archive"
+[[sources]]
+name = "bench"
+provider = "jdcloud"
+token = "bench-token"
+TOML
+RUST_LOG=warn target/release/recording-archiver serve --config "$work/config.toml" 2>"$work/daemon.log" &
+pid=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
+echo "load: wrk -t2 -c$CONNS -d${SECS}s --latency (wrk shares the same cores)"
+run() { # name, wrk args...
+  local name=$1; shift
+  local out; out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "$@")
+  local rps p50 p99 non2xx
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
+  printf '%-34s %12s req/s   p50 %-9s p99 %-9s non-2xx %s\n' "$name" "$rps" "$p50" "$p99" "$non2xx"
+}
+printf '%-34s %18s   %-13s %-13s\n' "endpoint" "throughput" "" ""
+run "GET /healthz (ceiling)" "http://127.0.0.1:$PORT/healthz"
+sed "s|path_with_token|\"/callbacks/bench?token=bench-token\"|" bench/record_done.lua > "$work/record_done.lua"
+run "POST record_done (event+job)" -s "$work/record_done.lua" "http://127.0.0.1:$PORT/"
+events=$(curl -s "http://127.0.0.1:$PORT/api/v1/jobs?limit=1" | head -c 80)
+echo "state dir after the run: $(du -sh "$work/state" | cut -f1)"
