@@ -42,7 +42,10 @@ run() { # name, wrk args...
 }
 printf '%-34s %18s   %-13s %-13s\n' "endpoint" "throughput" "" ""
 run "GET /healthz (ceiling)" "http://127.0.0.1:$PORT/healthz"
-sed "s|path_with_token|\"/callbacks/bench?token=bench-token\"|" bench/record_done.lua > "$work/record_done.lua"
+for script in publish record_done; do
+  sed "s|path_with_token|\"/callbacks/bench?token=bench-token\"|" "bench/$script.lua" > "$work/$script.lua"
+done
+run "POST publish_started (event)" -s "$work/publish.lua" "http://127.0.0.1:$PORT/"
 run "POST record_done (event+job)" -s "$work/record_done.lua" "http://127.0.0.1:$PORT/"
 events=$(curl -s "http://127.0.0.1:$PORT/api/v1/jobs?limit=1" | head -c 80)
 echo "state dir after the run: $(du -sh "$work/state" | cut -f1)"
