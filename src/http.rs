@@ -130,3 +130,22 @@ pub async fn serve(config: Arc<Config>, db: Db) -> std::io::Result<()> {
     }
     server.run().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_store_failure_is_503_so_the_platform_retries() {
+        let e: ApiError = DbError::Transaction("disk full".to_owned()).into();
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(e.code, "state_unavailable");
+        let body = actix_web::body::to_bytes(e.error_response().into_body());
+        let body = futures_util::FutureExt::now_or_never(body)
+            .unwrap()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["code"], "state_unavailable");
+        assert!(v["message"].as_str().unwrap().contains("retry"));
+    }
+}
