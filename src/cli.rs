@@ -9,6 +9,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::config::Config;
 use crate::db::Db;
+use crate::source::Sources;
+use crate::store::Store;
+use crate::worker;
 
 #[derive(Parser)]
 #[command(
@@ -117,7 +120,25 @@ fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>>
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(crate::http::serve(Arc::clone(&config), db.clone()))?;
+    runtime.block_on(async {
+        let store = Store::open(&config).await?;
+        if let Err(e) = store.check().await {
+            // Not fatal: callbacks are still received and kept; transfers retry.
+            tracing::error!("the store does not answer: {e}");
+        }
+        let sources = Sources::build(&config).await?;
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let pool = worker::start(Arc::new(worker::Context {
+            db: db.clone(),
+            store,
+            sources,
+            transfer: config.transfer.clone(),
+            wake: Arc::clone(&wake),
+        }));
+        crate::http::serve(Arc::clone(&config), db.clone(), wake).await?;
+        drop(pool);
+        Ok::<(), Box<dyn std::error::Error>>(())
+    })?;
     db.flush_now()?;
     tracing::info!("stopped");
     Ok(())

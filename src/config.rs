@@ -77,6 +77,7 @@ pub struct Config {
     pub api: ApiConfig,
     pub state: StateConfig,
     pub store: StoreConfig,
+    pub transfer: TransferConfig,
     pub sources: Vec<SourceConfig>,
 }
 
@@ -104,6 +105,17 @@ pub struct StateConfig {
     pub dir: PathBuf,
 }
 
+/// The default object key layout.
+pub const DEFAULT_KEY_TEMPLATE: &str = "{kind}/{domain}/{app}/{stream}/{yyyy}/{mm}/{dd}/{filename}";
+
+fn default_key_template() -> String {
+    DEFAULT_KEY_TEMPLATE.to_owned()
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+
 /// `[store]`: where archived files go.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
@@ -112,7 +124,107 @@ pub enum StoreConfig {
     Fs {
         #[serde(default = "default_archive_root")]
         root: PathBuf,
+        #[serde(default = "default_key_template")]
+        key_template: String,
     },
+    /// An S3 bucket (AWS or any S3-compatible server).
+    S3 {
+        bucket: String,
+        /// Omit for AWS.
+        #[serde(default)]
+        endpoint: Option<String>,
+        #[serde(default = "default_region")]
+        region: String,
+        #[serde(default)]
+        force_path_style: bool,
+        /// Omit both keys to use the standard AWS credential chain.
+        #[serde(default)]
+        access_key_id: Option<String>,
+        #[serde(default)]
+        secret_access_key: Secret,
+        #[serde(default = "default_key_template")]
+        key_template: String,
+    },
+}
+
+impl StoreConfig {
+    /// The object key layout.
+    pub fn key_template(&self) -> &str {
+        match self {
+            StoreConfig::Fs { key_template, .. } | StoreConfig::S3 { key_template, .. } => {
+                key_template
+            }
+        }
+    }
+}
+
+/// `[transfer]`: the worker pool and its retry policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TransferConfig {
+    /// Concurrent transfers; 0 = receive and queue only (no transfers here).
+    pub workers: usize,
+    /// Multipart part size in bytes (raised to ceil(size / 10000) for huge files).
+    pub part_size: u64,
+    /// Parts buffered and uploading at once per transfer: memory per transfer
+    /// is about (parts_in_flight + 1) * part_size.
+    pub parts_in_flight: usize,
+    /// Attempts before a job is `failed`.
+    pub max_attempts: u32,
+    /// First retry delay; doubles each attempt, with jitter.
+    pub retry_initial_secs: u64,
+    /// Longest retry delay.
+    pub retry_max_secs: u64,
+    /// Timeout for connecting and for each read of a download or request of an upload.
+    pub request_timeout_secs: u64,
+    /// A running job's lease; refreshed while it runs, taken over when it lapses.
+    pub lease_secs: u64,
+    /// A 404 counts as "not visible yet" (retried) within this many attempts.
+    pub not_found_attempts: u32,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        TransferConfig {
+            workers: 4,
+            part_size: 8 * 1024 * 1024,
+            parts_in_flight: 2,
+            max_attempts: 12,
+            retry_initial_secs: 5,
+            retry_max_secs: 1800,
+            request_timeout_secs: 60,
+            lease_secs: 60,
+            not_found_attempts: 3,
+        }
+    }
+}
+
+/// `[sources.origin]`: where a source's relative file paths are fetched from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum OriginConfig {
+    /// An S3-protocol bucket (Alibaba OSS, JD Cloud OSS, AWS, ...).
+    S3 {
+        #[serde(default)]
+        endpoint: Option<String>,
+        /// Omit when paths start with the bucket (JD legacy `url` = `bucket/key`).
+        #[serde(default)]
+        bucket: Option<String>,
+        #[serde(default = "default_region")]
+        region: String,
+        #[serde(default = "default_true")]
+        force_path_style: bool,
+        #[serde(default)]
+        access_key_id: Option<String>,
+        #[serde(default)]
+        secret_access_key: Secret,
+    },
+    /// Plain HTTP(S): the path is appended to `base_url`.
+    Http { base_url: String },
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `[[sources]]`: one platform account calling us back.
@@ -124,6 +236,15 @@ pub struct SourceConfig {
     pub provider: Provider,
     #[serde(default)]
     pub token: Secret,
+    /// Where relative paths (Alibaba `uri`, JD legacy `url`) are fetched from.
+    #[serde(default)]
+    pub origin: Option<OriginConfig>,
+    /// Hosts downloads may come from: `host`, `*.domain` or `*`. Default: the origin's host.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+    /// An HTTP proxy for this source's downloads (`http://host:port`).
+    #[serde(default)]
+    pub proxy: Option<String>,
 }
 
 fn default_provider() -> Provider {
@@ -156,6 +277,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig::Fs {
             root: default_archive_root(),
+            key_template: default_key_template(),
         }
     }
 }
@@ -167,10 +289,14 @@ impl Default for Config {
             api: ApiConfig::default(),
             state: StateConfig::default(),
             store: StoreConfig::default(),
+            transfer: TransferConfig::default(),
             sources: vec![SourceConfig {
                 name: "default".to_owned(),
                 provider: Provider::Auto,
                 token: Secret::default(),
+                origin: None,
+                allow_hosts: Vec::new(),
+                proxy: None,
             }],
         }
     }
@@ -250,10 +376,49 @@ impl Config {
             return Err(invalid("state.dir", "must not be empty"));
         }
         match &self.store {
-            StoreConfig::Fs { root } if root.as_os_str().is_empty() => {
+            StoreConfig::Fs { root, .. } if root.as_os_str().is_empty() => {
                 return Err(invalid("store.root", "must not be empty"))
             }
-            StoreConfig::Fs { .. } => {}
+            StoreConfig::S3 { bucket, .. } if bucket.is_empty() => {
+                return Err(invalid("store.bucket", "must name the bucket to archive into"))
+            }
+            StoreConfig::S3 {
+                access_key_id,
+                secret_access_key,
+                ..
+            } if access_key_id.is_some() == secret_access_key.is_empty() => {
+                return Err(invalid(
+                    "store.secret_access_key",
+                    "set access_key_id and secret_access_key together, or neither (AWS credential chain)",
+                ))
+            }
+            _ => {}
+        }
+        crate::store::KeyTemplate::parse(self.store.key_template())
+            .map_err(|e| invalid("store.key_template", e))?;
+        let t = &self.transfer;
+        for (key, value) in [
+            ("transfer.parts_in_flight", t.parts_in_flight as u64),
+            ("transfer.max_attempts", u64::from(t.max_attempts)),
+            ("transfer.retry_initial_secs", t.retry_initial_secs),
+            ("transfer.request_timeout_secs", t.request_timeout_secs),
+            ("transfer.lease_secs", t.lease_secs),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be at least 1"));
+            }
+        }
+        if t.part_size < 5 * 1024 * 1024 || t.part_size > 5 * 1024 * 1024 * 1024 {
+            return Err(invalid(
+                "transfer.part_size",
+                "must be between 5 MiB and 5 GiB (S3's limits for a part)",
+            ));
+        }
+        if t.retry_max_secs < t.retry_initial_secs {
+            return Err(invalid(
+                "transfer.retry_max_secs",
+                "must not be below retry_initial_secs",
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for (i, s) in self.sources.iter().enumerate() {
@@ -278,6 +443,35 @@ impl Config {
                     format!("{:?} is defined twice", s.name),
                 ));
             }
+            if let Some(OriginConfig::Http { base_url }) = &s.origin {
+                if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+                    return Err(invalid(
+                        key("origin.base_url"),
+                        format!("{base_url:?} is not an http(s) URL"),
+                    ));
+                }
+            }
+            if let Some(OriginConfig::S3 {
+                access_key_id,
+                secret_access_key,
+                ..
+            }) = &s.origin
+            {
+                if access_key_id.is_some() == secret_access_key.is_empty() {
+                    return Err(invalid(
+                        key("origin.secret_access_key"),
+                        "set access_key_id and secret_access_key together, or neither",
+                    ));
+                }
+            }
+            if let Some(p) = &s.proxy {
+                if !p.starts_with("http://")
+                    && !p.starts_with("https://")
+                    && !p.starts_with("socks5://")
+                {
+                    return Err(invalid(key("proxy"), format!("{p:?} is not a proxy URL")));
+                }
+            }
             if s.token.is_empty() && !addr.ip().is_loopback() {
                 return Err(invalid(
                     key("token"),
@@ -300,8 +494,20 @@ impl Config {
     pub fn redacted(&self) -> Config {
         let mut c = self.clone();
         c.api.token = c.api.token.redacted();
+        if let StoreConfig::S3 {
+            secret_access_key, ..
+        } = &mut c.store
+        {
+            *secret_access_key = secret_access_key.redacted();
+        }
         for s in &mut c.sources {
             s.token = s.token.redacted();
+            if let Some(OriginConfig::S3 {
+                secret_access_key, ..
+            }) = &mut s.origin
+            {
+                *secret_access_key = secret_access_key.redacted();
+            }
         }
         c
     }
@@ -313,11 +519,17 @@ impl Config {
     }
 }
 
-/// Overlays `over` onto `base`: tables merge key by key, anything else replaces.
+/// Overlays `over` onto `base`: tables merge key by key, anything else
+/// replaces. A table that switches its `type` (`[store] type = "s3"` over the
+/// default fs store) replaces the default whole: their keys differ.
 fn merge(base: &mut toml::Table, over: toml::Table) {
     for (k, v) in over {
         match (base.get_mut(&k), v) {
-            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (Some(toml::Value::Table(b)), toml::Value::Table(o))
+                if o.get("type").is_none_or(|t| Some(t) == b.get("type")) =>
+            {
+                merge(b, o)
+            }
             (_, v) => {
                 base.insert(k, v);
             }
@@ -477,14 +689,17 @@ mod tests {
 
     #[test]
     fn secrets_never_print() {
-        let f = file(
-            "[api]\ntoken = \"api-secret\"\n[[sources]]\nname = \"jd\"\ntoken = \"src-secret\"\n",
-        );
+        let f = file(concat!(
+            "[api]\ntoken = \"api-secret\"\n",
+            "[store]\ntype = \"s3\"\nbucket = \"b\"\naccess_key_id = \"AK\"\nsecret_access_key = \"store-secret\"\n",
+            "[[sources]]\nname = \"jd\"\ntoken = \"src-secret\"\n",
+            "[sources.origin]\ntype = \"s3\"\naccess_key_id = \"AK2\"\nsecret_access_key = \"origin-secret\"\n",
+        ));
         let c = Config::load_with_env(Some(f.path()), []).unwrap();
         let printed = c.to_redacted_toml();
         let debug = format!("{c:?}");
-        for s in ["api-secret", "src-secret"] {
-            assert!(!printed.contains(s) && !debug.contains(s));
+        for s in ["api-secret", "src-secret", "store-secret", "origin-secret"] {
+            assert!(!printed.contains(s) && !debug.contains(s), "{s}");
         }
         assert!(printed.contains("***"));
     }

@@ -1,7 +1,9 @@
 //! The state store: sled, its trees, its schema version, and every read and
 //! write the daemon makes to it. Only this module knows it is sled.
 
+mod catalog;
 mod ingest;
+mod jobs;
 pub mod keys;
 mod listing;
 mod writer;
@@ -16,9 +18,10 @@ use crate::queue::{Job, JobState};
 use crate::time::{to_millis, Timestamp};
 
 pub use ingest::Recorded;
+pub use jobs::Guard;
 pub use listing::{Page, PageRequest};
 
-use keys::{due_key, TimeKey};
+use keys::TimeKey;
 use writer::Writer;
 
 /// The on-disk layout this build reads and writes.
@@ -61,6 +64,10 @@ struct Trees {
     rejected: sled::Tree,
     /// source \0 domain \0 app \0 stream → StreamState JSON.
     streams: sled::Tree,
+    /// TimeKey (archived) → CatalogEntry JSON.
+    catalog: sled::Tree,
+    /// stream \0 entry TimeKey → (): the catalog by stream.
+    catalog_by_stream: sled::Tree,
 }
 
 /// The open state store. Cheap to clone.
@@ -91,6 +98,8 @@ impl Db {
             dedupe: db.open_tree("dedupe")?,
             rejected: db.open_tree("rejected")?,
             streams: db.open_tree("streams")?,
+            catalog: db.open_tree("catalog")?,
+            catalog_by_stream: db.open_tree("catalog_by_stream")?,
         };
         match trees.meta.get(SCHEMA_KEY)? {
             None => {
@@ -132,28 +141,32 @@ impl Db {
         Ok(TimeKey::new(to_millis(at), self.inner.db.generate_id()?))
     }
 
-    /// Puts jobs a crash left `running` back to `queued`, due now. Returns how many.
+    /// Puts jobs a crash left `running` back to `queued`, due now. Their
+    /// multipart upload, if any, stays recorded so the next claim aborts it.
+    /// Returns how many.
     pub fn requeue_running(&self, now: Timestamp) -> Result<usize, DbError> {
-        let t = self.trees();
-        let mut n = 0;
-        for item in t.jobs.iter() {
-            let (k, v) = item?;
-            let mut job: Job = decode("jobs", &v)?;
-            if job.state != JobState::Running {
-                continue;
+        let mut ids = Vec::new();
+        for item in self.trees().jobs.iter() {
+            let (_, v) = item?;
+            let job: Job = decode("jobs", &v)?;
+            if job.state == JobState::Running {
+                ids.push(job.id);
             }
-            let Some(key) = TimeKey::from_bytes(&k) else {
-                continue;
-            };
-            job.state = JobState::Queued;
-            job.next_attempt_at = now;
-            job.updated_at = now;
-            // The due entry is written before the job says queued: a crash in
-            // between leaves a due entry for a running job, which the next
-            // start repairs the same way, never a queued job nobody will claim.
-            t.due.insert(due_key(to_millis(&now), &key), &[])?;
-            t.jobs.insert(k, encode(&job))?;
-            n += 1;
+        }
+        let mut n = 0;
+        for id in ids {
+            let moved = self.transition(
+                &id,
+                Guard::State(JobState::Running),
+                |j| {
+                    j.state = JobState::Queued;
+                    j.next_attempt_at = now;
+                    j.lease_until = None;
+                    j.updated_at = now;
+                },
+                None,
+            )?;
+            n += usize::from(moved.is_some());
         }
         Ok(n)
     }

@@ -18,6 +18,8 @@ use crate::db::{Db, DbError};
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
+    /// Wakes the workers when a callback queues a job.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 /// An error answered as `{"code": ..., "message": ...}` with its HTTP status.
@@ -109,13 +111,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Binds the listener and serves until SIGINT/SIGTERM; returns once the
 /// in-flight requests have finished.
-pub async fn serve(config: Arc<Config>, db: Db) -> std::io::Result<()> {
+pub async fn serve(
+    config: Arc<Config>,
+    db: Db,
+    wake: Arc<tokio::sync::Notify>,
+) -> std::io::Result<()> {
     let addr: SocketAddr = config
         .listen_addr()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     let state = web::Data::new(AppState {
         config: Arc::clone(&config),
         db,
+        wake,
     });
     let workers = match config.server.http_workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),

@@ -2,13 +2,20 @@
 //! archives every announced file into storage the team owns.
 
 pub mod body;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod digest;
 pub mod event;
+pub mod failure;
 pub mod http;
 pub mod providers;
 pub mod queue;
 pub mod rejected;
+pub mod retry;
+pub mod source;
+pub mod store;
 pub mod stream;
 pub mod time;
+pub mod worker;

@@ -47,6 +47,20 @@ pub struct Job {
     pub bytes_done: u64,
     #[serde(default)]
     pub bytes_total: Option<u64>,
+    /// While running: when the lease lapses unless refreshed.
+    #[serde(with = "serde_rfc3339::option", default)]
+    pub lease_until: Option<Timestamp>,
+    /// A multipart upload in progress, so a restart can abort it.
+    #[serde(default)]
+    pub upload: Option<UploadRecord>,
+}
+
+/// A multipart upload in the store, remembered with its job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRecord {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
 }
 
 impl Job {
@@ -72,7 +86,21 @@ impl Job {
             updated_at: now,
             bytes_done: 0,
             bytes_total: None,
+            lease_until: None,
+            upload: None,
         })
+    }
+}
+
+impl Job {
+    /// When someone should next look at this job: its retry time while
+    /// waiting, its lease end while running, never once finished.
+    pub fn due_at(&self) -> Option<Timestamp> {
+        match self.state {
+            JobState::Queued | JobState::Retrying => Some(self.next_attempt_at),
+            JobState::Running => self.lease_until,
+            JobState::Failed | JobState::Done => None,
+        }
     }
 }
 

@@ -11,6 +11,8 @@ use common::{client, Daemon};
 use serde_json::{json, Value};
 
 const SOURCES: &str = r#"
+[transfer]
+workers = 0
 [[sources]]
 name = "jd"
 provider = "jdcloud"

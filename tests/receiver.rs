@@ -7,6 +7,8 @@ use common::{client, fixture, Daemon};
 use serde_json::{json, Value};
 
 const SOURCES: &str = r#"
+[transfer]
+workers = 0
 [[sources]]
 name = "jd"
 provider = "jdcloud"

@@ -9,6 +9,8 @@ use common::{fixture, Daemon};
 use serde_json::{json, Value};
 
 const SOURCES: &str = r#"
+[transfer]
+workers = 0
 [[sources]]
 name = "jd"
 provider = "jdcloud"

@@ -53,7 +53,7 @@ pub fn hex_encode(bytes: &[u8]) -> String {
 
 /// Inverse of [`hex_encode`]; `None` on anything else.
 pub fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || s.len() > 1024 {
+    if !s.len().is_multiple_of(2) || s.len() > 1024 {
         return None;
     }
     (0..s.len())

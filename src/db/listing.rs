@@ -39,7 +39,7 @@ pub struct Page<T> {
 
 /// Which way a listing walks its keys.
 #[derive(Clone, Copy)]
-enum Order {
+pub(super) enum Order {
     /// Newest first, for the time-keyed trees.
     Descending,
     /// By name, for streams.
@@ -47,7 +47,7 @@ enum Order {
 }
 
 /// Walks `tree` in `order` from after the cursor, keeping what `keep` accepts.
-fn walk<T: DeserializeOwned>(
+pub(super) fn walk<T: DeserializeOwned>(
     tree: &sled::Tree,
     name: &'static str,
     order: Order,

@@ -18,6 +18,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/events", web::get().to(events))
         .route("/jobs", web::get().to(jobs))
         .route("/jobs/{id}", web::get().to(job))
+        .route("/jobs/{id}/retry", web::post().to(retry_job))
+        .route("/catalog", web::get().to(catalog))
+        .route("/catalog/{id}", web::get().to(catalog_entry))
         .route("/rejected", web::get().to(rejected))
         .route("/streams", web::get().to(streams));
 }
@@ -137,6 +140,99 @@ async fn job(
         None => Err(ApiError::not_found(
             "no_such_job",
             format!("no job {:?}", id.as_str()),
+        )),
+    }
+}
+
+async fn retry_job(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state)?;
+    match state.db.retry_failed(&id, chrono::Utc::now())? {
+        Some(job) => {
+            state.db.durable().await?;
+            state.wake.notify_waiters();
+            Ok(HttpResponse::Ok().json(job))
+        }
+        None => match state.db.job(&id)? {
+            Some(job) => Err(ApiError::new(
+                actix_web::http::StatusCode::CONFLICT,
+                "not_failed",
+                format!(
+                    "job {} is {:?}; only failed jobs are retried by hand",
+                    job.id, job.state
+                ),
+            )),
+            None => Err(ApiError::not_found(
+                "no_such_job",
+                format!("no job {:?}", id.as_str()),
+            )),
+        },
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogQuery {
+    source: Option<String>,
+    domain: Option<String>,
+    app: Option<String>,
+    stream: Option<String>,
+    kind: Option<crate::queue::FileKind>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+fn time_param(name: &str, v: &Option<String>) -> Result<Option<crate::time::Timestamp>, ApiError> {
+    v.as_deref()
+        .map(|s| {
+            crate::time::parse_rfc3339(s).ok_or_else(|| {
+                ApiError::bad_request(
+                    "bad_query",
+                    format!("{name}={s:?} is not an RFC 3339 time (2024-05-01T00:00:00Z)"),
+                )
+            })
+        })
+        .transpose()
+}
+
+async fn catalog(
+    req: HttpRequest,
+    q: web::Query<CatalogQuery>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state)?;
+    let q = q.into_inner();
+    let page = page(q.limit, q.cursor.as_deref())?;
+    let since = time_param("since", &q.since)?;
+    let until = time_param("until", &q.until)?;
+    let list = state.db.list_catalog(q.stream.as_deref(), &page, |e| {
+        let at = e.filed_at();
+        q.source.as_ref().is_none_or(|s| *s == e.source)
+            && matches(&q.domain, &e.domain)
+            && matches(&q.app, &e.app)
+            && q.kind.is_none_or(|k| k == e.kind)
+            && since.is_none_or(|t| at >= t)
+            && until.is_none_or(|t| at < t)
+    })?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+async fn catalog_entry(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state)?;
+    match state.db.catalog_entry(&id)? {
+        Some(e) => Ok(HttpResponse::Ok().json(e)),
+        None => Err(ApiError::not_found(
+            "no_such_entry",
+            format!("no catalog entry {:?}", id.as_str()),
         )),
     }
 }

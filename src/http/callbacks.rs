@@ -85,6 +85,9 @@ pub async fn receive(
     // Resolves only once the events and jobs are flushed to disk.
     let recorded = state.db.record_events(events, received_at).await?;
 
+    if recorded.iter().any(|r| r.new_job.is_some()) {
+        state.wake.notify_waiters();
+    }
     let duplicate = recorded.iter().any(|r| r.event.duplicate);
     for r in &recorded {
         tracing::debug!(

@@ -1,0 +1,136 @@
+//! A local directory store: each file is written to a temporary name, fsynced,
+//! renamed into place, and its directory fsynced; a `.json` sidecar beside it
+//! holds the catalog entry.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use tokio::io::{AsyncWriteExt, BufWriter};
+
+use super::KeyTemplate;
+use crate::catalog::StoredAt;
+use crate::failure::Failure;
+
+/// Writes are buffered this much before reaching the file.
+const WRITE_BUFFER: usize = 1 << 20;
+
+pub struct FsStore {
+    root: PathBuf,
+    pub(super) template: KeyTemplate,
+}
+
+pub struct FsUpload {
+    tmp: PathBuf,
+    path: PathBuf,
+    file: BufWriter<tokio::fs::File>,
+}
+
+fn io_failure(what: &str, path: &Path, e: std::io::Error) -> Failure {
+    // A full disk or a permission problem will not fix itself within seconds,
+    // but it may within the retry schedule: treat as transient.
+    Failure::transient(format!("{what} {}: {e}", path.display()))
+}
+
+impl FsStore {
+    pub fn new(root: PathBuf, template: KeyTemplate) -> Self {
+        FsStore { root, template }
+    }
+
+    pub(super) fn path_of(&self, key: &str) -> PathBuf {
+        self.root.join(key)
+    }
+
+    pub(super) async fn begin(&self, key: String, job_id: &str) -> Result<FsUpload, Failure> {
+        let path = self.path_of(&key);
+        let parent = path.parent().unwrap_or(&self.root).to_owned();
+        tokio::fs::create_dir_all(&parent)
+            .await
+            .map_err(|e| io_failure("cannot create", &parent, e))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // Named after the job: a retry of the same job truncates and reuses it.
+        let tmp = parent.join(format!(".{name}.part-{job_id}"));
+        let file = tokio::fs::File::create(&tmp)
+            .await
+            .map_err(|e| io_failure("cannot create", &tmp, e))?;
+        Ok(FsUpload {
+            tmp,
+            path,
+            file: BufWriter::with_capacity(WRITE_BUFFER, file),
+        })
+    }
+
+    pub(super) async fn check(&self) -> Result<(), String> {
+        tokio::fs::create_dir_all(&self.root)
+            .await
+            .map_err(|e| format!("store root {} is not usable: {e}", self.root.display()))
+    }
+}
+
+impl FsUpload {
+    pub(super) async fn write(&mut self, chunk: &[u8]) -> Result<(), Failure> {
+        self.file
+            .write_all(chunk)
+            .await
+            .map_err(|e| io_failure("cannot write", &self.tmp, e))
+    }
+
+    pub(super) async fn finish(mut self, sidecar: Bytes) -> Result<StoredAt, Failure> {
+        self.file
+            .flush()
+            .await
+            .map_err(|e| io_failure("cannot write", &self.tmp, e))?;
+        self.file
+            .get_ref()
+            .sync_all()
+            .await
+            .map_err(|e| io_failure("cannot fsync", &self.tmp, e))?;
+        tokio::fs::rename(&self.tmp, &self.path)
+            .await
+            .map_err(|e| io_failure("cannot rename into", &self.path, e))?;
+        let mut sidecar_path = self.path.clone().into_os_string();
+        sidecar_path.push(".json");
+        write_durably(Path::new(&sidecar_path), &sidecar).await?;
+        sync_dir(self.path.parent()).await?;
+        Ok(StoredAt::Fs {
+            path: self.path.to_string_lossy().into_owned(),
+        })
+    }
+
+    pub(super) async fn abort(self) {
+        drop(self.file);
+        let _ = tokio::fs::remove_file(&self.tmp).await;
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file, fsynced before the rename.
+async fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    let mut tmp = path.to_owned().into_os_string();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = tokio::fs::File::create(&tmp)
+        .await
+        .map_err(|e| io_failure("cannot create", &tmp, e))?;
+    f.write_all(bytes)
+        .await
+        .map_err(|e| io_failure("cannot write", &tmp, e))?;
+    f.sync_all()
+        .await
+        .map_err(|e| io_failure("cannot fsync", &tmp, e))?;
+    tokio::fs::rename(&tmp, path)
+        .await
+        .map_err(|e| io_failure("cannot rename into", path, e))
+}
+
+/// Makes a rename durable: fsync the directory that holds it.
+async fn sync_dir(dir: Option<&Path>) -> Result<(), Failure> {
+    let Some(dir) = dir else { return Ok(()) };
+    let d = tokio::fs::File::open(dir)
+        .await
+        .map_err(|e| io_failure("cannot open", dir, e))?;
+    d.sync_all()
+        .await
+        .map_err(|e| io_failure("cannot fsync", dir, e))
+}

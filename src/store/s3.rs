@@ -1,0 +1,428 @@
+//! An S3 bucket store. Files up to one part go up in one PutObject; larger
+//! ones through multipart upload with at most `parts_in_flight` parts in
+//! memory, each sent with its SHA-256 so the server verifies every part. A
+//! failed upload is aborted, never left to accrue storage.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use aws_sdk_s3::config::retry::RetryConfig;
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{
+    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, MetadataDirective,
+};
+use aws_sdk_s3::Client;
+use base64::Engine;
+use bytes::{Bytes, BytesMut};
+use sha2::{Digest, Sha256};
+use tokio::task::JoinSet;
+
+use super::KeyTemplate;
+use crate::catalog::StoredAt;
+use crate::config::{StoreConfig, TransferConfig};
+use crate::failure::Failure;
+use crate::queue::UploadRecord;
+
+/// S3 allows at most this many parts.
+const MAX_PARTS: u64 = 10_000;
+/// CopyObject (used to set the final metadata in place) handles up to 5 GiB.
+const MAX_COPY: u64 = 5 * 1024 * 1024 * 1024;
+
+/// Builds an S3 client with our retry layer in charge: the SDK's own retries
+/// are off so every attempt is counted once.
+pub async fn client(
+    endpoint: Option<&str>,
+    region: &str,
+    force_path_style: bool,
+    access_key_id: Option<&str>,
+    secret_access_key: &str,
+    timeout: Duration,
+) -> Client {
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_owned()));
+    if let Some(ak) = access_key_id {
+        loader = loader.credentials_provider(Credentials::new(
+            ak,
+            secret_access_key,
+            None,
+            None,
+            "recording-archiver config",
+        ));
+    }
+    let sdk = loader.load().await;
+    let mut b = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(force_path_style)
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(timeout)
+                .read_timeout(timeout)
+                .build(),
+        )
+        // We send our own per-part SHA-256; no second, SDK-chosen checksum.
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
+    if let Some(ep) = endpoint {
+        b = b.endpoint_url(ep);
+    }
+    Client::from_conf(b.build())
+}
+
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+    pub(super) template: KeyTemplate,
+}
+
+impl S3Store {
+    pub(super) async fn open(
+        cfg: &StoreConfig,
+        transfer: &TransferConfig,
+        template: KeyTemplate,
+    ) -> Result<S3Store, String> {
+        let StoreConfig::S3 {
+            bucket,
+            endpoint,
+            region,
+            force_path_style,
+            access_key_id,
+            secret_access_key,
+            ..
+        } = cfg
+        else {
+            return Err("not an s3 store".to_owned());
+        };
+        let client = client(
+            endpoint.as_deref(),
+            region,
+            *force_path_style,
+            access_key_id.as_deref(),
+            secret_access_key.expose(),
+            Duration::from_secs(transfer.request_timeout_secs),
+        )
+        .await;
+        Ok(S3Store {
+            client,
+            bucket: bucket.clone(),
+            template,
+        })
+    }
+
+    pub(super) fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    pub(super) fn begin(
+        &self,
+        key: String,
+        size_hint: Option<u64>,
+        metadata: BTreeMap<String, String>,
+        t: &TransferConfig,
+    ) -> S3Upload {
+        let part_size = t.part_size.max(size_hint.unwrap_or(0).div_ceil(MAX_PARTS)) as usize;
+        S3Upload {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            key,
+            metadata,
+            part_size,
+            max_in_flight: t.parts_in_flight,
+            buf: BytesMut::new(),
+            part_hash: Sha256::new(),
+            size: 0,
+            upload_id: None,
+            unreported: false,
+            next_part: 1,
+            in_flight: JoinSet::new(),
+            done: Vec::new(),
+        }
+    }
+
+    pub(super) async fn abort_stale(&self, rec: &UploadRecord) {
+        let r = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&rec.bucket)
+            .key(&rec.key)
+            .upload_id(&rec.upload_id)
+            .send()
+            .await;
+        match r {
+            Ok(_) => {
+                tracing::info!(key = %rec.key, upload_id = %rec.upload_id, "aborted a multipart upload left by an earlier run")
+            }
+            Err(e) => {
+                tracing::warn!(key = %rec.key, upload_id = %rec.upload_id, error = %Failure::from_s3("abort multipart upload", e), "could not abort a stale multipart upload")
+            }
+        }
+    }
+
+    pub(super) async fn check(&self) -> Result<(), String> {
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                Err(match status {
+                    Some(403) => format!("bucket {:?}: credentials rejected (403)", self.bucket),
+                    Some(404) => format!("bucket {:?}: no such bucket (404)", self.bucket),
+                    _ => format!(
+                        "bucket {:?}: {}",
+                        self.bucket,
+                        Failure::from_s3("HeadBucket", e)
+                    ),
+                })
+            }
+        }
+    }
+}
+
+/// An object being uploaded.
+pub struct S3Upload {
+    client: Client,
+    bucket: String,
+    key: String,
+    metadata: BTreeMap<String, String>,
+    part_size: usize,
+    max_in_flight: usize,
+    /// The part being filled.
+    buf: BytesMut,
+    /// SHA-256 of the part being filled, computed as its bytes arrive.
+    part_hash: Sha256,
+    size: u64,
+    upload_id: Option<String>,
+    /// The upload id has not been handed out for persisting yet.
+    unreported: bool,
+    next_part: i32,
+    in_flight: JoinSet<Result<CompletedPart, Failure>>,
+    done: Vec<CompletedPart>,
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+impl S3Upload {
+    pub(super) async fn write(&mut self, mut chunk: Bytes) -> Result<(), Failure> {
+        self.size += chunk.len() as u64;
+        while !chunk.is_empty() {
+            if self.buf.capacity() == 0 {
+                self.buf
+                    .reserve(self.part_size.min(chunk.len().max(64 * 1024)));
+            }
+            let take = (self.part_size - self.buf.len()).min(chunk.len());
+            let head = chunk.split_to(take);
+            self.part_hash.update(&head);
+            self.buf.extend_from_slice(&head);
+            if self.buf.len() == self.part_size {
+                self.ship_part().await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn take_started(&mut self) -> Option<UploadRecord> {
+        if !self.unreported {
+            return None;
+        }
+        self.unreported = false;
+        self.upload_id.as_ref().map(|id| UploadRecord {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+            upload_id: id.clone(),
+        })
+    }
+
+    async fn ship_part(&mut self) -> Result<(), Failure> {
+        if self.upload_id.is_none() {
+            let out = self
+                .client
+                .create_multipart_upload()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .set_metadata(Some(self.metadata.clone().into_iter().collect()))
+                .checksum_algorithm(ChecksumAlgorithm::Sha256)
+                .send()
+                .await
+                .map_err(|e| Failure::from_s3("CreateMultipartUpload", e))?;
+            let id = out
+                .upload_id
+                .ok_or_else(|| Failure::transient("CreateMultipartUpload returned no upload id"))?;
+            self.upload_id = Some(id);
+            self.unreported = true;
+        }
+        // Bounded memory: wait for a slot before taking another part's bytes out.
+        while self.in_flight.len() >= self.max_in_flight {
+            self.join_one().await?;
+        }
+        let part = std::mem::take(&mut self.buf).freeze();
+        let checksum = b64(&self.part_hash.finalize_reset());
+        let number = self.next_part;
+        self.next_part += 1;
+        let req = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(self.upload_id.clone().unwrap_or_default())
+            .part_number(number)
+            .checksum_sha256(checksum.clone())
+            .body(ByteStream::from(part));
+        self.in_flight.spawn(async move {
+            let out = req
+                .send()
+                .await
+                .map_err(|e| Failure::from_s3(&format!("UploadPart {number}"), e))?;
+            Ok(CompletedPart::builder()
+                .part_number(number)
+                .set_e_tag(out.e_tag)
+                .checksum_sha256(checksum)
+                .build())
+        });
+        Ok(())
+    }
+
+    async fn join_one(&mut self) -> Result<(), Failure> {
+        match self.in_flight.join_next().await {
+            Some(Ok(Ok(part))) => {
+                self.done.push(part);
+                Ok(())
+            }
+            Some(Ok(Err(f))) => Err(f),
+            Some(Err(e)) => Err(Failure::transient(format!("part upload task failed: {e}"))),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) async fn finish(
+        mut self,
+        metadata: BTreeMap<String, String>,
+        sidecar: Bytes,
+    ) -> Result<StoredAt, Failure> {
+        match self.complete(metadata, sidecar).await {
+            Ok(at) => Ok(at),
+            Err(f) => {
+                self.abort_inner().await;
+                Err(f)
+            }
+        }
+    }
+
+    async fn complete(
+        &mut self,
+        metadata: BTreeMap<String, String>,
+        sidecar: Bytes,
+    ) -> Result<StoredAt, Failure> {
+        let metadata: std::collections::HashMap<String, String> = metadata.into_iter().collect();
+        match self.upload_id.clone() {
+            None => {
+                let body = std::mem::take(&mut self.buf).freeze();
+                let checksum = b64(&self.part_hash.finalize_reset());
+                self.client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(&self.key)
+                    .set_metadata(Some(metadata))
+                    .checksum_sha256(checksum)
+                    .body(ByteStream::from(body))
+                    .send()
+                    .await
+                    .map_err(|e| Failure::from_s3("PutObject", e))?;
+            }
+            Some(upload_id) => {
+                if !self.buf.is_empty() {
+                    self.ship_part().await?;
+                }
+                while !self.in_flight.is_empty() {
+                    self.join_one().await?;
+                }
+                let mut parts = std::mem::take(&mut self.done);
+                parts.sort_by_key(|p| p.part_number());
+                self.client
+                    .complete_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&self.key)
+                    .upload_id(&upload_id)
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| Failure::from_s3("CompleteMultipartUpload", e))?;
+                self.upload_id = None;
+                // The checksums are known only now; set them in place.
+                if self.size <= MAX_COPY {
+                    self.client
+                        .copy_object()
+                        .bucket(&self.bucket)
+                        .key(&self.key)
+                        .copy_source(format!("{}/{}", self.bucket, encode_key(&self.key)))
+                        .metadata_directive(MetadataDirective::Replace)
+                        .set_metadata(Some(metadata))
+                        .send()
+                        .await
+                        .map_err(|e| Failure::from_s3("CopyObject (final metadata)", e))?;
+                }
+            }
+        }
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(format!("{}.json", self.key))
+            .content_type("application/json")
+            .body(ByteStream::from(sidecar))
+            .send()
+            .await
+            .map_err(|e| Failure::from_s3("PutObject (catalog sidecar)", e))?;
+        Ok(StoredAt::S3 {
+            bucket: self.bucket.clone(),
+            key: self.key.clone(),
+        })
+    }
+
+    pub(super) async fn abort(mut self) {
+        self.abort_inner().await;
+    }
+
+    async fn abort_inner(&mut self) {
+        self.in_flight.abort_all();
+        while self.in_flight.join_next().await.is_some() {}
+        if let Some(id) = self.upload_id.take() {
+            self.unreported = false;
+            let rec = UploadRecord {
+                bucket: self.bucket.clone(),
+                key: self.key.clone(),
+                upload_id: id,
+            };
+            let r = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&rec.bucket)
+                .key(&rec.key)
+                .upload_id(&rec.upload_id)
+                .send()
+                .await;
+            if let Err(e) = r {
+                tracing::warn!(key = %rec.key, error = %Failure::from_s3("AbortMultipartUpload", e), "multipart upload not aborted");
+            }
+        }
+    }
+}
+
+/// Percent-encodes a key for `x-amz-copy-source` (its `/` stay).
+fn encode_key(key: &str) -> String {
+    let mut out = String::with_capacity(key.len());
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

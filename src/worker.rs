@@ -1,0 +1,300 @@
+//! The worker pool: claim a due job, stream its file from the origin into the
+//! store while hashing it, verify, file the catalog entry; or schedule the
+//! retry the failure calls for.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::Utc;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::catalog::{CatalogEntry, StoredAt};
+use crate::config::TransferConfig;
+use crate::db::Db;
+use crate::digest::{Digests, Hasher};
+use crate::event::Event;
+use crate::failure::Failure;
+use crate::providers::Provider;
+use crate::queue::Job;
+use crate::retry::delay_after;
+use crate::source::{Download, Sources};
+use crate::store::{ObjectFacts, Store, Upload};
+
+/// What every worker shares.
+pub struct Context {
+    pub db: Db,
+    pub store: Store,
+    pub sources: Sources,
+    pub transfer: TransferConfig,
+    /// Notified when new jobs are queued.
+    pub wake: Arc<Notify>,
+}
+
+/// The running workers.
+pub struct Pool {
+    stop: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+/// Starts `transfer.workers` workers.
+pub fn start(ctx: Arc<Context>) -> Pool {
+    let (stop, stopped) = watch::channel(false);
+    let handles = (0..ctx.transfer.workers)
+        .map(|n| tokio::spawn(run(Arc::clone(&ctx), n, stopped.clone())))
+        .collect();
+    Pool { stop, handles }
+}
+
+impl Pool {
+    /// Stops claiming and waits for the workers to end their current transfer.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for h in self.handles {
+            let _ = h.await;
+        }
+    }
+}
+
+/// The longest a worker sleeps before looking for due jobs again.
+const IDLE_POLL: Duration = Duration::from_secs(5);
+
+async fn run(ctx: Arc<Context>, n: usize, mut stop: watch::Receiver<bool>) {
+    let lease = Duration::from_secs(ctx.transfer.lease_secs);
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let now = Utc::now();
+        match ctx.db.claim(now, lease) {
+            Ok(Some(job)) => {
+                let span = tracing::info_span!("job", job_id = %job.id, source = %job.source, stream = tracing::field::Empty, worker = n);
+                process(&ctx, job).instrument(span).await;
+                continue;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "cannot claim jobs"),
+        }
+        let wait = match ctx.db.next_due() {
+            Ok(Some(at)) => (at - now)
+                .to_std()
+                .unwrap_or_default()
+                .clamp(Duration::from_millis(10), IDLE_POLL),
+            _ => IDLE_POLL,
+        };
+        tokio::select! {
+            _ = ctx.wake.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+async fn process(ctx: &Context, job: Job) {
+    let started = std::time::Instant::now();
+    let result = transfer(ctx, &job).await;
+    let now = Utc::now();
+    let recorded = match &result {
+        Ok(entry) => ctx.db.complete(&job, entry, now),
+        Err(f) => {
+            let next = f.should_retry(job.attempts, &ctx.transfer).then(|| {
+                now + chrono::Duration::from_std(delay_after(job.attempts, &ctx.transfer))
+                    .unwrap_or_default()
+            });
+            ctx.db.attempt_failed(&job, &f.message, next, now)
+        }
+    };
+    let durable = match recorded {
+        Ok(Some(_)) => ctx.db.durable().await,
+        Ok(None) => {
+            tracing::warn!("the job's lease was taken over while it ran; its outcome is dropped");
+            return;
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = durable {
+        tracing::error!(error = %e, "cannot record the job's outcome; it runs again when its lease lapses");
+        return;
+    }
+    match result {
+        Ok(entry) => tracing::info!(
+            size = entry.size, sha256 = %entry.sha256, secs = started.elapsed().as_secs_f64(),
+            "archived to {}", describe(&entry.store)
+        ),
+        Err(f) => {
+            tracing::warn!(attempt = job.attempts, kind = ?f.kind, "transfer failed: {}", f.message)
+        }
+    }
+}
+
+fn describe(at: &StoredAt) -> String {
+    match at {
+        StoredAt::S3 { bucket, key } => format!("s3://{bucket}/{key}"),
+        StoredAt::Fs { path } => path.clone(),
+    }
+}
+
+fn db_failure(e: crate::db::DbError) -> Failure {
+    Failure::transient(format!("state store: {e}"))
+}
+
+async fn transfer(ctx: &Context, job: &Job) -> Result<CatalogEntry, Failure> {
+    let event = ctx
+        .db
+        .event(&job.event_id)
+        .map_err(db_failure)?
+        .ok_or_else(|| Failure::permanent(format!("event {} is missing", job.event_id)))?;
+    tracing::Span::current().record("stream", event.stream.as_deref().unwrap_or(""));
+    let source = ctx.sources.get(&job.source).ok_or_else(|| {
+        Failure::permanent(format!("source {:?} is no longer configured", job.source))
+    })?;
+    if let Some(stale) = &job.upload {
+        ctx.store.abort_stale(stale).await;
+        ctx.db.set_upload(job, None).map_err(db_failure)?;
+    }
+    let mut download = source.open(&job.origin).await?;
+    let facts = facts(job, &event);
+    let key = ctx.store.key_for(&facts);
+    let mut upload = ctx
+        .store
+        .begin(key.clone(), download.content_length, &facts, &ctx.transfer)
+        .await?;
+    let digests = match pump(ctx, job, &mut download, &mut upload)
+        .await
+        .and_then(|d| verify(&event, &download, d))
+    {
+        Ok(d) => d,
+        Err(f) => {
+            upload.abort().await;
+            return Err(f);
+        }
+    };
+    let now = Utc::now();
+    let file = event.file.clone();
+    let entry = CatalogEntry {
+        id: ctx.db.new_entry_id(&now).map_err(db_failure)?,
+        kind: job.kind,
+        source: job.source.clone(),
+        provider: event.provider,
+        domain: event.domain.clone(),
+        app: event.app.clone(),
+        stream: event.stream.clone(),
+        format: file.as_ref().and_then(|f| f.format.clone()),
+        started_at: file.as_ref().and_then(|f| f.started_at),
+        ended_at: file.as_ref().and_then(|f| f.ended_at),
+        duration_s: file.as_ref().and_then(|f| f.duration_s),
+        origin: job.origin.clone(),
+        store: ctx.store.stored_at(&key),
+        size: digests.size,
+        sha256: digests.sha256.clone(),
+        md5: digests.md5.clone(),
+        archived_at: now,
+        job_id: job.id.clone(),
+        event_id: job.event_id.clone(),
+        params: event.params.clone(),
+        group: file.map(|f| f.group).unwrap_or_default(),
+    };
+    let mut metadata = facts.metadata();
+    metadata.insert("sha256".to_owned(), digests.sha256.clone());
+    metadata.insert("md5".to_owned(), digests.md5.clone());
+    metadata.insert("size".to_owned(), digests.size.to_string());
+    let sidecar = Bytes::from(serde_json::to_vec_pretty(&entry).unwrap_or_default());
+    upload.finish(metadata, sidecar).await?;
+    Ok(entry)
+}
+
+fn facts(job: &Job, event: &Event) -> ObjectFacts {
+    let file = event.file.as_ref();
+    ObjectFacts {
+        kind: job.kind,
+        source: job.source.clone(),
+        provider: event.provider.to_string(),
+        domain: event.domain.clone(),
+        app: event.app.clone(),
+        stream: event.stream.clone(),
+        format: file.and_then(|f| f.format.clone()),
+        filename: job.origin.file_name().to_owned(),
+        at: file.and_then(|f| f.started_at).unwrap_or(event.occurred_at),
+        started_at: file.and_then(|f| f.started_at),
+        ended_at: file.and_then(|f| f.ended_at),
+        job_id: job.id.clone(),
+        event_id: job.event_id.clone(),
+    }
+}
+
+/// Streams every byte from the origin into the store, hashing as it passes,
+/// refreshing the lease and the progress on the way.
+async fn pump(
+    ctx: &Context,
+    job: &Job,
+    download: &mut Download,
+    upload: &mut Upload,
+) -> Result<Digests, Failure> {
+    let lease = Duration::from_secs(ctx.transfer.lease_secs);
+    let beat = (lease / 3).min(Duration::from_secs(2));
+    let mut last_beat = tokio::time::Instant::now();
+    let mut hasher = Hasher::new();
+    while let Some(chunk) = download.next_chunk().await? {
+        hasher.update(&chunk);
+        upload.write(chunk).await?;
+        if let Some(started) = upload.take_started() {
+            // Durable before more parts go up, so a crash cannot orphan it.
+            ctx.db.set_upload(job, Some(started)).map_err(db_failure)?;
+            ctx.db.durable().await.map_err(db_failure)?;
+        }
+        if last_beat.elapsed() >= beat {
+            last_beat = tokio::time::Instant::now();
+            let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
+            if !ctx
+                .db
+                .renew(job, until, hasher.size(), download.content_length)
+                .map_err(db_failure)?
+            {
+                return Err(Failure::transient(
+                    "the job's lease was lost to another worker",
+                ));
+            }
+        }
+    }
+    Ok(hasher.finish())
+}
+
+/// Checks the bytes against what the origin and the callback promised.
+fn verify(event: &Event, download: &Download, d: Digests) -> Result<Digests, Failure> {
+    if let Some(expected) = download.content_length {
+        if expected != d.size {
+            return Err(Failure::integrity(format!(
+                "received {} bytes, the origin announced {expected}",
+                d.size
+            )));
+        }
+    }
+    if let Some(md5) = &download.md5 {
+        if *md5 != d.md5 {
+            return Err(Failure::integrity(format!(
+                "MD5 {} differs from the origin's {md5}",
+                d.md5
+            )));
+        }
+    }
+    if let Some(stated) = event.file.as_ref().and_then(|f| f.size) {
+        if stated == d.size {
+            tracing::debug!("the callback's file size matches, in bytes");
+        } else if event.provider == Provider::Jdcloud {
+            // JD documents fileSize in KB, yet its examples look like bytes.
+            if stated.saturating_mul(1024).abs_diff(d.size) < 1024 {
+                tracing::debug!("the callback's fileSize matches, in KiB");
+            } else {
+                tracing::warn!(stated, actual = d.size, "JD fileSize matches neither bytes nor KiB; not compared (its unit is ambiguous)");
+            }
+        } else {
+            return Err(Failure::integrity(format!(
+                "received {} bytes, the callback announced {stated}",
+                d.size
+            )));
+        }
+    }
+    Ok(d)
+}
