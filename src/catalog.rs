@@ -49,8 +49,12 @@ pub struct CatalogEntry {
 }
 
 impl CatalogEntry {
-    /// The time an entry is filed under: when the recording started, else when archived.
+    /// The time `since`/`until` select on: when the recording started (or its
+    /// first point-recording segment, or when it ended), else when archived.
     pub fn filed_at(&self) -> Timestamp {
-        self.started_at.unwrap_or(self.archived_at)
+        self.started_at
+            .or_else(|| self.group.first().and_then(|g| g.started_at))
+            .or(self.ended_at)
+            .unwrap_or(self.archived_at)
     }
 }

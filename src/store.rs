@@ -126,10 +126,12 @@ impl KeyTemplate {
                 "dd" => Var::Dd,
                 "hh" => Var::Hh,
                 "job_id" => Var::JobId,
-                other => return Err(format!(
+                other => {
+                    return Err(format!(
                     "unknown placeholder {{{other}}} (known: kind, source, provider, domain, app, \
                          stream, format, filename, yyyy, mm, dd, hh, job_id)"
-                )),
+                ))
+                }
             };
             parts.push(Part::Var(var));
             rest = &rest[open + close + 1..];

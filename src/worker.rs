@@ -216,7 +216,13 @@ fn facts(job: &Job, event: &Event) -> ObjectFacts {
         stream: event.stream.clone(),
         format: file.and_then(|f| f.format.clone()),
         filename: job.origin.file_name().to_owned(),
-        at: file.and_then(|f| f.started_at).unwrap_or(event.occurred_at),
+        // A point recording (JD `group`) has no start of its own: its first segment's.
+        at: file
+            .and_then(|f| {
+                f.started_at
+                    .or_else(|| f.group.first().and_then(|g| g.started_at))
+            })
+            .unwrap_or(event.occurred_at),
         started_at: file.and_then(|f| f.started_at),
         ended_at: file.and_then(|f| f.ended_at),
         job_id: job.id.clone(),

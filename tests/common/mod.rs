@@ -2,6 +2,9 @@
 //! with a temporary state directory and talks to it over HTTP.
 #![allow(dead_code)]
 
+pub mod origin;
+pub mod s3;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -36,10 +39,17 @@ pub struct Daemon {
 /// Config text with the state and archive under `dir` and an ephemeral port;
 /// `extra` is appended (sources, etc.).
 pub fn config_text(dir: &Path, extra: &str) -> String {
+    let store = if extra.contains("[store]") {
+        String::new()
+    } else {
+        format!(
+            "[store]\ntype = \"fs\"\nroot = \"{}\"\n",
+            dir.join("archive").display()
+        )
+    };
     format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n\n[state]\ndir = \"{}\"\n\n[store]\ntype = \"fs\"\nroot = \"{}\"\n\n{extra}\n",
+        "[server]\nlisten = \"127.0.0.1:0\"\n\n[state]\ndir = \"{}\"\n\n{store}\n{extra}\n",
         dir.join("state").display(),
-        dir.join("archive").display(),
     )
 }
 
@@ -99,6 +109,11 @@ impl Daemon {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no shutdown code runs.

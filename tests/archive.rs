@@ -1,0 +1,534 @@
+//! Archiving, end to end: the real daemon, a real S3-protocol server (s3s-fs
+//! over HTTP) and real HTTP origins, some of them faulty.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::origin::{Content, Fault, FileSpec, Origin};
+use common::s3::{S3Server, ACCESS_KEY, SECRET_KEY};
+use common::{client, fixture, Daemon};
+use serde_json::{json, Value};
+
+fn random_bytes(n: usize, seed: u64) -> Bytes {
+    Content::Generated {
+        len: n as u64,
+        seed,
+    }
+    .slice(0, n)
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+/// Fast retries, so faults resolve within a test.
+const QUICK_TRANSFER: &str = "[transfer]\nworkers = 2\nretry_initial_secs = 1\nretry_max_secs = 2\nrequest_timeout_secs = 5\nlease_secs = 6\n";
+
+/// A source whose full-URL downloads may come from the test origin.
+fn url_source(name: &str) -> String {
+    format!("[[sources]]\nname = \"{name}\"\nprovider = \"jdcloud\"\ntoken = \"t\"\nallow_hosts = [\"127.0.0.1\"]\n")
+}
+
+/// A JD v1.1 record_done callback for `url`.
+fn record_done(url: &str, stream: &str) -> String {
+    json!({
+        "version": "v1.1", "publishDomain": "push.example.com", "appName": "live", "streamName": stream,
+        "event": "record_done", "status": "success", "format": "flv",
+        "beginTime": 1700000000000u64, "endTime": 1700000060000u64, "downloadUrl": url
+    })
+    .to_string()
+}
+
+/// Waits until `n` jobs are in `state`; on timeout shows the jobs and the daemon's logs.
+async fn wait_jobs(d: &Daemon, state: &str, n: usize, limit: Duration) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let jobs = d.all_items(&format!("/api/v1/jobs?state={state}")).await;
+        if jobs.len() >= n {
+            return jobs;
+        }
+        if start.elapsed() > limit {
+            let all = d.all_items("/api/v1/jobs").await;
+            panic!(
+                "{} of {n} jobs {state} after {limit:?}\njobs: {}\nlogs:\n{}",
+                jobs.len(),
+                serde_json::to_string_pretty(&all).unwrap(),
+                d.log_text()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn post(d: &Daemon, source: &str, body: String) -> Value {
+    let (status, reply) = d
+        .post(&format!("{source}?token=t"), Some("application/json"), body)
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    reply
+}
+
+/// Reads an archived object and its metadata.
+async fn object(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+) -> (Bytes, std::collections::HashMap<String, String>) {
+    let out = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "s3://{bucket}/{key}: {}",
+                aws_sdk_s3::error::DisplayErrorContext(e)
+            )
+        });
+    let meta = out.metadata.clone().unwrap_or_default();
+    (out.body.collect().await.unwrap().into_bytes(), meta)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_seed_example_with_a_file_lands_in_s3_verified_and_catalogued() {
+    let s3 = S3Server::start(&["recordings", "bucketname"]).await;
+    let origin = Origin::start().await;
+
+    // JD legacy: `url` = bucket/key in JD Cloud OSS (here: the S3 server).
+    let legacy_key = "record/20180423/push.test.com/app/live/20180423174942_20180423180942.flv";
+    let legacy = random_bytes(3 << 20, 1);
+    s3.put_file("bucketname", legacy_key, &legacy);
+    // JD v1.1: full download URLs, served by the origin acting as the egress proxy.
+    let auto_path = "/jd-video-formal/record/20190319/57/live/62caee8d6c595e9441be/20190319175419_20190319175422.flv";
+    let auto = random_bytes(20 << 20, 2); // several parts: multipart upload
+    origin.put(auto_path, FileSpec::bytes(auto.clone()));
+    let point_path =
+        "/ngwcloud1oss/record/20190322/jdpush.jd.com/live/347031/20190322122547_20190322173152.mp4";
+    let point = random_bytes(1 << 20, 3);
+    origin.put(point_path, FileSpec::bytes(point.clone()));
+    let snap_path = "/jd-video-formal/snapshot/20190328/43/jw/210235T85E3188001452.jpg";
+    let snap = random_bytes(50_000, 4);
+    origin.put(snap_path, FileSpec::bytes(snap.clone()));
+    // Alibaba: `uri` relative to the recording bucket, here behind an HTTP origin.
+    let ali_path = "/oss/liveApp****/liveStream****/0_2017-03-08-23:09:46_2017-03-08-23:10:40.flv";
+    let ali = random_bytes(2 << 20, 5);
+    origin.put(ali_path, FileSpec::bytes(ali.clone()));
+
+    let config = format!(
+        "{QUICK_TRANSFER}{store}
+[[sources]]
+name = \"jd\"
+provider = \"jdcloud\"
+token = \"t\"
+proxy = \"http://{proxy}\"
+allow_hosts = [\"*.jcloudcs.com\"]
+[sources.origin]
+type = \"s3\"
+endpoint = \"{endpoint}\"
+access_key_id = \"{ACCESS_KEY}\"
+secret_access_key = \"{SECRET_KEY}\"
+
+[[sources]]
+name = \"ali\"
+provider = \"aliyun\"
+token = \"t\"
+[sources.origin]
+type = \"http\"
+base_url = \"{oss}\"
+",
+        store = s3.store_config("recordings"),
+        proxy = origin.addr,
+        endpoint = s3.endpoint,
+        oss = origin.url("/oss/"),
+    );
+    let d = Daemon::start(&config);
+    for name in [
+        "jdcloud_legacy_record_part_done.json",
+        "jdcloud_v1_1_record_done_auto.json",
+        "jdcloud_v1_1_record_done_point.json",
+        "jdcloud_v1_1_snapshot.json",
+    ] {
+        post(&d, "jd", fixture(name)).await;
+    }
+    post(&d, "ali", fixture("aliyun_record_generated.json")).await;
+    wait_jobs(&d, "done", 5, Duration::from_secs(60)).await;
+
+    let expected = [
+        ("recording/push.test.com/appname/streamname/2018/04/23/20180423174942_20180423180942.flv", &legacy, "streamname", "jdcloud", "jd"),
+        ("recording/push.yourdomain.com/live/350802/2019/03/28/20190319175419_20190319175422.flv", &auto, "350802", "jdcloud", "jd"),
+        ("recording/push.yourdomain.com/live/350802/2019/03/22/20190322122547_20190322173152.mp4", &point, "350802", "jdcloud", "jd"),
+        ("snapshot/push.yourdomain.com/jw/210235T85E3188001452/2019/03/29/210235T85E3188001452.jpg", &snap, "210235T85E3188001452", "jdcloud", "jd"),
+        ("recording/demo.aliyundoc.com/liveApp****/liveStream****/2017/03/08/0_2017-03-08-23:09:46_2017-03-08-23:10:40.flv", &ali, "liveStream****", "aliyun", "ali"),
+    ];
+    let s3c = s3.client().await;
+    let catalog = d.all_items("/api/v1/catalog").await;
+    assert_eq!(catalog.len(), 5);
+    for (key, content, stream, provider, source) in expected {
+        let (body, meta) = object(&s3c, "recordings", key).await;
+        let sha = sha256_hex(content);
+        assert_eq!(sha256_hex(&body), sha, "{key}: bytes as at the origin");
+        assert_eq!(meta.get("sha256"), Some(&sha), "{key}: {meta:?}");
+        assert_eq!(
+            meta.get("stream").map(String::as_str),
+            Some(stream),
+            "{key}: {meta:?}"
+        );
+        assert_eq!(meta.get("provider").map(String::as_str), Some(provider));
+        assert_eq!(meta.get("source").map(String::as_str), Some(source));
+        let (sidecar, _) = object(&s3c, "recordings", &format!("{key}.json")).await;
+        let sidecar: Value = serde_json::from_slice(&sidecar).unwrap();
+        assert_eq!(sidecar["sha256"], json!(sha));
+        let entry = catalog
+            .iter()
+            .find(|e| e["store"]["key"] == json!(key))
+            .unwrap_or_else(|| panic!("{key} catalogued: {catalog:?}"));
+        assert_eq!(entry["sha256"], json!(sha));
+        assert_eq!(entry["size"], json!(content.len()));
+        assert_eq!(entry["store"]["bucket"], "recordings");
+        assert_eq!(entry["store"]["type"], "s3");
+        for field in [
+            "id",
+            "kind",
+            "source",
+            "provider",
+            "domain",
+            "app",
+            "stream",
+            "format",
+            "started_at",
+            "ended_at",
+            "duration_s",
+            "origin",
+            "md5",
+            "archived_at",
+            "job_id",
+            "event_id",
+            "params",
+        ] {
+            assert!(entry.get(field).is_some(), "{field} in {entry}");
+        }
+        let by_id = d
+            .get_json(&format!(
+                "/api/v1/catalog/{}",
+                entry["id"].as_str().unwrap()
+            ))
+            .await;
+        assert_eq!(&by_id, entry);
+    }
+    let point_entry = catalog
+        .iter()
+        .find(|e| e["store"]["key"].as_str().unwrap().ends_with(".mp4"))
+        .unwrap();
+    assert_eq!(
+        point_entry["group"].as_array().map(Vec::len),
+        Some(2),
+        "JD's group is kept"
+    );
+    let ali_entry = catalog.iter().find(|e| e["provider"] == "aliyun").unwrap();
+    assert_eq!(ali_entry["params"]["callback_myid"], "1231389741");
+    // The catalog filters by stream and kind.
+    assert_eq!(d.all_items("/api/v1/catalog?stream=350802").await.len(), 2);
+    assert_eq!(
+        d.all_items("/api/v1/catalog?stream=350802&kind=snapshot")
+            .await
+            .len(),
+        0
+    );
+    assert_eq!(d.all_items("/api/v1/catalog?kind=snapshot").await.len(), 1);
+    let in_2019 = d
+        .all_items("/api/v1/catalog?since=2019-01-01T00:00:00Z&until=2019-12-31T00:00:00Z")
+        .await;
+    assert_eq!(
+        in_2019.len(),
+        3,
+        "{}",
+        serde_json::to_string_pretty(&catalog).unwrap()
+    );
+    assert!(
+        s3.open_uploads().is_empty(),
+        "no multipart upload left open"
+    );
+    let jobs = d.all_items("/api/v1/jobs?state=done").await;
+    assert!(
+        jobs.iter()
+            .all(|j| j["bytes_done"] == j["bytes_total"] && j["bytes_total"].is_u64()),
+        "{jobs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_faulty_origin_still_yields_every_file_intact() {
+    let origin = Origin::start().await;
+    let files: Vec<(&str, FileSpec)> = vec![
+        (
+            "/503-first.flv",
+            FileSpec::bytes(random_bytes(300_000, 10))
+                .with_faults(&[Fault::Status(503), Fault::Status(503)]),
+        ),
+        (
+            "/reset-mid-body.flv",
+            FileSpec::bytes(random_bytes(3 << 20, 11)).with_faults(&[Fault::ResetAt(1 << 20)]),
+        ),
+        (
+            "/short-body.flv",
+            FileSpec::bytes(random_bytes(2 << 20, 12)).with_faults(&[Fault::CloseAt(500_000)]),
+        ),
+        (
+            "/404-then-200.flv",
+            FileSpec::bytes(random_bytes(100_000, 13)).with_faults(&[Fault::Status(404)]),
+        ),
+        (
+            "/429-first.flv",
+            FileSpec::bytes(random_bytes(100_000, 14)).with_faults(&[Fault::Status(429)]),
+        ),
+        ("/slow.flv", {
+            let mut f = FileSpec::bytes(random_bytes(1 << 20, 15));
+            f.delay = Some(Duration::from_millis(60));
+            f
+        }),
+        ("/no-ranges-reset.flv", {
+            let mut f =
+                FileSpec::bytes(random_bytes(1 << 20, 16)).with_faults(&[Fault::ResetAt(300_000)]);
+            f.ranges = false;
+            f
+        }),
+    ];
+    for (path, spec) in &files {
+        origin.put(path, spec.clone());
+    }
+    let d = Daemon::start(&format!("{QUICK_TRANSFER}{}", url_source("jd")));
+    for (i, (path, _)) in files.iter().enumerate() {
+        post(&d, "jd", record_done(&origin.url(path), &format!("s{i}"))).await;
+    }
+    wait_jobs(&d, "done", files.len(), Duration::from_secs(60)).await;
+    let catalog = d.all_items("/api/v1/catalog").await;
+    for (path, spec) in &files {
+        let entry = catalog
+            .iter()
+            .find(|e| e["origin"]["value"] == json!(origin.url(path)))
+            .unwrap_or_else(|| panic!("{path} archived"));
+        assert_eq!(entry["sha256"], json!(spec.content.sha256()), "{path}");
+        let on_disk = std::fs::read(entry["store"]["path"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            sha256_hex(&on_disk),
+            spec.content.sha256(),
+            "{path}: file on disk"
+        );
+    }
+    // Broken bodies were continued with a Range request inside the attempt.
+    assert!(origin
+        .requests("/reset-mid-body.flv")
+        .iter()
+        .any(|&start| start > 0));
+    assert!(origin
+        .requests("/short-body.flv")
+        .iter()
+        .any(|&start| start > 0));
+    // Without range support the attempt restarted from byte 0.
+    assert!(origin
+        .requests("/no-ranges-reset.flv")
+        .iter()
+        .all(|&start| start == 0));
+    let jobs = d.all_items("/api/v1/jobs").await;
+    let attempts = |p: &str| {
+        let e = catalog
+            .iter()
+            .find(|e| e["origin"]["value"] == json!(origin.url(p)))
+            .unwrap();
+        jobs.iter().find(|j| j["id"] == e["job_id"]).unwrap()["attempts"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(attempts("/503-first.flv"), 3);
+    assert_eq!(
+        attempts("/reset-mid-body.flv"),
+        1,
+        "resumed within the attempt"
+    );
+    assert_eq!(attempts("/404-then-200.flv"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refusing_origin_fails_clearly_and_a_retry_by_hand_succeeds_once_it_recovers() {
+    let origin = Origin::start().await;
+    let content = random_bytes(200_000, 20);
+    origin.put(
+        "/denied.flv",
+        FileSpec::bytes(content.clone()).with_faults(&[Fault::Status(403)]),
+    );
+    origin.put(
+        "/gone.flv",
+        FileSpec::bytes(content.clone()).with_faults(&[Fault::Status(404); 5]),
+    );
+    let d = Daemon::start(&format!(
+        "{QUICK_TRANSFER}not_found_attempts = 2\n{}",
+        url_source("jd")
+    ));
+    post(&d, "jd", record_done(&origin.url("/denied.flv"), "a")).await;
+    post(&d, "jd", record_done(&origin.url("/gone.flv"), "b")).await;
+    let failed = wait_jobs(&d, "failed", 2, Duration::from_secs(30)).await;
+    let denied = failed
+        .iter()
+        .find(|j| j["origin"]["value"] == json!(origin.url("/denied.flv")))
+        .unwrap();
+    let err = denied["last_error"].as_str().unwrap();
+    assert!(err.contains("403") && err.contains("/denied.flv"), "{err}");
+    assert_eq!(denied["attempts"], 1, "a 403 is not retried");
+    let gone = failed
+        .iter()
+        .find(|j| j["origin"]["value"] == json!(origin.url("/gone.flv")))
+        .unwrap();
+    assert!(gone["last_error"].as_str().unwrap().contains("404"));
+    assert_eq!(
+        gone["attempts"], 2,
+        "a 404 is retried within not_found_attempts"
+    );
+
+    // Retrying a job that has not failed is refused.
+    let r = client()
+        .post(d.url("/api/v1/jobs/00/retry"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    // The origin recovers (its faults are spent); a retry by hand completes it.
+    let id = denied["id"].as_str().unwrap();
+    let r = client()
+        .post(d.url(&format!("/api/v1/jobs/{id}/retry")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let again: Value = r.json().await.unwrap();
+    assert_eq!(again["state"], "queued");
+    let start = Instant::now();
+    loop {
+        let job = d.get_json(&format!("/api/v1/jobs/{id}")).await;
+        if job["state"] == "done" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "{job}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = client()
+        .post(d.url(&format!("/api/v1/jobs/{id}/retry")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409, "a done job is not retried");
+    let entries = d.all_items("/api/v1/catalog?stream=a").await;
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0]["sha256"], json!(sha256_hex(&content)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sigkill_mid_transfer_then_a_restart_completes_the_job_once_with_no_upload_left() {
+    let s3 = S3Server::start(&["recordings"]).await;
+    let origin = Origin::start().await;
+    let content = random_bytes(40 << 20, 30);
+    let mut slow = FileSpec::bytes(content.clone());
+    slow.delay = Some(Duration::from_millis(20)); // ~3 MiB/s
+    origin.put("/big.flv", slow);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{QUICK_TRANSFER}{}{}",
+        s3.store_config("recordings"),
+        url_source("jd")
+    );
+    let mut d = Daemon::start_in(dir.path(), &config);
+    post(&d, "jd", record_done(&origin.url("/big.flv"), "big")).await;
+
+    // Kill once a multipart upload is under way (more than a part received).
+    let start = Instant::now();
+    loop {
+        let jobs = d.all_items("/api/v1/jobs").await;
+        if jobs[0]["bytes_done"].as_u64().unwrap_or(0) > 12 << 20 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{jobs:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d.kill9();
+    assert!(
+        !s3.open_uploads().is_empty(),
+        "the killed transfer left its multipart upload open"
+    );
+
+    origin.put("/big.flv", FileSpec::bytes(content.clone()));
+    let d = Daemon::start_in(dir.path(), &config);
+    wait_jobs(&d, "done", 1, Duration::from_secs(60)).await;
+    let catalog = d.all_items("/api/v1/catalog").await;
+    assert_eq!(catalog.len(), 1, "exactly one catalog entry");
+    assert_eq!(catalog[0]["sha256"], json!(sha256_hex(&content)));
+    let (body, _) = object(
+        &s3.client().await,
+        "recordings",
+        catalog[0]["store"]["key"].as_str().unwrap(),
+    )
+    .await;
+    assert_eq!(sha256_hex(&body), sha256_hex(&content));
+    assert!(
+        s3.open_uploads().is_empty(),
+        "the stale upload was aborted: {:?}",
+        s3.open_uploads()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_fs_store_writes_the_file_and_its_sidecar_and_nothing_else() {
+    let origin = Origin::start().await;
+    let content = random_bytes(1 << 20, 40);
+    origin.put("/x/a.flv", FileSpec::bytes(content.clone()));
+    let d = Daemon::start(&format!("{QUICK_TRANSFER}{}", url_source("jd")));
+    post(&d, "jd", record_done(&origin.url("/x/a.flv"), "../../etc")).await;
+    wait_jobs(&d, "done", 1, Duration::from_secs(30)).await;
+    let entry = &d.all_items("/api/v1/catalog").await[0];
+    let path = std::path::PathBuf::from(entry["store"]["path"].as_str().unwrap());
+    let archive = d.dir.join("archive");
+    assert_eq!(
+        path,
+        archive.join("recording/push.example.com/live/.._.._etc/2023/11/14/a.flv")
+    );
+    assert_eq!(
+        sha256_hex(&std::fs::read(&path).unwrap()),
+        sha256_hex(&content)
+    );
+    let sidecar: Value =
+        serde_json::from_slice(&std::fs::read(format!("{}.json", path.display())).unwrap())
+            .unwrap();
+    assert_eq!(sidecar["sha256"], entry["sha256"]);
+    let names: Vec<String> = std::fs::read_dir(path.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_host_not_allowed_is_never_fetched() {
+    let origin = Origin::start().await;
+    origin.put("/a.flv", FileSpec::bytes(random_bytes(1000, 50)));
+    // The source allows only another host.
+    let d = Daemon::start(&format!(
+        "{QUICK_TRANSFER}[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"t\"\nallow_hosts = [\"*.jcloudcs.com\"]\n"
+    ));
+    post(&d, "jd", record_done(&origin.url("/a.flv"), "s")).await;
+    let failed = wait_jobs(&d, "failed", 1, Duration::from_secs(30)).await;
+    assert!(
+        failed[0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("not an allowed host"),
+        "{}",
+        failed[0]
+    );
+    assert!(origin.requests("/a.flv").is_empty(), "nothing was fetched");
+}
