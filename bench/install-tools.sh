@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
-# Installs what the benchmarks use, from Debian's packages: wrk (HTTP load).
+# Installs what the benchmarks use: wrk, nginx, rclone and GNU time from Debian's
+# packages, and an S3-protocol server (s3s-fs 0.14.1, built from crates.io:
+# newer versions need a newer rustc than 1.95) under bench/.tools.
 set -euo pipefail
+cd "$(dirname "$0")"
 need=()
 command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
+command -v rclone >/dev/null || need+=(rclone)
+[ -x /usr/bin/time ] || need+=(time)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-wrk --version 2>&1 | head -1 || true
+if [ "${1:-}" = "--s3" ] && [ ! -x .tools/bin/s3s-fs ]; then
+  cargo install --quiet --locked --root .tools s3s-fs --version =0.14.1 --features binary
+fi

@@ -41,6 +41,33 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
+    /// Browse what has been archived.
+    Catalog {
+        #[command(subcommand)]
+        command: CatalogCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CatalogCommand {
+    /// List catalog entries, newest first.
+    List {
+        /// The daemon's address.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        api: String,
+        /// Bearer token, when the daemon sets [api] token.
+        #[arg(long, env = "RECORDING_ARCHIVER_API_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        /// Only this stream.
+        #[arg(long)]
+        stream: Option<String>,
+        /// Only recordings from this time on (RFC 3339, e.g. 2024-05-01T00:00:00Z).
+        #[arg(long)]
+        since: Option<String>,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -63,6 +90,40 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Catalog {
+            command:
+                CatalogCommand::List {
+                    api,
+                    token,
+                    stream,
+                    since,
+                    json,
+                },
+        } => {
+            let mut query = vec![("limit", "1000".to_owned())];
+            query.extend(stream.map(|s| ("stream", s)));
+            query.extend(since.map(|s| ("since", s)));
+            match crate::client::get_all(&api, "/api/v1/catalog", &query, token.as_deref()) {
+                Ok(items) if json => {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(
+                            &serde_json::json!({"items": items, "next_cursor": null})
+                        )
+                        .unwrap_or_default()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Ok(items) => {
+                    print!("{}", crate::client::catalog_table(&items));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Serve { config, log_format } => {
             init_logging(log_format);
             match serve(config) {

@@ -166,8 +166,8 @@ pub struct TransferConfig {
     pub workers: usize,
     /// Multipart part size in bytes (raised to ceil(size / 10000) for huge files).
     pub part_size: u64,
-    /// Parts buffered and uploading at once per transfer: memory per transfer
-    /// is about (parts_in_flight + 1) * part_size.
+    /// Parts in memory at once per transfer (the one being filled included):
+    /// memory per transfer is about parts_in_flight * part_size.
     pub parts_in_flight: usize,
     /// Attempts before a job is `failed`.
     pub max_attempts: u32,

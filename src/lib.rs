@@ -4,6 +4,7 @@
 pub mod body;
 pub mod catalog;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod db;
 pub mod digest;

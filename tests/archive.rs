@@ -510,6 +510,33 @@ async fn the_fs_store_writes_the_file_and_its_sidecar_and_nothing_else() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+
+    // The CLI lists it: a table by default, the API's JSON with --json.
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(common::binary())
+            .args(["catalog", "list", "--api", &d.base])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let table = cli(&["--stream", "../../etc"]);
+    assert!(table.starts_with("STARTED"), "{table}");
+    assert!(
+        table.contains("live/../../etc") && table.contains("1.0 MiB") && table.contains("1 entry"),
+        "{table}"
+    );
+    let listed: Value =
+        serde_json::from_str(&cli(&["--json", "--since", "2023-01-01T00:00:00Z"])).unwrap();
+    assert_eq!(listed["items"][0]["sha256"], entry["sha256"]);
+    let none: Value =
+        serde_json::from_str(&cli(&["--json", "--since", "2024-01-01T00:00:00Z"])).unwrap();
+    assert_eq!(none["items"].as_array().unwrap().len(), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

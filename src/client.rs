@@ -1,0 +1,149 @@
+//! The CLI's side of the API: fetch every page, print readable tables.
+
+use serde_json::Value;
+
+/// Fetches every page of a listing.
+pub fn get_all(
+    api: &str,
+    path: &str,
+    query: &[(&str, String)],
+    token: Option<&str>,
+) -> Result<Vec<Value>, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut q: Vec<(&str, String)> = query.to_vec();
+            if let Some(c) = &cursor {
+                q.push(("cursor", c.clone()));
+            }
+            let url = format!("{}{path}", api.trim_end_matches('/'));
+            let mut req = http.get(&url).query(&q);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| format!("{url}: {}", crate::failure::Failure::from(e)))?;
+            let status = resp.status();
+            let body: Value = resp
+                .json()
+                .await
+                .map_err(|e| format!("{url}: not JSON: {e}"))?;
+            if !status.is_success() {
+                return Err(format!(
+                    "{url}: HTTP {status}: {}",
+                    body["message"].as_str().unwrap_or("")
+                ));
+            }
+            items.extend(body["items"].as_array().cloned().unwrap_or_default());
+            match body["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return Ok(items),
+            }
+        }
+    })
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".to_owned(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Pads columns to their widest cell.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let mut s = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ");
+        s.truncate(s.trim_end().len());
+        s.push('\n');
+        s
+    };
+    let mut out = line(header.iter().map(|h| h.to_string()).collect());
+    for r in rows {
+        out.push_str(&line(r.clone()));
+    }
+    out
+}
+
+/// Human-readable byte counts.
+pub fn size(v: &Value) -> String {
+    let Some(n) = v.as_u64() else {
+        return "-".to_owned();
+    };
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut x = n as f64;
+    let mut u = 0;
+    while x >= 1024.0 && u < UNITS.len() - 1 {
+        x /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{x:.1} {}", UNITS[u])
+    }
+}
+
+/// The catalog as a table.
+pub fn catalog_table(items: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|e| {
+            let at = match e["store"]["type"].as_str() {
+                Some("s3") => format!(
+                    "s3://{}/{}",
+                    text(&e["store"]["bucket"]),
+                    text(&e["store"]["key"])
+                ),
+                _ => text(&e["store"]["path"]),
+            };
+            vec![
+                text(&e["started_at"]),
+                text(&e["kind"]),
+                text(&e["source"]),
+                format!("{}/{}", text(&e["app"]), text(&e["stream"])),
+                size(&e["size"]),
+                text(&e["sha256"]).chars().take(12).collect(),
+                at,
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            "STARTED",
+            "KIND",
+            "SOURCE",
+            "APP/STREAM",
+            "SIZE",
+            "SHA256",
+            "STORED AT",
+        ],
+        &rows,
+    );
+    out.push_str(&format!(
+        "{} entr{}\n",
+        items.len(),
+        if items.len() == 1 { "y" } else { "ies" }
+    ));
+    out
+}
