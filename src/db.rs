@@ -184,6 +184,20 @@ impl Db {
     }
 }
 
+/// A record by its id (the hex of its time key); `None` for ids that are not ours.
+fn by_id<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    name: &'static str,
+    id: &str,
+) -> Result<Option<T>, DbError> {
+    let Some(key) = TimeKey::parse(id) else {
+        return Ok(None);
+    };
+    tree.get(key.as_bytes())?
+        .map(|v| decode(name, &v))
+        .transpose()
+}
+
 fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     // Our own types always serialize; a failure here is a bug, not input.
     serde_json::to_vec(v).expect("state records serialize to JSON")

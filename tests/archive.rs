@@ -559,3 +559,45 @@ async fn a_host_not_allowed_is_never_fetched() {
     );
     assert!(origin.requests("/a.flv").is_empty(), "nothing was fetched");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_that_does_not_match_the_origins_md5_is_never_catalogued() {
+    let origin = Origin::start().await;
+    let mut spec = FileSpec::bytes(random_bytes(100_000, 60));
+    spec.content_md5 = Some("AAAAAAAAAAAAAAAAAAAAAA==".to_owned()); // 16 zero bytes, not the content's MD5
+    origin.put("/tampered.flv", spec);
+    let d = Daemon::start(&format!("{QUICK_TRANSFER}{}", url_source("jd")));
+    post(&d, "jd", record_done(&origin.url("/tampered.flv"), "s")).await;
+    let failed = wait_jobs(&d, "failed", 1, Duration::from_secs(30)).await;
+    let err = failed[0]["last_error"].as_str().unwrap();
+    assert!(
+        err.contains("MD5") && err.contains("00000000000000000000000000000000"),
+        "{err}"
+    );
+    assert_eq!(
+        failed[0]["attempts"], 3,
+        "a checksum mismatch is retried, then permanent"
+    );
+    assert!(d.all_items("/api/v1/catalog").await.is_empty());
+    let leftovers: Vec<_> = walk(&d.dir.join("archive"));
+    assert!(
+        leftovers.is_empty(),
+        "nothing left in the store: {leftovers:?}"
+    );
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flat_map(|e| {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p)
+            } else {
+                vec![p]
+            }
+        })
+        .collect()
+}

@@ -17,14 +17,7 @@ pub(super) fn stream_index_key(stream: Option<&str>, entry: &TimeKey) -> Vec<u8>
 impl Db {
     /// One entry by id.
     pub fn catalog_entry(&self, id: &str) -> Result<Option<CatalogEntry>, DbError> {
-        let Some(key) = TimeKey::parse(id) else {
-            return Ok(None);
-        };
-        self.trees()
-            .catalog
-            .get(key.as_bytes())?
-            .map(|v| decode("catalog", &v))
-            .transpose()
+        super::by_id(&self.trees().catalog, "catalog", id)
     }
 
     /// Entries newest first; with `stream`, read through the stream index.

@@ -267,14 +267,7 @@ impl Db {
 
     /// One event by id.
     pub fn event(&self, id: &str) -> Result<Option<Event>, DbError> {
-        let Some(key) = TimeKey::parse(id) else {
-            return Ok(None);
-        };
-        self.trees()
-            .events
-            .get(key.as_bytes())?
-            .map(|v| decode("events", &v))
-            .transpose()
+        super::by_id(&self.trees().events, "events", id)
     }
 
     /// A fresh id for a catalog entry archived at `at`.

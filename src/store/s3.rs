@@ -7,6 +7,11 @@
 //! Bodies are sent with payload signing disabled: the signed checksum header
 //! already guards their integrity, and signing would hash every byte with
 //! SHA-256 once more (measured: see BENCHMARKS.md).
+//!
+//! A part is buffered whole because its checksum header precedes its body.
+//! Streaming parts instead (aws-chunked with a trailing checksum) would take
+//! memory below parts_in_flight * part_size; not done, for lack of a server
+//! here to prove it against.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -148,21 +153,8 @@ impl S3Store {
     }
 
     pub(super) async fn abort_stale(&self, rec: &UploadRecord) {
-        let r = self
-            .client
-            .abort_multipart_upload()
-            .bucket(&rec.bucket)
-            .key(&rec.key)
-            .upload_id(&rec.upload_id)
-            .send()
-            .await;
-        match r {
-            Ok(_) => {
-                tracing::info!(key = %rec.key, upload_id = %rec.upload_id, "aborted a multipart upload left by an earlier run")
-            }
-            Err(e) => {
-                tracing::warn!(key = %rec.key, upload_id = %rec.upload_id, error = %Failure::from_s3("abort multipart upload", e), "could not abort a stale multipart upload")
-            }
+        if abort_multipart(&self.client, rec).await {
+            tracing::info!(key = %rec.key, upload_id = %rec.upload_id, "aborted a multipart upload left by an earlier run");
         }
     }
 
@@ -414,17 +406,26 @@ impl S3Upload {
                 key: self.key.clone(),
                 upload_id: id,
             };
-            let r = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&rec.bucket)
-                .key(&rec.key)
-                .upload_id(&rec.upload_id)
-                .send()
-                .await;
-            if let Err(e) = r {
-                tracing::warn!(key = %rec.key, error = %Failure::from_s3("AbortMultipartUpload", e), "multipart upload not aborted");
-            }
+            abort_multipart(&self.client, &rec).await;
+        }
+    }
+}
+
+/// Aborts a multipart upload; says whether it worked (a failure is logged).
+async fn abort_multipart(client: &Client, rec: &UploadRecord) -> bool {
+    let r = client
+        .abort_multipart_upload()
+        .bucket(&rec.bucket)
+        .key(&rec.key)
+        .upload_id(&rec.upload_id)
+        .send()
+        .await;
+    match r {
+        Ok(_) => true,
+        Err(e) => {
+            let f = Failure::from_s3("AbortMultipartUpload", e);
+            tracing::warn!(key = %rec.key, upload_id = %rec.upload_id, error = %f, "multipart upload not aborted");
+            false
         }
     }
 }
