@@ -34,11 +34,15 @@ pub fn parse(f: &Fields) -> Result<ParsedEvent, BodyError> {
 fn parse_v1_1(f: &Fields) -> Result<ParsedEvent, BodyError> {
     let file_location = location(f, "downloadurl");
     // The snapshot callback has no `event` at all.
-    let (raw_name, name) = match event_name(f, "event") {
-        Some(n) => n,
-        None if f.has("snapshottime") => ("snapshot".to_owned(), "snapshot".to_owned()),
-        None => return Err(required(f, "event", "JD Cloud v1.1 callback").unwrap_err()),
-    };
+    let (raw_name, name) =
+        match event_name(f, "event") {
+            Some(n) => n,
+            None if f.has("snapshottime") => ("snapshot".to_owned(), "snapshot".to_owned()),
+            None => return Err(BodyError::new(
+                "missing_field",
+                "JD Cloud v1.1 callback: field `event` is missing or empty (and no `snapshotTime`)",
+            )),
+        };
     let st = status(f, "status")?;
     let kind = match name.as_str() {
         "publish_started" | "publish_start" => EventKind::StreamStarted,
