@@ -196,8 +196,12 @@ fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>>
             transfer: config.transfer.clone(),
             wake: Arc::clone(&wake),
         }));
+        // Returns on SIGTERM/SIGINT once in-flight requests are answered.
         crate::http::serve(Arc::clone(&config), db.clone(), wake).await?;
-        drop(pool);
+        pool.shutdown(std::time::Duration::from_secs(
+            config.transfer.shutdown_grace_secs,
+        ))
+        .await;
         Ok::<(), Box<dyn std::error::Error>>(())
     })?;
     db.flush_now()?;

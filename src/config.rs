@@ -181,6 +181,9 @@ pub struct TransferConfig {
     pub lease_secs: u64,
     /// A 404 counts as "not visible yet" (retried) within this many attempts.
     pub not_found_attempts: u32,
+    /// On SIGTERM/SIGINT, running transfers get this long to finish before
+    /// they are interrupted (uploads aborted, jobs queued again).
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for TransferConfig {
@@ -195,6 +198,7 @@ impl Default for TransferConfig {
             request_timeout_secs: 60,
             lease_secs: 60,
             not_found_attempts: 3,
+            shutdown_grace_secs: 20,
         }
     }
 }

@@ -17,6 +17,8 @@ pub enum FailureKind {
     Integrity,
     /// Refused (401/403), not allowed, misconfigured: retrying cannot help.
     Permanent,
+    /// The daemon is stopping: the job goes back to the queue, the attempt uncounted.
+    Interrupted,
 }
 
 /// A failed attempt, with a message an operator can act on.
@@ -58,6 +60,14 @@ impl Failure {
         }
     }
 
+    /// The daemon is stopping.
+    pub fn interrupted() -> Self {
+        Failure {
+            kind: FailureKind::Interrupted,
+            message: "interrupted by shutdown".to_owned(),
+        }
+    }
+
     /// Classifies an HTTP status from an origin or a store.
     pub fn from_status(status: u16, what: &str) -> Self {
         let message = format!("{what}: HTTP {status}");
@@ -79,6 +89,7 @@ impl Failure {
             FailureKind::NotFound => attempts < cfg.not_found_attempts,
             FailureKind::Integrity => attempts < INTEGRITY_ATTEMPTS,
             FailureKind::Permanent => false,
+            FailureKind::Interrupted => true,
         }
     }
 }

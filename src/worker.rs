@@ -16,7 +16,7 @@ use crate::config::TransferConfig;
 use crate::db::Db;
 use crate::digest::{Digests, Hasher};
 use crate::event::Event;
-use crate::failure::Failure;
+use crate::failure::{Failure, FailureKind};
 use crate::providers::Provider;
 use crate::queue::Job;
 use crate::retry::delay_after;
@@ -35,25 +35,45 @@ pub struct Context {
 
 /// The running workers.
 pub struct Pool {
+    /// Set: claim no more jobs.
     stop: watch::Sender<bool>,
+    /// Set: interrupt running transfers.
+    interrupt: watch::Sender<bool>,
     handles: Vec<JoinHandle<()>>,
 }
 
 /// Starts `transfer.workers` workers.
 pub fn start(ctx: Arc<Context>) -> Pool {
     let (stop, stopped) = watch::channel(false);
+    let (interrupt, interrupted) = watch::channel(false);
     let handles = (0..ctx.transfer.workers)
-        .map(|n| tokio::spawn(run(Arc::clone(&ctx), n, stopped.clone())))
+        .map(|n| {
+            tokio::spawn(run(
+                Arc::clone(&ctx),
+                n,
+                stopped.clone(),
+                interrupted.clone(),
+            ))
+        })
         .collect();
-    Pool { stop, handles }
+    Pool {
+        stop,
+        interrupt,
+        handles,
+    }
 }
 
 impl Pool {
-    /// Stops claiming and waits for the workers to end their current transfer.
-    pub async fn stop(self) {
+    /// Stops claiming, lets running transfers finish within `grace`, then
+    /// interrupts the rest: their uploads are aborted and their jobs queued
+    /// again, so no job stays `running` after a clean stop.
+    pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop.send(true);
-        for h in self.handles {
-            let _ = h.await;
+        let mut all = futures_util::future::join_all(self.handles);
+        if tokio::time::timeout(grace, &mut all).await.is_err() {
+            tracing::info!("interrupting the transfers still running after {grace:?}");
+            let _ = self.interrupt.send(true);
+            all.await;
         }
     }
 }
@@ -61,7 +81,12 @@ impl Pool {
 /// The longest a worker sleeps before looking for due jobs again.
 const IDLE_POLL: Duration = Duration::from_secs(5);
 
-async fn run(ctx: Arc<Context>, n: usize, mut stop: watch::Receiver<bool>) {
+async fn run(
+    ctx: Arc<Context>,
+    n: usize,
+    mut stop: watch::Receiver<bool>,
+    interrupt: watch::Receiver<bool>,
+) {
     let lease = Duration::from_secs(ctx.transfer.lease_secs);
     loop {
         if *stop.borrow() {
@@ -71,7 +96,7 @@ async fn run(ctx: Arc<Context>, n: usize, mut stop: watch::Receiver<bool>) {
         match ctx.db.claim(now, lease) {
             Ok(Some(job)) => {
                 let span = tracing::info_span!("job", job_id = %job.id, source = %job.source, stream = tracing::field::Empty, worker = n);
-                process(&ctx, job).instrument(span).await;
+                process(&ctx, job, interrupt.clone()).instrument(span).await;
                 continue;
             }
             Ok(None) => {}
@@ -92,12 +117,13 @@ async fn run(ctx: Arc<Context>, n: usize, mut stop: watch::Receiver<bool>) {
     }
 }
 
-async fn process(ctx: &Context, job: Job) {
+async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
     let started = std::time::Instant::now();
-    let result = transfer(ctx, &job).await;
+    let result = transfer(ctx, &job, interrupt).await;
     let now = Utc::now();
     let recorded = match &result {
         Ok(entry) => ctx.db.complete(&job, entry, now),
+        Err(f) if f.kind == FailureKind::Interrupted => ctx.db.release(&job, now),
         Err(f) => {
             let next = f.should_retry(job.attempts, &ctx.transfer).then(|| {
                 now + chrono::Duration::from_std(delay_after(job.attempts, &ctx.transfer))
@@ -140,7 +166,11 @@ fn db_failure(e: crate::db::DbError) -> Failure {
     Failure::transient(format!("state store: {e}"))
 }
 
-async fn transfer(ctx: &Context, job: &Job) -> Result<CatalogEntry, Failure> {
+async fn transfer(
+    ctx: &Context,
+    job: &Job,
+    interrupt: watch::Receiver<bool>,
+) -> Result<CatalogEntry, Failure> {
     let event = ctx
         .db
         .event(&job.event_id)
@@ -161,7 +191,7 @@ async fn transfer(ctx: &Context, job: &Job) -> Result<CatalogEntry, Failure> {
         .store
         .begin(key.clone(), download.content_length, &facts, &ctx.transfer)
         .await?;
-    let digests = match pump(ctx, job, &mut download, &mut upload)
+    let digests = match pump(ctx, job, &mut download, &mut upload, interrupt)
         .await
         .and_then(|d| verify(&event, &download, d))
     {
@@ -237,14 +267,24 @@ async fn pump(
     job: &Job,
     download: &mut Download,
     upload: &mut Upload,
+    mut interrupt: watch::Receiver<bool>,
 ) -> Result<Digests, Failure> {
     let lease = Duration::from_secs(ctx.transfer.lease_secs);
     let beat = (lease / 3).min(Duration::from_secs(2));
     let mut last_beat = tokio::time::Instant::now();
     let mut hasher = Hasher::new();
-    while let Some(chunk) = download.next_chunk().await? {
+    loop {
+        // Both the download and the upload may wait long; a shutdown cuts either short.
+        let chunk = tokio::select! {
+            _ = interrupt.wait_for(|i| *i) => return Err(Failure::interrupted()),
+            chunk = download.next_chunk() => chunk?,
+        };
+        let Some(chunk) = chunk else { break };
         hasher.update(&chunk);
-        upload.write(chunk).await?;
+        tokio::select! {
+            _ = interrupt.wait_for(|i| *i) => return Err(Failure::interrupted()),
+            written = upload.write(chunk) => written?,
+        }
         if let Some(started) = upload.take_started() {
             // Durable before more parts go up, so a crash cannot orphan it.
             ctx.db.set_upload(job, Some(started)).map_err(db_failure)?;

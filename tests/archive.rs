@@ -66,6 +66,19 @@ async fn wait_jobs(d: &Daemon, state: &str, n: usize, limit: Duration) -> Vec<Va
     }
 }
 
+/// Waits until the (only) job has received more than `n` bytes.
+async fn wait_bytes(d: &Daemon, n: u64) {
+    let start = Instant::now();
+    loop {
+        let jobs = d.all_items("/api/v1/jobs").await;
+        if jobs[0]["bytes_done"].as_u64().unwrap_or(0) > n {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{jobs:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn post(d: &Daemon, source: &str, body: String) -> Value {
     let (status, reply) = d
         .post(&format!("{source}?token=t"), Some("application/json"), body)
@@ -447,15 +460,7 @@ async fn a_sigkill_mid_transfer_then_a_restart_completes_the_job_once_with_no_up
     post(&d, "jd", record_done(&origin.url("/big.flv"), "big")).await;
 
     // Kill once a multipart upload is under way (more than a part received).
-    let start = Instant::now();
-    loop {
-        let jobs = d.all_items("/api/v1/jobs").await;
-        if jobs[0]["bytes_done"].as_u64().unwrap_or(0) > 12 << 20 {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "{jobs:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_bytes(&d, 12 << 20).await;
     d.kill9();
     assert!(
         !s3.open_uploads().is_empty(),
@@ -600,4 +605,60 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
             }
         })
         .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_mid_transfer_aborts_the_upload_requeues_the_job_and_the_next_start_completes_it() {
+    use recording_archiver::db::{Db, PageRequest};
+    use recording_archiver::queue::JobState;
+    let s3 = S3Server::start(&["recordings"]).await;
+    let origin = Origin::start().await;
+    let content = random_bytes(40 << 20, 70);
+    let mut slow = FileSpec::bytes(content.clone());
+    slow.delay = Some(Duration::from_millis(20));
+    origin.put("/big.flv", slow);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{QUICK_TRANSFER}shutdown_grace_secs = 1\n{}{}",
+        s3.store_config("recordings"),
+        url_source("jd")
+    );
+    let mut d = Daemon::start_in(dir.path(), &config);
+    post(&d, "jd", record_done(&origin.url("/big.flv"), "big")).await;
+    wait_bytes(&d, 12 << 20).await;
+    assert!(!s3.open_uploads().is_empty());
+
+    let status = d.terminate();
+    assert!(status.success(), "clean exit: {status:?}\n{}", d.log_text());
+    assert!(d.log_text().contains("interrupted"), "{}", d.log_text());
+    assert!(
+        s3.open_uploads().is_empty(),
+        "the interrupted upload was aborted: {:?}",
+        s3.open_uploads()
+    );
+    {
+        let db = Db::open(&dir.path().join("state")).unwrap();
+        let jobs = db
+            .list_jobs(&PageRequest::new(10, None).unwrap(), |_| true)
+            .unwrap()
+            .items;
+        assert_eq!(jobs.len(), 1);
+        assert_eq!(
+            jobs[0].state,
+            JobState::Queued,
+            "no job stays running after a clean stop"
+        );
+        assert_eq!(
+            jobs[0].attempts, 0,
+            "the interrupted attempt is not counted"
+        );
+        assert!(jobs[0].upload.is_none());
+    }
+
+    origin.put("/big.flv", FileSpec::bytes(content.clone()));
+    let d = Daemon::start_in(dir.path(), &config);
+    wait_jobs(&d, "done", 1, Duration::from_secs(60)).await;
+    let catalog = d.all_items("/api/v1/catalog").await;
+    assert_eq!(catalog.len(), 1);
+    assert_eq!(catalog[0]["sha256"], json!(sha256_hex(&content)));
 }

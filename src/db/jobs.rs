@@ -224,6 +224,24 @@ impl Db {
         )
     }
 
+    /// Gives a claimed job back to the queue, due now, its attempt uncounted
+    /// (a shutdown interrupted it; nothing was wrong with it).
+    pub fn release(&self, job: &Job, now: Timestamp) -> Result<Option<Job>, DbError> {
+        self.transition(
+            &job.id,
+            Guard::Claim(job.attempts),
+            |j| {
+                j.state = JobState::Queued;
+                j.attempts = j.attempts.saturating_sub(1);
+                j.next_attempt_at = now;
+                j.lease_until = None;
+                j.upload = None;
+                j.updated_at = now;
+            },
+            None,
+        )
+    }
+
     /// Ends a job successfully, filing its catalog entry in the same transaction.
     pub fn complete(
         &self,
