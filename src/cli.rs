@@ -182,7 +182,7 @@ fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>>
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let store = Store::open(&config).await?;
+        let store = Arc::new(Store::open(&config).await?);
         if let Err(e) = store.check().await {
             // Not fatal: callbacks are still received and kept; transfers retry.
             tracing::error!("the store does not answer: {e}");
@@ -191,13 +191,13 @@ fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>>
         let wake = Arc::new(tokio::sync::Notify::new());
         let pool = worker::start(Arc::new(worker::Context {
             db: db.clone(),
-            store,
+            store: Arc::clone(&store),
             sources,
             transfer: config.transfer.clone(),
             wake: Arc::clone(&wake),
         }));
         // Returns on SIGTERM/SIGINT once in-flight requests are answered.
-        crate::http::serve(Arc::clone(&config), db.clone(), wake).await?;
+        crate::http::serve(Arc::clone(&config), db.clone(), wake, store).await?;
         pool.shutdown(std::time::Duration::from_secs(
             config.transfer.shutdown_grace_secs,
         ))

@@ -20,6 +20,8 @@ pub struct AppState {
     pub db: Db,
     /// Wakes the workers when a callback queues a job.
     pub wake: Arc<tokio::sync::Notify>,
+    /// The archive store, for readiness checks.
+    pub store: Arc<crate::store::Store>,
 }
 
 /// An error answered as `{"code": ..., "message": ...}` with its HTTP status.
@@ -115,6 +117,7 @@ pub async fn serve(
     config: Arc<Config>,
     db: Db,
     wake: Arc<tokio::sync::Notify>,
+    store: Arc<crate::store::Store>,
 ) -> std::io::Result<()> {
     let addr: SocketAddr = config
         .listen_addr()
@@ -123,6 +126,7 @@ pub async fn serve(
         config: Arc::clone(&config),
         db,
         wake,
+        store,
     });
     let workers = match config.server.http_workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),

@@ -26,7 +26,7 @@ use crate::store::{ObjectFacts, Store, Upload};
 /// What every worker shares.
 pub struct Context {
     pub db: Db,
-    pub store: Store,
+    pub store: Arc<Store>,
     pub sources: Sources,
     pub transfer: TransferConfig,
     /// Notified when new jobs are queued.

@@ -4,7 +4,29 @@ use actix_web::{web, HttpResponse};
 use serde_json::json;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz));
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
+}
+
+/// Readiness: the state store reads and the archive store answers
+/// (S3: HeadBucket), else 503 saying which is wrong.
+async fn readyz(state: web::Data<super::AppState>) -> HttpResponse {
+    let mut problems = Vec::new();
+    if let Err(e) = state.db.next_due() {
+        problems.push(format!("state store: {e}"));
+    }
+    if let Err(e) = state.store.check().await {
+        problems.push(format!("store: {e}"));
+    }
+    if problems.is_empty() {
+        HttpResponse::Ok().json(json!({"status": "ready"}))
+    } else {
+        HttpResponse::ServiceUnavailable().json(json!({
+            "status": "not_ready",
+            "code": "not_ready",
+            "message": problems.join("; "),
+        }))
+    }
 }
 
 /// Liveness: the process answers HTTP.

@@ -1,0 +1,115 @@
+//! Operating the daemon: readiness that says what is wrong, and the API's
+//! bearer-token rule.
+
+mod common;
+
+use common::s3::{S3Server, ACCESS_KEY, SECRET_KEY};
+use common::{client, Daemon};
+use serde_json::Value;
+
+const SOURCE: &str = "[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"t\"\n";
+
+async fn readyz(d: &Daemon) -> (u16, Value) {
+    let r = client().get(d.url("/readyz")).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+fn s3_store(s3: &S3Server, bucket: &str, secret: &str) -> String {
+    format!(
+        "[store]\ntype = \"s3\"\nbucket = \"{bucket}\"\nendpoint = \"{}\"\nforce_path_style = true\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{secret}\"\n{SOURCE}",
+        s3.endpoint
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readiness_is_200_only_when_the_store_answers_and_says_why_not() {
+    let s3 = S3Server::start(&["recordings"]).await;
+
+    let d = Daemon::start(&s3_store(&s3, "recordings", SECRET_KEY));
+    let (status, body) = readyz(&d).await;
+    assert_eq!(status, 200, "{body}");
+
+    let d = Daemon::start(&s3_store(&s3, "no-such-bucket", SECRET_KEY));
+    let (status, body) = readyz(&d).await;
+    assert_eq!(status, 503);
+    assert!(
+        body["message"].as_str().unwrap().contains("no such bucket"),
+        "{body}"
+    );
+
+    let d = Daemon::start(&s3_store(&s3, "recordings", "wrong-secret"));
+    let (status, body) = readyz(&d).await;
+    assert_eq!(status, 503);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("credentials rejected"),
+        "{body}"
+    );
+    assert!(
+        !body.to_string().contains("wrong-secret"),
+        "no secret in the answer"
+    );
+
+    // The fs store is ready once its root is usable.
+    let d = Daemon::start(SOURCE);
+    assert_eq!(readyz(&d).await.0, 200);
+}
+
+#[tokio::test]
+async fn with_an_api_token_every_api_route_needs_the_bearer() {
+    let d = Daemon::start(&format!("[api]\ntoken = \"api-secret\"\n{SOURCE}"));
+    for path in [
+        "/api/v1/jobs",
+        "/api/v1/events",
+        "/api/v1/catalog",
+        "/api/v1/streams",
+        "/api/v1/rejected",
+    ] {
+        let none = client().get(d.url(path)).send().await.unwrap();
+        assert_eq!(none.status(), 401, "{path} without a token");
+        let wrong = client()
+            .get(d.url(path))
+            .bearer_auth("nope")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401, "{path} with a wrong token");
+        let right = client()
+            .get(d.url(path))
+            .bearer_auth("api-secret")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(right.status(), 200, "{path} with the token");
+    }
+    let retry = client()
+        .post(d.url("/api/v1/jobs/00/retry"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), 401);
+    // Health and callbacks are not behind the API token.
+    assert_eq!(
+        client()
+            .get(d.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let (status, _) = d
+        .post(
+            "jd?token=t",
+            Some("application/json"),
+            "{\"version\":\"v1.1\",\"event\":\"publish_started\"}",
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        !d.log_text().contains("api-secret"),
+        "the token never reaches a log line"
+    );
+}
