@@ -189,15 +189,17 @@ fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>>
         }
         let sources = Sources::build(&config).await?;
         let wake = Arc::new(tokio::sync::Notify::new());
+        let metrics = Arc::new(crate::metrics::Metrics::default());
         let pool = worker::start(Arc::new(worker::Context {
             db: db.clone(),
             store: Arc::clone(&store),
             sources,
             transfer: config.transfer.clone(),
             wake: Arc::clone(&wake),
+            metrics: Arc::clone(&metrics),
         }));
         // Returns on SIGTERM/SIGINT once in-flight requests are answered.
-        crate::http::serve(Arc::clone(&config), db.clone(), wake, store).await?;
+        crate::http::serve(Arc::clone(&config), db.clone(), wake, store, metrics).await?;
         pool.shutdown(std::time::Duration::from_secs(
             config.transfer.shutdown_grace_secs,
         ))

@@ -22,6 +22,7 @@ pub struct AppState {
     pub wake: Arc<tokio::sync::Notify>,
     /// The archive store, for readiness checks.
     pub store: Arc<crate::store::Store>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// An error answered as `{"code": ..., "message": ...}` with its HTTP status.
@@ -118,6 +119,7 @@ pub async fn serve(
     db: Db,
     wake: Arc<tokio::sync::Notify>,
     store: Arc<crate::store::Store>,
+    metrics: Arc<crate::metrics::Metrics>,
 ) -> std::io::Result<()> {
     let addr: SocketAddr = config
         .listen_addr()
@@ -127,6 +129,7 @@ pub async fn serve(
         db,
         wake,
         store,
+        metrics,
     });
     let workers = match config.server.http_workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),

@@ -11,6 +11,7 @@ pub mod digest;
 pub mod event;
 pub mod failure;
 pub mod http;
+pub mod metrics;
 pub mod providers;
 pub mod queue;
 pub mod rejected;

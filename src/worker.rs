@@ -31,6 +31,7 @@ pub struct Context {
     pub transfer: TransferConfig,
     /// Notified when new jobs are queued.
     pub wake: Arc<Notify>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// The running workers.
@@ -133,7 +134,17 @@ async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
         }
     };
     let durable = match recorded {
-        Ok(Some(_)) => ctx.db.durable().await,
+        Ok(Some(after)) => {
+            use crate::metrics::TransferOutcome as O;
+            let (outcome, bytes) = match (&result, after.state) {
+                (Ok(entry), _) => (O::Done, entry.size),
+                (Err(f), _) if f.kind == FailureKind::Interrupted => (O::Interrupted, 0),
+                (Err(_), crate::queue::JobState::Retrying) => (O::Retry, 0),
+                (Err(_), _) => (O::Failed, 0),
+            };
+            ctx.metrics.transfer(outcome, bytes, started.elapsed());
+            ctx.db.durable().await
+        }
         Ok(None) => {
             tracing::warn!("the job's lease was taken over while it ran; its outcome is dropped");
             return;

@@ -113,3 +113,83 @@ async fn with_an_api_token_every_api_route_needs_the_bearer() {
         "the token never reaches a log line"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_move_as_callbacks_and_jobs_happen() {
+    use common::origin::{FileSpec, Origin};
+    let origin = Origin::start().await;
+    origin.put("/a.flv", FileSpec::bytes(vec![7u8; 123_456]));
+    let d = Daemon::start(
+        "[transfer]\nretry_initial_secs = 1\n[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"t\"\nallow_hosts = [\"127.0.0.1\"]\n",
+    );
+    let body = serde_json::json!({
+        "version": "v1.1", "publishDomain": "p", "appName": "live", "streamName": "s",
+        "event": "record_done", "status": "success", "downloadUrl": origin.url("/a.flv")
+    })
+    .to_string();
+    assert_eq!(
+        d.post("jd?token=t", Some("application/json"), body.clone())
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        d.post("jd?token=t", Some("application/json"), body).await.0,
+        200
+    );
+    assert_eq!(
+        d.post("jd?token=wrong", Some("application/json"), "{}")
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        d.post("jd?token=t", Some("application/json"), "{nonsense")
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        d.post("made-up-name?token=t", Some("application/json"), "{}")
+            .await
+            .0,
+        404
+    );
+
+    let start = std::time::Instant::now();
+    let text = loop {
+        let text = client()
+            .get(d.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if text.contains("recording_archiver_transfers_total{outcome=\"done\"} 1") {
+            break text;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    for line in [
+        "recording_archiver_callbacks_total{source=\"jd\",provider=\"jdcloud\",outcome=\"ok\"} 2",
+        "recording_archiver_callbacks_total{source=\"jd\",provider=\"jdcloud\",outcome=\"unauthorized\"} 1",
+        "recording_archiver_callbacks_total{source=\"jd\",provider=\"jdcloud\",outcome=\"rejected\"} 1",
+        "recording_archiver_callbacks_total{source=\"unknown\",provider=\"\",outcome=\"unknown_source\"} 1",
+        "recording_archiver_bytes_archived_total 123456",
+        "recording_archiver_transfer_duration_seconds_count 1",
+        "recording_archiver_jobs{state=\"done\"} 1",
+        "recording_archiver_jobs{state=\"queued\"} 0",
+        "recording_archiver_queue_depth 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
+    }
+    assert!(
+        !text.contains("made-up-name"),
+        "a caller's path never becomes a label"
+    );
+}

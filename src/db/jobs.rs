@@ -150,6 +150,47 @@ impl Db {
         Ok(None)
     }
 
+    /// Jobs by state and the due backlog, for metrics. Reads every job: fine
+    /// for a scrape every few seconds at the scale one instance holds.
+    pub fn queue_gauges(&self, now: Timestamp) -> Result<crate::metrics::QueueGauges, DbError> {
+        let mut by_state = std::collections::BTreeMap::new();
+        for s in ["queued", "running", "retrying", "failed", "done"] {
+            by_state.insert(s, 0u64);
+        }
+        for item in self.trees().jobs.iter() {
+            let (_, v) = item?;
+            let job: Job = decode("jobs", &v)?;
+            let name = match job.state {
+                JobState::Queued => "queued",
+                JobState::Running => "running",
+                JobState::Retrying => "retrying",
+                JobState::Failed => "failed",
+                JobState::Done => "done",
+            };
+            *by_state.entry(name).or_default() += 1;
+        }
+        let bound = (to_millis(&now) + 1).to_be_bytes();
+        let mut due_now = 0u64;
+        let mut oldest = None;
+        for item in self.trees().due.range(..&bound[..]) {
+            let (k, _) = item?;
+            if oldest.is_none() {
+                oldest = k
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes);
+            }
+            due_now += 1;
+        }
+        let oldest_due_age_s =
+            oldest.map_or(0.0, |ms| to_millis(&now).saturating_sub(ms) as f64 / 1000.0);
+        Ok(crate::metrics::QueueGauges {
+            jobs_by_state: by_state,
+            due_now,
+            oldest_due_age_s,
+        })
+    }
+
     /// When the next job falls due (or lease lapses), if any.
     pub fn next_due(&self) -> Result<Option<Timestamp>, DbError> {
         Ok(self

@@ -33,13 +33,45 @@ const KEPT_HEADERS: &[&str] = &[
     "ali-live-signature",
 ];
 
+/// Receives a callback and counts its answer.
 pub async fn receive(
     req: HttpRequest,
     path: web::Path<String>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let source_name = path.into_inner();
+    let name = path.into_inner();
+    let result = receive_inner(&req, &name, payload, &state).await;
+    let status = match &result {
+        Ok(r) => r.status(),
+        Err(e) => e.status,
+    };
+    let outcome = match status.as_u16() {
+        200 => "ok",
+        400 => "rejected",
+        401 => "unauthorized",
+        404 => "unknown_source",
+        413 => "too_large",
+        503 => "unavailable",
+        _ => "error",
+    };
+    // Only configured names become labels: a caller cannot grow the series.
+    match state.config.source(&name) {
+        Some(s) => state
+            .metrics
+            .callback(&s.name, s.provider.as_str(), outcome),
+        None => state.metrics.callback("unknown", "", outcome),
+    }
+    result
+}
+
+async fn receive_inner(
+    req: &HttpRequest,
+    source_name: &str,
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<HttpResponse, ApiError> {
+    let source_name = source_name.to_owned();
     let source = state.config.source(&source_name).ok_or_else(|| {
         ApiError::not_found(
             "unknown_source",
@@ -47,8 +79,8 @@ pub async fn receive(
         )
     })?;
     let query = query_pairs(req.query_string());
-    authorize(&req, &query, source)?;
-    let body = read_body(&req, payload, state.config.server.max_body_bytes).await?;
+    authorize(req, &query, source)?;
+    let body = read_body(req, payload, state.config.server.max_body_bytes).await?;
     let received_at = chrono::Utc::now();
     let platform_query: Vec<(String, String)> =
         query.into_iter().filter(|(k, _)| k != "token").collect();
@@ -68,9 +100,7 @@ pub async fn receive(
     let parsed = decoded.and_then(|p| providers::parse(source.provider, &p));
     let events = match parsed {
         Ok(events) => events,
-        Err(e) => {
-            return reject(&state, &req, source, &platform_query, &body, received_at, e).await
-        }
+        Err(e) => return reject(state, req, source, &platform_query, &body, received_at, e).await,
     };
 
     let raw = if from_query {

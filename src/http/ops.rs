@@ -5,7 +5,16 @@ use serde_json::json;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics));
+}
+
+/// Prometheus text format.
+async fn metrics(state: web::Data<super::AppState>) -> Result<HttpResponse, super::ApiError> {
+    let gauges = state.db.queue_gauges(chrono::Utc::now())?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(state.metrics.render(&gauges)))
 }
 
 /// Readiness: the state store reads and the archive store answers
