@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use crate::client;
 use crate::config::Config;
 use crate::db::Db;
 use crate::source::Sources;
@@ -46,18 +47,48 @@ enum Command {
         #[command(subcommand)]
         command: CatalogCommand,
     },
+    /// Archive jobs: list them, retry failed ones.
+    Jobs {
+        #[command(subcommand)]
+        command: JobsCommand,
+    },
+    /// Streams seen; by default only those live now.
+    Streams {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Every stream seen, live or not.
+        #[arg(long)]
+        all: bool,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Callbacks that could not be read, kept whole.
+    Rejected {
+        #[command(subcommand)]
+        command: RejectedCommand,
+    },
+    /// Print a shell completion script.
+    Completions { shell: clap_complete::Shell },
+}
+
+/// How to reach the daemon's API.
+#[derive(clap::Args, Clone)]
+struct ApiArgs {
+    /// The daemon's address.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    api: String,
+    /// Bearer token, when the daemon sets [api] token.
+    #[arg(long, env = "RECORDING_ARCHIVER_API_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[derive(Subcommand)]
 enum CatalogCommand {
     /// List catalog entries, newest first.
     List {
-        /// The daemon's address.
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        api: String,
-        /// Bearer token, when the daemon sets [api] token.
-        #[arg(long, env = "RECORDING_ARCHIVER_API_TOKEN", hide_env_values = true)]
-        token: Option<String>,
+        #[command(flatten)]
+        api: ApiArgs,
         /// Only this stream.
         #[arg(long)]
         stream: Option<String>,
@@ -67,6 +98,50 @@ enum CatalogCommand {
         /// Print the API's JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// List jobs, newest first.
+    List {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Only jobs in this state (queued, running, retrying, failed, done).
+        #[arg(long)]
+        state: Option<String>,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put failed jobs back in the queue.
+    Retry {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// The job to retry.
+        #[arg(required_unless_present = "all_failed", conflicts_with = "all_failed")]
+        id: Option<String>,
+        /// Every failed job.
+        #[arg(long)]
+        all_failed: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum RejectedCommand {
+    /// List kept requests, newest first.
+    List {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-read a kept request with the current parsers and record it.
+    Replay {
+        #[command(flatten)]
+        api: ApiArgs,
+        id: String,
     },
 }
 
@@ -94,35 +169,78 @@ pub fn main() -> ExitCode {
             command:
                 CatalogCommand::List {
                     api,
-                    token,
                     stream,
                     since,
                     json,
                 },
         } => {
-            let mut query = vec![("limit", "1000".to_owned())];
+            let mut query = Vec::new();
             query.extend(stream.map(|s| ("stream", s)));
             query.extend(since.map(|s| ("since", s)));
-            match crate::client::get_all(&api, "/api/v1/catalog", &query, token.as_deref()) {
-                Ok(items) if json => {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(
-                            &serde_json::json!({"items": items, "next_cursor": null})
-                        )
-                        .unwrap_or_default()
-                    );
-                    ExitCode::SUCCESS
+            list(&api, "/api/v1/catalog", &query, json, client::catalog_table)
+        }
+        Command::Jobs {
+            command: JobsCommand::List { api, state, json },
+        } => {
+            let query: Vec<(&str, String)> = state.map(|s| ("state", s)).into_iter().collect();
+            list(&api, "/api/v1/jobs", &query, json, client::jobs_table)
+        }
+        Command::Jobs {
+            command: JobsCommand::Retry { api, id, .. },
+        } => {
+            let token = api.token.as_deref();
+            let ids = match id {
+                Some(id) => Ok(vec![id]),
+                None => client::get_all(
+                    &api.api,
+                    "/api/v1/jobs",
+                    &[("state", "failed".to_owned())],
+                    token,
+                )
+                .map(|jobs| {
+                    jobs.iter()
+                        .filter_map(|j| j["id"].as_str().map(str::to_owned))
+                        .collect()
+                }),
+            };
+            report(ids.and_then(|ids| {
+                for id in &ids {
+                    client::post(&api.api, &format!("/api/v1/jobs/{id}/retry"), token)?;
+                    println!("queued again: {id}");
                 }
-                Ok(items) => {
-                    print!("{}", crate::client::catalog_table(&items));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+                Ok(())
+            }))
+        }
+        Command::Streams { api, all, json } => {
+            let query: Vec<(&str, String)> = if all {
+                Vec::new()
+            } else {
+                vec![("live", "true".to_owned())]
+            };
+            list(&api, "/api/v1/streams", &query, json, client::streams_table)
+        }
+        Command::Rejected {
+            command: RejectedCommand::List { api, json },
+        } => list(&api, "/api/v1/rejected", &[], json, client::rejected_table),
+        Command::Rejected {
+            command: RejectedCommand::Replay { api, id },
+        } => report(
+            client::post(
+                &api.api,
+                &format!("/api/v1/rejected/{id}/replay"),
+                api.token.as_deref(),
+            )
+            .map(|v| println!("replayed {id} as events {}", v["events"])),
+        ),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(
+                shell,
+                &mut cmd,
+                "recording-archiver",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
         }
         Command::Serve { config, log_format } => {
             init_logging(log_format);
@@ -134,6 +252,42 @@ pub fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+/// Prints a listing as a table, or as the API's JSON with `--json`.
+fn list(
+    api: &ApiArgs,
+    path: &str,
+    query: &[(&str, String)],
+    json: bool,
+    table: fn(&[serde_json::Value]) -> String,
+) -> ExitCode {
+    let mut query = query.to_vec();
+    query.push(("limit", "1000".to_owned()));
+    report(
+        client::get_all(&api.api, path, &query, api.token.as_deref()).map(|items| {
+            if json {
+                let page = serde_json::json!({"items": items, "next_cursor": null});
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&page).unwrap_or_default()
+                );
+            } else {
+                print!("{}", table(&items));
+            }
+        }),
+    )
+}
+
+/// Exit code for a command's outcome; the error goes to stderr.
+fn report(r: Result<(), String>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -2,6 +2,38 @@
 
 use serde_json::Value;
 
+/// POSTs to an API path; the JSON answer, or the API's message as the error.
+pub fn post(api: &str, path: &str, token: Option<&str>) -> Result<Value, String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    rt.block_on(async {
+        let url = format!("{}{path}", api.trim_end_matches('/'));
+        let mut req = reqwest::Client::new().post(&url);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {}", crate::failure::Failure::from(e)))?;
+        let status = resp.status();
+        let body: Value = resp
+            .json()
+            .await
+            .map_err(|e| format!("{url}: not JSON: {e}"))?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(format!(
+                "{url}: HTTP {status}: {}",
+                body["message"].as_str().unwrap_or("")
+            ))
+        }
+    })
+}
+
 /// Fetches every page of a listing.
 pub fn get_all(
     api: &str,
@@ -146,4 +178,95 @@ pub fn catalog_table(items: &[Value]) -> String {
         if items.len() == 1 { "y" } else { "ies" }
     ));
     out
+}
+
+/// Jobs as a table.
+pub fn jobs_table(items: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|j| {
+            let progress = match (j["bytes_done"].as_u64(), j["bytes_total"].as_u64()) {
+                (Some(d), Some(t)) if t > 0 => format!("{}%", d * 100 / t),
+                _ => "-".to_owned(),
+            };
+            vec![
+                text(&j["id"]),
+                text(&j["state"]),
+                text(&j["attempts"]),
+                progress,
+                text(&j["next_attempt_at"]),
+                text(&j["origin"]["value"]),
+                text(&j["last_error"]),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "ID",
+            "STATE",
+            "ATTEMPTS",
+            "DONE",
+            "NEXT ATTEMPT",
+            "ORIGIN",
+            "LAST ERROR",
+        ],
+        &rows,
+    )
+}
+
+/// Streams as a table.
+pub fn streams_table(items: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|s| {
+            vec![
+                text(&s["source"]),
+                text(&s["domain"]),
+                format!("{}/{}", text(&s["app"]), text(&s["stream"])),
+                if s["live"] == Value::Bool(true) {
+                    "live".to_owned()
+                } else {
+                    "-".to_owned()
+                },
+                text(&s["last_started_at"]),
+                text(&s["last_stopped_at"]),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "SOURCE",
+            "DOMAIN",
+            "APP/STREAM",
+            "LIVE",
+            "STARTED",
+            "STOPPED",
+        ],
+        &rows,
+    )
+}
+
+/// Rejected requests as a table.
+pub fn rejected_table(items: &[Value]) -> String {
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|r| {
+            vec![
+                text(&r["id"]),
+                text(&r["received_at"]),
+                text(&r["source"]),
+                text(&r["error_code"]),
+                if r["replayed_as"].is_array() {
+                    "replayed".to_owned()
+                } else {
+                    "-".to_owned()
+                },
+                text(&r["error"]),
+            ]
+        })
+        .collect();
+    table(
+        &["ID", "RECEIVED", "SOURCE", "CODE", "REPLAYED", "ERROR"],
+        &rows,
+    )
 }

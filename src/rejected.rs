@@ -33,4 +33,18 @@ pub struct RejectedRequest {
     /// Why it was refused.
     pub error_code: String,
     pub error: String,
+    /// Set once a replay parsed it: the events it became.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replayed_as: Option<Vec<String>>,
+}
+
+impl RejectedRequest {
+    /// The body bytes as received.
+    pub fn body_bytes(&self) -> Vec<u8> {
+        match (&self.body, &self.body_hex) {
+            (Some(text), _) => text.as_bytes().to_vec(),
+            (None, Some(hex)) => crate::db::keys::hex_decode(hex).unwrap_or_default(),
+            (None, None) => Vec::new(),
+        }
+    }
 }

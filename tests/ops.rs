@@ -193,3 +193,114 @@ async fn metrics_move_as_callbacks_and_jobs_happen() {
         "a caller's path never becomes a label"
     );
 }
+
+fn cli(d: &Daemon, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(common::binary())
+        .args(args)
+        .args(["--api", &d.base])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_admin_cli_lists_retries_shows_live_streams_and_replays_kept_requests() {
+    use common::origin::{Fault, FileSpec, Origin};
+    let origin = Origin::start().await;
+    origin.put(
+        "/a.flv",
+        FileSpec::bytes(vec![1u8; 1000]).with_faults(&[Fault::Status(403)]),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = |provider: &str| {
+        format!(
+            "[transfer]\nretry_initial_secs = 1\n[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"t\"\nallow_hosts = [\"127.0.0.1\"]\n[[sources]]\nname = \"odd\"\nprovider = \"{provider}\"\ntoken = \"t\"\n"
+        )
+    };
+    let d = Daemon::start_in(dir.path(), &config("ksyun"));
+    let record = serde_json::json!({"version": "v1.1", "publishDomain": "p", "appName": "live", "streamName": "s",
+        "event": "record_done", "status": "success", "downloadUrl": origin.url("/a.flv")});
+    d.post("jd?token=t", Some("application/json"), record.to_string())
+        .await;
+    let live = serde_json::json!({"version": "v1.1", "publishDomain": "p", "appName": "live", "streamName": "on-air",
+        "event": "publish_started", "status": "success"});
+    d.post("jd?token=t", Some("application/json"), live.to_string())
+        .await;
+    // A JD body sent to a source configured as Kingsoft: refused and kept.
+    let (status, _) = d
+        .post("odd?token=t", Some("application/json"), live.to_string())
+        .await;
+    assert_eq!(status, 400);
+
+    // jobs list / retry
+    let start = std::time::Instant::now();
+    let failed = loop {
+        let (ok, out, err) = cli(&d, &["jobs", "list", "--state", "failed"]);
+        assert!(ok, "{err}");
+        if out.lines().count() > 1 {
+            break out;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(30));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(
+        failed.starts_with("ID") && failed.contains("403"),
+        "{failed}"
+    );
+    let (ok, out, err) = cli(&d, &["jobs", "retry", "--all-failed"]);
+    assert!(ok && out.contains("queued again"), "{out}{err}");
+    let start = std::time::Instant::now();
+    while !cli(&d, &["jobs", "list", "--state", "done"])
+        .1
+        .contains("/a.flv")
+    {
+        assert!(start.elapsed() < std::time::Duration::from_secs(30));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (_, json, _) = cli(&d, &["jobs", "list", "--json"]);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["items"][0]["state"], "done");
+
+    // streams: who is live now
+    let (ok, out, _) = cli(&d, &["streams"]);
+    assert!(
+        ok && out.contains("live/on-air") && out.contains("live"),
+        "{out}"
+    );
+
+    // rejected list / replay: still unreadable, then readable once the source's format is fixed
+    let (_, out, _) = cli(&d, &["rejected", "list", "--json"]);
+    let kept: Value = serde_json::from_str(&out).unwrap();
+    let id = kept["items"][0]["id"].as_str().unwrap().to_owned();
+    let (ok, _, err) = cli(&d, &["rejected", "replay", &id]);
+    assert!(!ok && err.contains("still not readable"), "{err}");
+    drop(d);
+    let d = Daemon::start_in(dir.path(), &config("jdcloud"));
+    let (ok, out, err) = cli(&d, &["rejected", "replay", &id]);
+    assert!(ok && out.contains("replayed"), "{out}{err}");
+    let events = d.all_items("/api/v1/events?source=odd").await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["kind"], "stream_started");
+    let (ok, _, err) = cli(&d, &["rejected", "replay", &id]);
+    assert!(!ok && err.contains("already replayed"), "{err}");
+    let (_, table, _) = cli(&d, &["rejected", "list"]);
+    assert!(table.contains("replayed"), "{table}");
+}
+
+#[test]
+fn shell_completions_are_generated() {
+    let out = std::process::Command::new(common::binary())
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        script.contains("recording-archiver") && script.contains("replay"),
+        "{script}"
+    );
+}

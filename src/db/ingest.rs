@@ -164,6 +164,22 @@ impl Db {
         }
     }
 
+    /// One kept request by id.
+    pub fn rejected(&self, id: &str) -> Result<Option<RejectedRequest>, DbError> {
+        super::by_id(&self.trees().rejected, "rejected", id)
+    }
+
+    /// Notes which events a replay turned a kept request into.
+    pub fn mark_replayed(&self, r: &RejectedRequest, events: Vec<String>) -> Result<(), DbError> {
+        let Some(key) = TimeKey::parse(&r.id) else {
+            return Ok(());
+        };
+        let mut r = r.clone();
+        r.replayed_as = Some(events);
+        self.trees().rejected.insert(key.as_bytes(), encode(&r))?;
+        Ok(())
+    }
+
     /// Resolves once every write made before the call is on disk. Concurrent
     /// callers share one flush.
     pub async fn durable(&self) -> Result<(), DbError> {

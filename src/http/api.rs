@@ -22,6 +22,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/catalog", web::get().to(catalog))
         .route("/catalog/{id}", web::get().to(catalog_entry))
         .route("/rejected", web::get().to(rejected))
+        .route("/rejected/{id}/replay", web::post().to(replay))
         .route("/streams", web::get().to(streams));
 }
 
@@ -257,6 +258,68 @@ async fn rejected(
         .db
         .list_rejected(&page, |r| q.source.as_ref().is_none_or(|s| *s == r.source))?;
     Ok(HttpResponse::Ok().json(list))
+}
+
+/// Re-parses a kept request with today's parsers and records what it says:
+/// the way back for a callback an older version could not read.
+async fn replay(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    authorize(&req, &state)?;
+    let r = state.db.rejected(&id)?.ok_or_else(|| {
+        ApiError::not_found(
+            "no_such_request",
+            format!("no kept request {:?}", id.as_str()),
+        )
+    })?;
+    if let Some(events) = &r.replayed_as {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "already_replayed",
+            format!(
+                "request {} was already replayed as events {}",
+                r.id,
+                events.join(", ")
+            ),
+        ));
+    }
+    let source = state.config.source(&r.source).ok_or_else(|| {
+        ApiError::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "unknown_source",
+            format!("source {:?} is no longer configured", r.source),
+        )
+    })?;
+    let events = super::callbacks::parse_request(
+        source,
+        r.method == "GET",
+        r.headers.get("content-type").map(String::as_str),
+        &r.query,
+        &r.body_bytes(),
+        r.received_at,
+    )
+    .map_err(|e| {
+        ApiError::new(
+            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+            e.code,
+            format!("still not readable: {}", e.message),
+        )
+    })?;
+    let recorded = state.db.record_events(events, chrono::Utc::now()).await?;
+    let ids: Vec<String> = recorded.iter().map(|r| r.event.id.clone()).collect();
+    state.db.mark_replayed(&r, ids.clone())?;
+    state.db.durable().await?;
+    if recorded.iter().any(|r| r.new_job.is_some()) {
+        state.wake.notify_waiters();
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "code": 0,
+        "events": ids,
+        "jobs": recorded.iter().filter_map(|r| r.event.job_id.clone()).collect::<Vec<_>>(),
+        "duplicate": recorded.iter().any(|r| r.event.duplicate),
+    })))
 }
 
 #[derive(Deserialize)]

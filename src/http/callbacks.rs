@@ -86,32 +86,21 @@ async fn receive_inner(
         query.into_iter().filter(|(k, _)| k != "token").collect();
     let platform_query = serde_urlencoded::to_string(&platform_query).unwrap_or_default();
 
-    // A GET callback (Alibaba's stream ingest) carries everything in its query.
-    let from_query = req.method() == Method::GET || (body.is_empty() && !platform_query.is_empty());
-    let decoded = if from_query {
-        body::decode_query(&platform_query)
-    } else {
-        let ct = req
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok());
-        body::decode_body(Encoding::from_content_type(ct), &body)
-    };
-    let parsed = decoded.and_then(|p| providers::parse(source.provider, &p));
-    let events = match parsed {
+    let ct = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok());
+    let events = match parse_request(
+        source,
+        req.method() == Method::GET,
+        ct,
+        &platform_query,
+        &body,
+        received_at,
+    ) {
         Ok(events) => events,
         Err(e) => return reject(state, req, source, &platform_query, &body, received_at, e).await,
     };
-
-    let raw = if from_query {
-        platform_query
-    } else {
-        String::from_utf8_lossy(&body).into_owned()
-    };
-    let events: Vec<Event> = events
-        .into_iter()
-        .map(|p| p.into_event(&source.name, received_at, &raw))
-        .collect();
     // Resolves only once the events and jobs are flushed to disk.
     let recorded = state.db.record_events(events, received_at).await?;
 
@@ -133,6 +122,35 @@ async fn receive_inner(
         "jobs": recorded.iter().filter_map(|r| r.event.job_id.as_ref()).collect::<Vec<_>>(),
         "duplicate": duplicate,
     })))
+}
+
+/// Reads a request into events with the source's provider: shared by live
+/// callbacks and replays of kept ones.
+pub fn parse_request(
+    source: &SourceConfig,
+    is_get: bool,
+    content_type: Option<&str>,
+    platform_query: &str,
+    body: &[u8],
+    received_at: Timestamp,
+) -> Result<Vec<Event>, BodyError> {
+    // A GET callback (Alibaba's stream ingest) carries everything in its query.
+    let from_query = is_get || (body.is_empty() && !platform_query.is_empty());
+    let decoded = if from_query {
+        body::decode_query(platform_query)
+    } else {
+        body::decode_body(Encoding::from_content_type(content_type), body)
+    };
+    let parsed = decoded.and_then(|p| providers::parse(source.provider, &p))?;
+    let raw = if from_query {
+        platform_query.to_owned()
+    } else {
+        String::from_utf8_lossy(body).into_owned()
+    };
+    Ok(parsed
+        .into_iter()
+        .map(|p| p.into_event(&source.name, received_at, &raw))
+        .collect())
 }
 
 fn query_pairs(query: &str) -> Vec<(String, String)> {
@@ -248,6 +266,7 @@ async fn reject(
             body_hex: hex,
             error_code: err.code.to_owned(),
             error: err.message.clone(),
+            replayed_as: None,
         })
         .await?;
     tracing::warn!(
