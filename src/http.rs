@@ -135,14 +135,57 @@ pub async fn serve(
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
+    let db = state.db.clone();
     let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
         .workers(workers)
         .backlog(4096)
+        // We handle SIGTERM/SIGINT ourselves, to tell systemd we are stopping.
+        .disable_signals()
         .bind(addr)?;
     for a in server.addrs() {
         tracing::info!(address = %a, "listening");
     }
-    server.run().await
+    let server = server.run();
+    let handle = server.handle();
+    // The state store is open and the listener bound: serving.
+    crate::notify::send("READY=1");
+    if let Some(every) = crate::notify::watchdog_interval() {
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                // Ping only while the state store answers: a wedged daemon gets restarted.
+                if db.next_due().is_ok() {
+                    crate::notify::send("WATCHDOG=1");
+                }
+            }
+        });
+    }
+    tokio::spawn(async move {
+        let signal = stop_signal().await;
+        tracing::info!("{signal} received: stopping");
+        crate::notify::send("STOPPING=1");
+        // Stop accepting; answer the requests in flight.
+        handle.stop(true).await;
+    });
+    server.await
+}
+
+/// Waits for SIGTERM or SIGINT; names it.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        },
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod event;
 pub mod failure;
 pub mod http;
 pub mod metrics;
+pub mod notify;
 pub mod providers;
 pub mod queue;
 pub mod rejected;

@@ -64,11 +64,17 @@ impl Daemon {
 
     /// Starts on `dir` (reused across restarts) with `extra` config appended.
     pub fn start_in(dir: &Path, extra: &str) -> Daemon {
+        Daemon::start_with_env(dir, extra, &[])
+    }
+
+    /// [`Daemon::start_in`] with extra environment variables.
+    pub fn start_with_env(dir: &Path, extra: &str, env: &[(&str, &str)]) -> Daemon {
         let config = dir.join("config.toml");
         std::fs::write(&config, config_text(dir, extra)).expect("write config");
         let mut child = Command::new(binary())
             .args(["serve", "--log-format", "json", "--config"])
             .arg(&config)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
