@@ -32,9 +32,9 @@ enum Command {
         /// TOML configuration file.
         #[arg(long, short)]
         config: Option<PathBuf>,
-        /// Log line format.
-        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
-        log_format: LogFormat,
+        /// Log line format (default: [log] format, else text).
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormat>,
     },
     /// Validate the configuration and print it as it takes effect, secrets hidden.
     CheckConfig {
@@ -243,8 +243,20 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Serve { config, log_format } => {
-            init_logging(log_format);
-            match serve(config) {
+            let loaded = match Config::load(config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            // The flag wins over [log] format.
+            let format = log_format.unwrap_or(match loaded.log.format {
+                crate::config::LogFormat::Text => LogFormat::Text,
+                crate::config::LogFormat::Json => LogFormat::Json,
+            });
+            init_logging(format);
+            match serve(config.is_none(), loaded) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
@@ -305,9 +317,9 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-fn serve(config_path: Option<PathBuf>) -> Result<(), Box<dyn std::error::Error>> {
-    let config = Arc::new(Config::load(config_path.as_deref())?);
-    if config_path.is_none() {
+fn serve(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let config = Arc::new(config);
+    if defaults {
         tracing::info!("no --config given: running on built-in defaults");
     }
     for s in config.sources.iter().filter(|s| s.token.is_empty()) {

@@ -78,7 +78,24 @@ pub struct Config {
     pub state: StateConfig,
     pub store: StoreConfig,
     pub transfer: TransferConfig,
+    pub log: LogConfig,
     pub sources: Vec<SourceConfig>,
+}
+
+/// `[log]`: how log lines look.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+}
+
+/// Human-readable lines, or one JSON object per line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// `[server]`: the HTTP listener.
@@ -294,6 +311,7 @@ impl Default for Config {
             state: StateConfig::default(),
             store: StoreConfig::default(),
             transfer: TransferConfig::default(),
+            log: LogConfig::default(),
             sources: vec![SourceConfig {
                 name: "default".to_owned(),
                 provider: Provider::Auto,
