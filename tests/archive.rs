@@ -516,6 +516,17 @@ async fn the_fs_store_writes_the_file_and_its_sidecar_and_nothing_else() {
         .collect();
     assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
 
+    // Every log line about the job carries its id, source and stream.
+    let logs = d.log_text();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("archived to"))
+        .unwrap_or_else(|| panic!("{logs}"));
+    let v: Value = serde_json::from_str(line).unwrap();
+    assert_eq!(v["span"]["job_id"], entry["job_id"], "{v}");
+    assert_eq!(v["span"]["source"], "jd", "{v}");
+    assert_eq!(v["span"]["stream"], "../../etc", "{v}");
+
     // The CLI lists it: a table by default, the API's JSON with --json.
     let cli = |args: &[&str]| {
         let out = std::process::Command::new(common::binary())
