@@ -2,36 +2,58 @@
 
 use serde_json::Value;
 
-/// POSTs to an API path; the JSON answer, or the API's message as the error.
-pub fn post(api: &str, path: &str, token: Option<&str>) -> Result<Value, String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+/// Runs one API call to completion on a small runtime of its own.
+fn block_on<T>(f: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async {
-        let url = format!("{}{path}", api.trim_end_matches('/'));
-        let mut req = reqwest::Client::new().post(&url);
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("{url}: {}", crate::failure::Failure::from(e)))?;
-        let status = resp.status();
-        let body: Value = resp
-            .json()
-            .await
-            .map_err(|e| format!("{url}: not JSON: {e}"))?;
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(format!(
-                "{url}: HTTP {status}: {}",
-                body["message"].as_str().unwrap_or("")
-            ))
-        }
-    })
+        .map_err(|e| e.to_string())?
+        .block_on(f)
+}
+
+/// One request; the JSON answer, or the API's message as the error.
+async fn call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    api: &str,
+    path: &str,
+    query: &[(&str, String)],
+    token: Option<&str>,
+) -> Result<Value, String> {
+    let url = format!("{}{path}", api.trim_end_matches('/'));
+    let mut req = http.request(method, &url).query(query);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {}", crate::failure::Failure::from(e)))?;
+    let status = resp.status();
+    let body: Value = resp
+        .json()
+        .await
+        .map_err(|e| format!("{url}: not JSON: {e}"))?;
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(format!(
+            "{url}: HTTP {status}: {}",
+            body["message"].as_str().unwrap_or("")
+        ))
+    }
+}
+
+/// POSTs to an API path.
+pub fn post(api: &str, path: &str, token: Option<&str>) -> Result<Value, String> {
+    block_on(call(
+        &reqwest::Client::new(),
+        reqwest::Method::POST,
+        api,
+        path,
+        &[],
+        token,
+    ))
 }
 
 /// Fetches every page of a listing.
@@ -41,41 +63,18 @@ pub fn get_all(
     query: &[(&str, String)],
     token: Option<&str>,
 ) -> Result<Vec<Value>, String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async {
+    block_on(async {
         let http = reqwest::Client::new();
         let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
-            let mut q: Vec<(&str, String)> = query.to_vec();
+            let mut q = query.to_vec();
             if let Some(c) = &cursor {
                 q.push(("cursor", c.clone()));
             }
-            let url = format!("{}{path}", api.trim_end_matches('/'));
-            let mut req = http.get(&url).query(&q);
-            if let Some(t) = token {
-                req = req.bearer_auth(t);
-            }
-            let resp = req
-                .send()
-                .await
-                .map_err(|e| format!("{url}: {}", crate::failure::Failure::from(e)))?;
-            let status = resp.status();
-            let body: Value = resp
-                .json()
-                .await
-                .map_err(|e| format!("{url}: not JSON: {e}"))?;
-            if !status.is_success() {
-                return Err(format!(
-                    "{url}: HTTP {status}: {}",
-                    body["message"].as_str().unwrap_or("")
-                ));
-            }
-            items.extend(body["items"].as_array().cloned().unwrap_or_default());
-            match body["next_cursor"].as_str() {
+            let page = call(&http, reqwest::Method::GET, api, path, &q, token).await?;
+            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
                 Some(c) => cursor = Some(c.to_owned()),
                 None => return Ok(items),
             }

@@ -237,6 +237,28 @@ impl Db {
         Ok(got.is_some())
     }
 
+    /// Ends a claim: `change` says what the job becomes; its lease and its
+    /// upload record end with the claim.
+    fn end_claim(
+        &self,
+        job: &Job,
+        now: Timestamp,
+        change: impl Fn(&mut Job),
+        entry: Option<&CatalogEntry>,
+    ) -> Result<Option<Job>, DbError> {
+        self.transition(
+            &job.id,
+            Guard::Claim(job.attempts),
+            |j| {
+                change(j);
+                j.lease_until = None;
+                j.upload = None;
+                j.updated_at = now;
+            },
+            entry,
+        )
+    }
+
     /// Ends an attempt: retry at `next`, or fail for good when `next` is `None`.
     pub fn attempt_failed(
         &self,
@@ -245,42 +267,28 @@ impl Db {
         next: Option<Timestamp>,
         now: Timestamp,
     ) -> Result<Option<Job>, DbError> {
-        self.transition(
-            &job.id,
-            Guard::Claim(job.attempts),
-            |j| {
-                match next {
-                    Some(at) => {
-                        j.state = JobState::Retrying;
-                        j.next_attempt_at = at;
-                    }
-                    None => j.state = JobState::Failed,
+        let change = |j: &mut Job| {
+            match next {
+                Some(at) => {
+                    j.state = JobState::Retrying;
+                    j.next_attempt_at = at;
                 }
-                j.last_error = Some(error.to_owned());
-                j.lease_until = None;
-                j.upload = None;
-                j.updated_at = now;
-            },
-            None,
-        )
+                None => j.state = JobState::Failed,
+            }
+            j.last_error = Some(error.to_owned());
+        };
+        self.end_claim(job, now, change, None)
     }
 
     /// Gives a claimed job back to the queue, due now, its attempt uncounted
     /// (a shutdown interrupted it; nothing was wrong with it).
     pub fn release(&self, job: &Job, now: Timestamp) -> Result<Option<Job>, DbError> {
-        self.transition(
-            &job.id,
-            Guard::Claim(job.attempts),
-            |j| {
-                j.state = JobState::Queued;
-                j.attempts = j.attempts.saturating_sub(1);
-                j.next_attempt_at = now;
-                j.lease_until = None;
-                j.upload = None;
-                j.updated_at = now;
-            },
-            None,
-        )
+        let change = |j: &mut Job| {
+            j.state = JobState::Queued;
+            j.attempts = j.attempts.saturating_sub(1);
+            j.next_attempt_at = now;
+        };
+        self.end_claim(job, now, change, None)
     }
 
     /// Ends a job successfully, filing its catalog entry in the same transaction.
@@ -290,20 +298,13 @@ impl Db {
         entry: &CatalogEntry,
         now: Timestamp,
     ) -> Result<Option<Job>, DbError> {
-        self.transition(
-            &job.id,
-            Guard::Claim(job.attempts),
-            |j| {
-                j.state = JobState::Done;
-                j.lease_until = None;
-                j.upload = None;
-                j.last_error = None;
-                j.bytes_done = entry.size;
-                j.bytes_total = Some(entry.size);
-                j.updated_at = now;
-            },
-            Some(entry),
-        )
+        let change = |j: &mut Job| {
+            j.state = JobState::Done;
+            j.last_error = None;
+            j.bytes_done = entry.size;
+            j.bytes_total = Some(entry.size);
+        };
+        self.end_claim(job, now, change, Some(entry))
     }
 
     /// Puts a failed job back in the queue, due now, with fresh attempts.
