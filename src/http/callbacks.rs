@@ -71,8 +71,7 @@ async fn receive_inner(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
-    let source_name = source_name.to_owned();
-    let source = state.config.source(&source_name).ok_or_else(|| {
+    let source = state.config.source(source_name).ok_or_else(|| {
         ApiError::not_found(
             "unknown_source",
             format!("no source named {source_name:?} is configured"),
