@@ -322,7 +322,11 @@ fn serve(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Error
     if defaults {
         tracing::info!("no --config given: running on built-in defaults");
     }
-    for s in config.sources.iter().filter(|s| s.token.is_empty()) {
+    for s in config
+        .sources
+        .iter()
+        .filter(|s| s.accepted_tokens().next().is_none())
+    {
         tracing::warn!(
             source = %s.name,
             "source {:?} accepts callbacks without a token; acceptable only because {} is a loopback address",

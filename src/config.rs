@@ -257,6 +257,16 @@ pub struct SourceConfig {
     pub provider: Provider,
     #[serde(default)]
     pub token: Secret,
+    /// More accepted tokens, for rotation: deploy the new one here, move the
+    /// platforms over, then remove the old.
+    #[serde(default)]
+    pub tokens: Vec<Secret>,
+    /// Callbacks per second accepted from this source (after authentication);
+    /// beyond it, 429. Bursts of up to `rate_burst` pass. Unset: no limit.
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
+    #[serde(default = "default_burst")]
+    pub rate_burst: u32,
     /// Where relative paths (Alibaba `uri`, JD legacy `url`) are fetched from.
     #[serde(default)]
     pub origin: Option<OriginConfig>,
@@ -266,6 +276,19 @@ pub struct SourceConfig {
     /// An HTTP proxy for this source's downloads (`http://host:port`).
     #[serde(default)]
     pub proxy: Option<String>,
+}
+
+fn default_burst() -> u32 {
+    50
+}
+
+impl SourceConfig {
+    /// Every token this source accepts.
+    pub fn accepted_tokens(&self) -> impl Iterator<Item = &Secret> {
+        std::iter::once(&self.token)
+            .chain(&self.tokens)
+            .filter(|t| !t.is_empty())
+    }
 }
 
 fn default_provider() -> Provider {
@@ -316,6 +339,9 @@ impl Default for Config {
                 name: "default".to_owned(),
                 provider: Provider::Auto,
                 token: Secret::default(),
+                tokens: Vec::new(),
+                rate_per_sec: None,
+                rate_burst: default_burst(),
                 origin: None,
                 allow_hosts: Vec::new(),
                 proxy: None,
@@ -494,7 +520,12 @@ impl Config {
                     return Err(invalid(key("proxy"), format!("{p:?} is not a proxy URL")));
                 }
             }
-            if s.token.is_empty() && !addr.ip().is_loopback() {
+            if let Some(r) = s.rate_per_sec {
+                if !(r.is_finite() && r > 0.0) {
+                    return Err(invalid(key("rate_per_sec"), "must be a positive number"));
+                }
+            }
+            if s.accepted_tokens().next().is_none() && !addr.ip().is_loopback() {
                 return Err(invalid(
                     key("token"),
                     format!(
@@ -524,6 +555,9 @@ impl Config {
         }
         for s in &mut c.sources {
             s.token = s.token.redacted();
+            for t in &mut s.tokens {
+                *t = t.redacted();
+            }
             if let Some(OriginConfig::S3 {
                 secret_access_key, ..
             }) = &mut s.origin

@@ -2,6 +2,7 @@
 
 mod api;
 mod callbacks;
+mod limits;
 mod ops;
 
 use std::net::SocketAddr;
@@ -23,6 +24,8 @@ pub struct AppState {
     /// The archive store, for readiness checks.
     pub store: Arc<crate::store::Store>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Per-source callback rate limits.
+    pub limits: limits::Limits,
 }
 
 /// An error answered as `{"code": ..., "message": ...}` with its HTTP status.
@@ -130,6 +133,7 @@ pub async fn serve(
         wake,
         store,
         metrics,
+        limits: limits::Limits::default(),
     });
     let workers = match config.server.http_workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),

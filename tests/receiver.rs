@@ -428,3 +428,98 @@ async fn errors_for_unknown_routes_are_json() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["code"], "no_route");
 }
+
+#[tokio::test]
+async fn a_source_accepts_every_token_in_its_rotation_and_nothing_else() {
+    let d = Daemon::start(
+        "[transfer]\nworkers = 0\n[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"old-token\"\ntokens = [\"new-token\"]\n",
+    );
+    let body = || record_done("http://h.example/a.flv");
+    assert_eq!(
+        d.post("jd?token=old-token", Some("application/json"), body())
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        d.post("jd?token=new-token", Some("application/json"), body())
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        d.post("jd?token=older-token", Some("application/json"), body())
+            .await
+            .0,
+        401
+    );
+}
+
+#[tokio::test]
+async fn a_flood_from_one_source_is_answered_429_while_another_source_still_gets_200() {
+    // A refill of one per 1000 s: within the test, exactly the burst passes.
+    let d = Daemon::start(concat!(
+        "[transfer]\nworkers = 0\n",
+        "[[sources]]\nname = \"noisy\"\nprovider = \"jdcloud\"\ntoken = \"n\"\nrate_per_sec = 0.001\nrate_burst = 5\n",
+        "[[sources]]\nname = \"guarded\"\nprovider = \"jdcloud\"\ntoken = \"g\"\nrate_per_sec = 0.001\nrate_burst = 3\n",
+        "[[sources]]\nname = \"calm\"\nprovider = \"jdcloud\"\ntoken = \"c\"\n",
+    ));
+    let mut statuses = Vec::new();
+    for i in 0..40 {
+        let (status, reply) = d
+            .post(
+                "noisy?token=n",
+                Some("application/json"),
+                record_done(&format!("http://h/{i}.flv")),
+            )
+            .await;
+        if status == 429 {
+            assert_eq!(reply["code"], "rate_limited");
+        }
+        statuses.push(status);
+    }
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 200).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 429).count(),
+        35,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        count(&d, "/api/v1/events?source=noisy").await,
+        5,
+        "nothing stored for a 429"
+    );
+    let (status, _) = d
+        .post(
+            "calm?token=c",
+            Some("application/json"),
+            record_done("http://h/calm.flv"),
+        )
+        .await;
+    assert_eq!(status, 200, "another source is not starved");
+
+    // An unauthenticated flood does not spend a source's quota.
+    for _ in 0..20 {
+        assert_eq!(
+            d.post("guarded?token=wrong", Some("application/json"), "{}")
+                .await
+                .0,
+            401
+        );
+    }
+    for i in 0..3 {
+        let (status, _) = d
+            .post(
+                "guarded?token=g",
+                Some("application/json"),
+                record_done(&format!("http://h/g{i}.flv")),
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(d.get_json("/healthz").await["status"], "ok");
+}

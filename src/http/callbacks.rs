@@ -52,6 +52,7 @@ pub async fn receive(
         401 => "unauthorized",
         404 => "unknown_source",
         413 => "too_large",
+        429 => "rate_limited",
         503 => "unavailable",
         _ => "error",
     };
@@ -79,6 +80,8 @@ async fn receive_inner(
     })?;
     let query = query_pairs(req.query_string());
     authorize(req, &query, source)?;
+    // After authentication: a stranger's flood cannot spend a source's quota.
+    state.limits.admit(source)?;
     let body = read_body(req, payload, state.config.server.max_body_bytes).await?;
     let received_at = chrono::Utc::now();
     let platform_query: Vec<(String, String)> =
@@ -163,7 +166,7 @@ fn authorize(
     query: &[(String, String)],
     source: &SourceConfig,
 ) -> Result<(), ApiError> {
-    if source.token.is_empty() {
+    if source.accepted_tokens().next().is_none() {
         return Ok(());
     }
     let presented = req
@@ -178,7 +181,14 @@ fn authorize(
                 .map(|(_, v)| v.clone())
         });
     match presented {
-        Some(t) if tokens_match(&t, source.token.expose()) => Ok(()),
+        // Every token is compared, so timing says nothing about which matched.
+        Some(t)
+            if source
+                .accepted_tokens()
+                .fold(false, |ok, s| tokens_match(&t, s.expose()) | ok) =>
+        {
+            Ok(())
+        }
         Some(_) => Err(ApiError::unauthorized(format!(
             "wrong token for source {:?}",
             source.name
