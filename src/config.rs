@@ -267,6 +267,16 @@ pub struct SourceConfig {
     pub rate_per_sec: Option<f64>,
     #[serde(default = "default_burst")]
     pub rate_burst: u32,
+    /// The key platforms sign callbacks with (Alibaba `ALI-LIVE-SIGNATURE`).
+    #[serde(default)]
+    pub sign_key: Secret,
+    /// Accepted signature age, in seconds.
+    #[serde(default = "default_sign_window")]
+    pub sign_window_secs: u64,
+    /// What a callback must prove: "token", "signature", or "both".
+    /// Default: "both" when sign_key is set, else "token".
+    #[serde(default)]
+    pub auth: Option<AuthMode>,
     /// Where relative paths (Alibaba `uri`, JD legacy `url`) are fetched from.
     #[serde(default)]
     pub origin: Option<OriginConfig>,
@@ -282,7 +292,29 @@ fn default_burst() -> u32 {
     50
 }
 
+fn default_sign_window() -> u64 {
+    300
+}
+
+/// What a source's callbacks must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    Token,
+    Signature,
+    Both,
+}
+
 impl SourceConfig {
+    /// What this source's callbacks must carry.
+    pub fn auth_mode(&self) -> AuthMode {
+        self.auth.unwrap_or(if self.sign_key.is_empty() {
+            AuthMode::Token
+        } else {
+            AuthMode::Both
+        })
+    }
+
     /// Every token this source accepts.
     pub fn accepted_tokens(&self) -> impl Iterator<Item = &Secret> {
         std::iter::once(&self.token)
@@ -342,6 +374,9 @@ impl Default for Config {
                 tokens: Vec::new(),
                 rate_per_sec: None,
                 rate_burst: default_burst(),
+                sign_key: Secret::default(),
+                sign_window_secs: default_sign_window(),
+                auth: None,
                 origin: None,
                 allow_hosts: Vec::new(),
                 proxy: None,
@@ -525,7 +560,19 @@ impl Config {
                     return Err(invalid(key("rate_per_sec"), "must be a positive number"));
                 }
             }
-            if s.accepted_tokens().next().is_none() && !addr.ip().is_loopback() {
+            if s.auth_mode() != AuthMode::Token && s.sign_key.is_empty() {
+                return Err(invalid(
+                    key("sign_key"),
+                    format!(
+                        "source {:?} requires a signature but has no sign_key",
+                        s.name
+                    ),
+                ));
+            }
+            if s.auth_mode() != AuthMode::Signature
+                && s.accepted_tokens().next().is_none()
+                && !addr.ip().is_loopback()
+            {
                 return Err(invalid(
                     key("token"),
                     format!(
@@ -558,6 +605,7 @@ impl Config {
             for t in &mut s.tokens {
                 *t = t.redacted();
             }
+            s.sign_key = s.sign_key.redacted();
             if let Some(OriginConfig::S3 {
                 secret_access_key, ..
             }) = &mut s.origin

@@ -523,3 +523,78 @@ async fn a_flood_from_one_source_is_answered_429_while_another_source_still_gets
     }
     assert_eq!(d.get_json("/healthz").await["status"], "ok");
 }
+
+/// An Alibaba-signed request: md5hex("{host}|{timestamp}|{key}").
+async fn post_signed(d: &Daemon, source: &str, key: &str, age_secs: i64) -> u16 {
+    use md5::Digest;
+    let host = d.base.trim_start_matches("http://").to_owned();
+    let ts = (chrono::Utc::now().timestamp() - age_secs).to_string();
+    let sig: String = md5::Md5::digest(format!("{host}|{ts}|{key}").as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    client()
+        .post(d.url(&format!("/callbacks/{source}")))
+        .header("content-type", "application/json")
+        .header("ALI-LIVE-TIMESTAMP", ts)
+        .header("ALI-LIVE-SIGNATURE", sig)
+        .body(fixture("aliyun_record_started.json"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn alibaba_signatures_are_verified_with_a_freshness_window() {
+    let d = Daemon::start(concat!(
+        "[transfer]\nworkers = 0\n",
+        "[[sources]]\nname = \"ali\"\nprovider = \"aliyun\"\nsign_key = \"ali-key\"\nauth = \"signature\"\n",
+        "[[sources]]\nname = \"both\"\nprovider = \"aliyun\"\ntoken = \"t\"\nsign_key = \"ali-key\"\n",
+    ));
+    assert_eq!(
+        post_signed(&d, "ali", "ali-key", 0).await,
+        200,
+        "a fresh, right signature"
+    );
+    assert_eq!(
+        post_signed(&d, "ali", "ali-key", 10).await,
+        200,
+        "within the window"
+    );
+    assert_eq!(post_signed(&d, "ali", "ali-key", 301).await, 401, "stale");
+    assert_eq!(
+        post_signed(&d, "ali", "other-key", 0).await,
+        401,
+        "wrong key"
+    );
+    let (unsigned, _) = d
+        .post(
+            "ali",
+            Some("application/json"),
+            fixture("aliyun_record_started.json"),
+        )
+        .await;
+    assert_eq!(unsigned, 401, "unsigned");
+    // With a sign_key and a token, both are required by default.
+    assert_eq!(
+        post_signed(&d, "both", "ali-key", 0).await,
+        401,
+        "signature without the token"
+    );
+    let (token_only, _) = d
+        .post(
+            "both?token=t",
+            Some("application/json"),
+            fixture("aliyun_record_started.json"),
+        )
+        .await;
+    assert_eq!(token_only, 401, "token without the signature");
+    assert_eq!(
+        count(&d, "/api/v1/events").await,
+        2,
+        "only the two accepted callbacks are stored"
+    );
+    assert!(!d.log_text().contains("ali-key"));
+}
