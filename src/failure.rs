@@ -153,11 +153,17 @@ impl From<reqwest::Error> for Failure {
         // reqwest's Display omits the cause ("error sending request"); the
         // chain says what actually happened.
         let mut message = e.to_string();
+        let mut refused = false;
         let mut source = std::error::Error::source(&e);
         while let Some(s) = source {
             message.push_str(": ");
             message.push_str(&s.to_string());
+            refused |= s.downcast_ref::<crate::source::InternalAddress>().is_some();
             source = s.source();
+        }
+        // Our own resolver refused an internal address: policy, not weather.
+        if refused {
+            return Failure::permanent(message);
         }
         if let Some(status) = e.status() {
             return Failure::from_status(status.as_u16(), &message);

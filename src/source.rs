@@ -54,10 +54,10 @@ impl AllowList {
             .trim_start_matches('[')
             .trim_end_matches(']')
             .to_ascii_lowercase();
-        // The cloud metadata service only when named outright, never by "*".
+        // Internal addresses only when named outright, never through a wildcard.
         if let Ok(ip) = host.parse::<IpAddr>() {
-            if is_link_local(&ip) {
-                return self.patterns.contains(&host);
+            if is_internal(&ip) {
+                return self.names_exactly(&host);
             }
         }
         self.patterns.iter().any(|p| {
@@ -66,6 +66,11 @@ impl AllowList {
                 || p.strip_prefix("*.")
                     .is_some_and(|suffix| host.ends_with(&format!(".{suffix}")))
         })
+    }
+
+    /// True when `host` is listed as itself, not through a wildcard.
+    pub fn names_exactly(&self, host: &str) -> bool {
+        self.patterns.iter().any(|p| p.eq_ignore_ascii_case(host))
     }
 
     /// For error messages.
@@ -78,12 +83,71 @@ impl AllowList {
     }
 }
 
-fn is_link_local(ip: &IpAddr) -> bool {
+/// Loopback, private, link-local (the cloud metadata service), unspecified:
+/// addresses a callback must not be able to point us at.
+pub fn is_internal(ip: &IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => v4.is_link_local(),
-        IpAddr::V6(v6) => {
-            (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.segments()[..4] == [0xfd00, 0xec2, 0, 0]
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || o[0] == 0
+                // 100.64.0.0/10, carrier-grade NAT
+                || (o[0] == 100 && (o[1] & 0xc0) == 64)
         }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal(&IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (s[0] & 0xffc0) == 0xfe80 // link-local
+                || (s[0] & 0xfe00) == 0xfc00 // unique local, fd00:ec2::254 among them
+        }
+    }
+}
+
+/// A name that resolves only to addresses the source may not reach.
+#[derive(Debug, thiserror::Error)]
+#[error("{host} resolves only to internal addresses ({addrs}); list it exactly in allow_hosts to fetch from it")]
+pub struct InternalAddress {
+    pub host: String,
+    pub addrs: String,
+}
+
+/// Resolves names for one source's downloads and drops internal addresses
+/// unless the name is listed exactly: the check sees the address actually
+/// connected to, for every redirect hop, so DNS rebinding gains nothing.
+struct GuardedResolver {
+    allow: Arc<AllowList>,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow = Arc::clone(&self.allow);
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let addrs: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let exact = allow.names_exactly(&host);
+            let kept: Vec<std::net::SocketAddr> = addrs
+                .iter()
+                .copied()
+                .filter(|a| exact || !is_internal(&a.ip()))
+                .collect();
+            if kept.is_empty() {
+                let addrs = addrs
+                    .iter()
+                    .map(|a| a.ip().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(Box::new(InternalAddress { host, addrs })
+                    as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }
 
@@ -128,6 +192,9 @@ impl Sources {
             let allow = Arc::new(AllowList::for_source(s));
             let policy_allow = Arc::clone(&allow);
             let mut b = reqwest::Client::builder()
+                .dns_resolver(Arc::new(GuardedResolver {
+                    allow: Arc::clone(&allow),
+                }))
                 .connect_timeout(timeout)
                 .read_timeout(timeout)
                 .redirect(reqwest::redirect::Policy::custom(move |attempt| {
@@ -306,9 +373,22 @@ mod tests {
     }
 
     #[test]
-    fn the_metadata_address_needs_to_be_named_outright() {
-        assert!(!list(&["*"]).allows(&url("http://169.254.169.254/latest/meta-data")));
+    fn internal_addresses_need_to_be_named_outright() {
+        for u in [
+            "http://169.254.169.254/latest/meta-data",
+            "http://127.0.0.1/x",
+            "http://10.1.2.3/x",
+            "http://192.168.0.1/x",
+            "http://[::1]/x",
+            "http://[fd00:ec2::254]/x",
+            "http://[::ffff:127.0.0.1]/x",
+            "http://0.0.0.0/x",
+        ] {
+            assert!(!list(&["*"]).allows(&url(u)), "{u}");
+        }
         assert!(list(&["169.254.169.254"]).allows(&url("http://169.254.169.254/x")));
+        assert!(list(&["127.0.0.1"]).allows(&url("http://127.0.0.1:8080/x")));
+        assert!(list(&["*"]).allows(&url("http://8.8.8.8/x")));
     }
 
     #[test]

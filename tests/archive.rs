@@ -673,3 +673,63 @@ async fn sigterm_mid_transfer_aborts_the_upload_requeues_the_job_and_the_next_st
     assert_eq!(catalog.len(), 1);
     assert_eq!(catalog[0]["sha256"], json!(sha256_hex(&content)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn internal_addresses_are_refused_unless_named_exactly_even_behind_a_name() {
+    let origin = Origin::start().await;
+    origin.put("/a.flv", FileSpec::bytes(random_bytes(1000, 80)));
+    let port = origin.addr.rsplit(':').next().unwrap().to_owned();
+    let source = |name: &str, allow: &str| {
+        format!("[[sources]]\nname = \"{name}\"\nprovider = \"jdcloud\"\ntoken = \"t\"\nallow_hosts = [{allow}]\n")
+    };
+    let d = Daemon::start(&format!(
+        "{QUICK_TRANSFER}{}{}",
+        source("any", "\"*\""),
+        source("named", "\"localhost\"")
+    ));
+    // "*" allows any public host, but not a name that resolves to loopback (DNS
+    // rebinding), nor the cloud metadata address.
+    post(
+        &d,
+        "any",
+        record_done(&format!("http://localhost:{port}/a.flv"), "rebind"),
+    )
+    .await;
+    post(
+        &d,
+        "any",
+        record_done("http://169.254.169.254/latest/meta-data/iam", "metadata"),
+    )
+    .await;
+    let failed = wait_jobs(&d, "failed", 2, Duration::from_secs(30)).await;
+    let error_of = |needle: &str| {
+        failed
+            .iter()
+            .find(|j| j["origin"]["value"].as_str().unwrap().contains(needle))
+            .unwrap()["last_error"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        error_of("localhost").contains("internal addresses"),
+        "{}",
+        error_of("localhost")
+    );
+    assert!(
+        error_of("169.254").contains("not an allowed host"),
+        "{}",
+        error_of("169.254")
+    );
+    assert!(origin.requests("/a.flv").is_empty(), "nothing was fetched");
+
+    // Listed exactly, the same name is fetched.
+    post(
+        &d,
+        "named",
+        record_done(&format!("http://localhost:{port}/a.flv"), "named"),
+    )
+    .await;
+    wait_jobs(&d, "done", 1, Duration::from_secs(30)).await;
+    assert_eq!(origin.requests("/a.flv").len(), 1);
+}
