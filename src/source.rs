@@ -305,9 +305,14 @@ impl SourceClient {
 
 /// Percent-encodes a storage path for a URL, keeping its `/`.
 fn encode_path(p: &str) -> String {
-    let mut out = String::with_capacity(p.len());
-    for b in p.trim_start_matches('/').bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/".contains(&b) {
+    percent_encode(p.trim_start_matches('/'), b"-._~!$&'()*+,;=:@/")
+}
+
+/// Percent-encodes every byte but ASCII letters, digits and `keep`.
+pub(crate) fn percent_encode(s: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));

@@ -130,6 +130,22 @@ fn without_html_breaks(s: &str) -> String {
     s.replace("<br/>", "").replace("<br>", "")
 }
 
+/// Checks a JD v1.1 doc example as the doc shows it and as a sender sends it.
+async fn check_jd_doc_example(d: &Daemon, name: &str, expected: Value) {
+    let verbatim = fixture(name);
+    for body in [verbatim.clone(), without_html_breaks(&verbatim)] {
+        check(
+            d,
+            "jd",
+            "jd-token",
+            Some("application/json"),
+            &body,
+            expected.clone(),
+        )
+        .await;
+    }
+}
+
 #[tokio::test]
 async fn jd_legacy_record_part_done_with_every_quirk() {
     // Padded, upper-case event; "sucess"; a URL on its own lines; seconds as
@@ -177,110 +193,66 @@ async fn jd_v1_1_publish_started_and_done() {
             "publish_done",
         ),
     ] {
-        let verbatim = fixture(name);
-        for body in [verbatim.clone(), without_html_breaks(&verbatim)] {
-            let mut expected = json!({
-                "provider": "jdcloud", "kind": kind, "platform_event": event, "status": "success",
-                "domain": "push.yourdomain.com", "app": "live", "stream": "350802",
-                // eventTime is documented in milliseconds.
-                "occurred_at": "1970-05-23T12:05:12.312Z", "file": null
-            });
-            if kind == "stream_started" {
-                expected["client_ip"] = json!("12.11.112.34");
-                expected["params"] = json!({"a": "aaa", "b": "bbb", "c": "ccc"});
-            }
-            check(
-                &d,
-                "jd",
-                "jd-token",
-                Some("application/json"),
-                &body,
-                expected,
-            )
-            .await;
+        let mut expected = json!({
+            "provider": "jdcloud", "kind": kind, "platform_event": event, "status": "success",
+            "domain": "push.yourdomain.com", "app": "live", "stream": "350802",
+            // eventTime is documented in milliseconds.
+            "occurred_at": "1970-05-23T12:05:12.312Z", "file": null
+        });
+        if kind == "stream_started" {
+            expected["client_ip"] = json!("12.11.112.34");
+            expected["params"] = json!({"a": "aaa", "b": "bbb", "c": "ccc"});
         }
+        check_jd_doc_example(&d, name, expected).await;
     }
 }
 
 #[tokio::test]
 async fn jd_v1_1_auto_recording_with_broken_url_missing_comma_and_curly_quote() {
     let d = Daemon::start(SOURCES);
-    let verbatim = fixture("jdcloud_v1_1_record_done_auto.json");
-    for body in [verbatim.clone(), without_html_breaks(&verbatim)] {
-        let expected = json!({
-            "provider": "jdcloud", "kind": "recording_ready", "platform_event": "record_done",
-            "status": "success", "domain": "push.yourdomain.com", "app": "live", "stream": "350802",
-            "file": {
-                "location": {"type": "url", "value": "http://s3.cn-north-1.jcloudcs.com/jd-video-formal/record/20190319/57/live/62caee8d6c595e9441be/20190319175419_20190319175422.flv"},
-                "size": 6007851133u64, "format": "flv", "duration_s": 18439.0,
-                "started_at": "2019-03-28T02:57:33.968Z", "ended_at": "2019-03-28T02:58:55.867Z"
-            }
-        });
-        check(
-            &d,
-            "jd",
-            "jd-token",
-            Some("application/json"),
-            &body,
-            expected,
-        )
-        .await;
-    }
+    let expected = json!({
+        "provider": "jdcloud", "kind": "recording_ready", "platform_event": "record_done",
+        "status": "success", "domain": "push.yourdomain.com", "app": "live", "stream": "350802",
+        "file": {
+            "location": {"type": "url", "value": "http://s3.cn-north-1.jcloudcs.com/jd-video-formal/record/20190319/57/live/62caee8d6c595e9441be/20190319175419_20190319175422.flv"},
+            "size": 6007851133u64, "format": "flv", "duration_s": 18439.0,
+            "started_at": "2019-03-28T02:57:33.968Z", "ended_at": "2019-03-28T02:58:55.867Z"
+        }
+    });
+    check_jd_doc_example(&d, "jdcloud_v1_1_record_done_auto.json", expected).await;
 }
 
 #[tokio::test]
 async fn jd_v1_1_point_recording_keeps_its_group() {
     let d = Daemon::start(SOURCES);
-    let verbatim = fixture("jdcloud_v1_1_record_done_point.json");
-    for body in [verbatim.clone(), without_html_breaks(&verbatim)] {
-        let expected = json!({
-            "provider": "jdcloud", "kind": "recording_ready", "status": "success",
-            "stream": "350802",
-            "file": {
-                "location": {"type": "url", "value": "http://s3.cn-north-1.jcloudcs.com/ngwcloud1oss/record/20190322/jdpush.jd.com/live/347031/20190322122547_20190322173152.mp4"},
-                "size": 6007851133u64, "format": "flv",
-                "group": [
-                    {"started_at": "2019-03-22T04:25:47.000Z", "ended_at": "2019-03-22T04:25:47.100Z"},
-                    {"started_at": "2019-03-22T04:25:47.200Z", "ended_at": "2019-03-22T04:25:47.300Z"}
-                ]
-            }
-        });
-        check(
-            &d,
-            "jd",
-            "jd-token",
-            Some("application/json"),
-            &body,
-            expected,
-        )
-        .await;
-    }
+    let expected = json!({
+        "provider": "jdcloud", "kind": "recording_ready", "status": "success",
+        "stream": "350802",
+        "file": {
+            "location": {"type": "url", "value": "http://s3.cn-north-1.jcloudcs.com/ngwcloud1oss/record/20190322/jdpush.jd.com/live/347031/20190322122547_20190322173152.mp4"},
+            "size": 6007851133u64, "format": "flv",
+            "group": [
+                {"started_at": "2019-03-22T04:25:47.000Z", "ended_at": "2019-03-22T04:25:47.100Z"},
+                {"started_at": "2019-03-22T04:25:47.200Z", "ended_at": "2019-03-22T04:25:47.300Z"}
+            ]
+        }
+    });
+    check_jd_doc_example(&d, "jdcloud_v1_1_record_done_point.json", expected).await;
 }
 
 #[tokio::test]
 async fn jd_v1_1_snapshot_without_an_event_name() {
     let d = Daemon::start(SOURCES);
-    let verbatim = fixture("jdcloud_v1_1_snapshot.json");
-    for body in [verbatim.clone(), without_html_breaks(&verbatim)] {
-        let expected = json!({
-            "provider": "jdcloud", "kind": "snapshot_ready", "status": "success",
-            "domain": "push.yourdomain.com", "app": "jw", "stream": "210235T85E3188001452",
-            "occurred_at": "2019-03-29T02:30:18.026Z",
-            "file": {
-                "location": {"type": "url", "value": "http://s3.cn-north-1.jcloudcs.com/jd-video-formal/snapshot/20190328/43/jw/210235T85E3188001452.jpg"},
-                "format": "jpg", "ended_at": "2019-03-29T02:30:18.026Z"
-            }
-        });
-        check(
-            &d,
-            "jd",
-            "jd-token",
-            Some("application/json"),
-            &body,
-            expected,
-        )
-        .await;
-    }
+    let expected = json!({
+        "provider": "jdcloud", "kind": "snapshot_ready", "status": "success",
+        "domain": "push.yourdomain.com", "app": "jw", "stream": "210235T85E3188001452",
+        "occurred_at": "2019-03-29T02:30:18.026Z",
+        "file": {
+            "location": {"type": "url", "value": "http://s3.cn-north-1.jcloudcs.com/jd-video-formal/snapshot/20190328/43/jw/210235T85E3188001452.jpg"},
+            "format": "jpg", "ended_at": "2019-03-29T02:30:18.026Z"
+        }
+    });
+    check_jd_doc_example(&d, "jdcloud_v1_1_snapshot.json", expected).await;
 }
 
 #[tokio::test]

@@ -432,13 +432,5 @@ async fn abort_multipart(client: &Client, rec: &UploadRecord) -> bool {
 
 /// Percent-encodes a key for `x-amz-copy-source` (its `/` stay).
 fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for b in key.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    crate::source::percent_encode(key, b"-_.~/")
 }
