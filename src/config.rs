@@ -242,6 +242,9 @@ pub enum OriginConfig {
     },
     /// Plain HTTP(S): the path is appended to `base_url`.
     Http { base_url: String },
+    /// Local directories (self-hosted nginx-rtmp / SRS): only files under
+    /// `roots`, symlinks resolved, are ever read.
+    File { roots: Vec<PathBuf> },
 }
 
 fn default_true() -> bool {
@@ -547,6 +550,20 @@ impl Config {
                     ));
                 }
             }
+            if let Some(OriginConfig::File { roots }) = &s.origin {
+                if roots.is_empty() {
+                    return Err(invalid(
+                        key("origin.roots"),
+                        "list at least one directory files may be read from",
+                    ));
+                }
+                if let Some(r) = roots.iter().find(|r| !r.is_absolute()) {
+                    return Err(invalid(
+                        key("origin.roots"),
+                        format!("{} is not an absolute path", r.display()),
+                    ));
+                }
+            }
             if let Some(p) = &s.proxy {
                 if !p.starts_with("http://")
                     && !p.starts_with("https://")
@@ -566,6 +583,18 @@ impl Config {
                     format!(
                         "source {:?} requires a signature but has no sign_key",
                         s.name
+                    ),
+                ));
+            }
+            if s.auth_mode() != AuthMode::Token
+                && matches!(s.provider, Provider::Jdcloud | Provider::Ksyun)
+            {
+                return Err(invalid(
+                    key("auth"),
+                    format!(
+                        "source {:?}: {} does not sign its callbacks; only aliyun, tencent \
+                         and auto sources can require a signature",
+                        s.name, s.provider
                     ),
                 ));
             }

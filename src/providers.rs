@@ -4,6 +4,7 @@
 pub mod aliyun;
 pub mod jdcloud;
 pub mod ksyun;
+pub mod tencent;
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,6 +23,7 @@ pub enum Provider {
     Jdcloud,
     Aliyun,
     Ksyun,
+    Tencent,
     Auto,
 }
 
@@ -32,6 +34,7 @@ impl Provider {
             Provider::Jdcloud => "jdcloud",
             Provider::Aliyun => "aliyun",
             Provider::Ksyun => "ksyun",
+            Provider::Tencent => "tencent",
             Provider::Auto => "auto",
         }
     }
@@ -50,9 +53,10 @@ impl FromStr for Provider {
             "jdcloud" => Ok(Provider::Jdcloud),
             "aliyun" => Ok(Provider::Aliyun),
             "ksyun" => Ok(Provider::Ksyun),
+            "tencent" => Ok(Provider::Tencent),
             "auto" => Ok(Provider::Auto),
             other => Err(format!(
-                "unknown provider {other:?} (expected jdcloud, aliyun, ksyun or auto)"
+                "unknown provider {other:?} (expected jdcloud, aliyun, ksyun, tencent or auto)"
             )),
         }
     }
@@ -81,6 +85,7 @@ pub fn parse(provider: Provider, payload: &Payload) -> Result<Vec<ParsedEvent>, 
                 Provider::Jdcloud => jdcloud::parse(fields),
                 Provider::Aliyun => aliyun::parse(fields),
                 Provider::Ksyun => ksyun::parse(fields),
+                Provider::Tencent => tencent::parse(fields),
                 Provider::Auto => unreachable!("detect never answers Auto"),
             }
         })
@@ -96,6 +101,10 @@ pub fn detect(fields: &Fields, is_form: bool) -> Option<Provider> {
         if fields.has("action") {
             return Some(Provider::Aliyun);
         }
+    }
+    // Before Alibaba's test: Tencent's bodies also carry `start_time`.
+    if tencent::looks_like(fields) {
+        return Some(Provider::Tencent);
     }
     if fields.has("notifytype") || fields.has("pubdomain") {
         return Some(Provider::Ksyun);
@@ -118,6 +127,12 @@ pub fn detect(fields: &Fields, is_form: bool) -> Option<Provider> {
         );
     }
     None
+}
+
+/// `md5hex(s)`, the digest Alibaba and Tencent sign callbacks with.
+pub fn md5_hex(s: &str) -> String {
+    use md5::Digest;
+    crate::db::keys::hex_encode(&md5::Md5::digest(s.as_bytes()))
 }
 
 /// The event name as the platform sent it, trimmed, and its case-folded form for matching.
@@ -181,10 +196,9 @@ pub(crate) fn location(fields: &Fields, key: &str) -> Option<Location> {
         _ => return None,
     };
     let cleaned = remove_br_tags(raw);
-    let is_url = {
-        let t = cleaned.trim_start().to_ascii_lowercase();
-        t.starts_with("http://") || t.starts_with("https://")
-    };
+    // Any `scheme://` is a URL, so that `file://` or `gopher://` meets the
+    // source's scheme check instead of passing for a relative path.
+    let is_url = has_scheme(cleaned.trim_start());
     let value: String = if is_url {
         cleaned.chars().filter(|c| !c.is_whitespace()).collect()
     } else {
@@ -204,6 +218,16 @@ pub(crate) fn location(fields: &Fields, key: &str) -> Option<Location> {
     } else {
         Location::Path(value)
     })
+}
+
+/// True for `scheme://...` (RFC 3986: a letter, then letters, digits, `+-.`).
+fn has_scheme(s: &str) -> bool {
+    let Some((scheme, _)) = s.split_once("://") else {
+        return false;
+    };
+    let mut chars = scheme.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
 }
 
 fn remove_br_tags(s: &str) -> String {
@@ -274,6 +298,16 @@ mod tests {
     }
 
     #[test]
+    fn other_schemes_are_urls_not_paths() {
+        for u in ["file:///etc/passwd", "gopher://h:70/_x", "FTP://h/f"] {
+            let f = fields(&format!("{{\"u\": \"{u}\"}}"));
+            assert_eq!(location(&f, "u"), Some(Location::Url(u.into())), "{u}");
+        }
+        let f = fields(r#"{"u": "record/live/a:b.flv"}"#);
+        assert!(matches!(location(&f, "u"), Some(Location::Path(_))));
+    }
+
+    #[test]
     fn paths_keep_inner_spaces_but_lose_line_breaks() {
         let f = fields("{\"u\": \"\nbucket/my file.flv\n\"}");
         assert_eq!(
@@ -319,6 +353,13 @@ mod tests {
                 false
             ),
             Some(Provider::Jdcloud)
+        );
+        assert_eq!(
+            detect(
+                &fields(r#"{"event_type":100,"stream_id":"s","start_time":1}"#),
+                false
+            ),
+            Some(Provider::Tencent)
         );
         assert_eq!(detect(&fields(r#"{"hello":"world"}"#), false), None);
     }

@@ -1,7 +1,9 @@
 //! Where archived bytes come from: a full http(s) URL, or a path inside the
-//! source's configured origin (an HTTP base URL or an S3-protocol bucket).
+//! source's configured origin (an HTTP base URL, an S3-protocol bucket or
+//! local directories).
 //! Only hosts a source allows are ever contacted, redirects included.
 
+pub mod file;
 mod http;
 mod s3;
 
@@ -155,6 +157,7 @@ fn origin_host(origin: Option<&OriginConfig>) -> Option<String> {
     let url = match origin? {
         OriginConfig::Http { base_url } => base_url.as_str(),
         OriginConfig::S3 { endpoint, .. } => endpoint.as_deref()?,
+        OriginConfig::File { .. } => return None,
     };
     reqwest::Url::parse(url)
         .ok()?
@@ -177,6 +180,9 @@ enum Origin {
     S3 {
         client: aws_sdk_s3::Client,
         bucket: Option<String>,
+    },
+    File {
+        roots: Vec<std::path::PathBuf>,
     },
 }
 
@@ -237,6 +243,9 @@ impl Sources {
                     .await,
                     bucket: bucket.clone(),
                 }),
+                Some(OriginConfig::File { roots }) => Some(Origin::File {
+                    roots: roots.clone(),
+                }),
             };
             map.insert(
                 s.name.clone(),
@@ -267,8 +276,14 @@ impl SourceClient {
                     self.name
                 ))),
                 Some(Origin::Http { base }) => {
+                    if p.split(['/', '\\']).any(|seg| seg == "..") {
+                        return Err(Failure::permanent(format!(
+                            "the relative path {p:?} climbs out of the origin with `..`"
+                        )));
+                    }
                     self.open_url(&format!("{base}/{}", encode_path(p))).await
                 }
+                Some(Origin::File { roots }) => file::open(roots, p).await,
                 Some(Origin::S3 { client, bucket }) => {
                     let p = p.trim_start_matches('/');
                     let (bucket, key) = match bucket {
@@ -291,6 +306,12 @@ impl SourceClient {
     async fn open_url(&self, url: &str) -> Result<Download, Failure> {
         let parsed = reqwest::Url::parse(url)
             .map_err(|e| Failure::permanent(format!("{url:?} is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Failure::permanent(format!(
+                "{}:// URLs are never fetched (only http and https)",
+                parsed.scheme()
+            )));
+        }
         if !self.allow.allows(&parsed) {
             return Err(Failure::permanent(format!(
                 "{} is not an allowed host for source {:?} (allow_hosts: {})",
@@ -333,6 +354,7 @@ pub struct Download {
 enum Body {
     Http(http::HttpBody),
     S3(s3::S3Body),
+    File(file::FileBody),
 }
 
 impl Download {
@@ -341,6 +363,7 @@ impl Download {
         match &mut self.body {
             Body::Http(b) => b.next_chunk().await,
             Body::S3(b) => b.next_chunk().await,
+            Body::File(b) => b.next_chunk().await,
         }
     }
 }
