@@ -9,6 +9,11 @@ use serde_json::Value;
 
 pub use lenient_json::MAX_DEPTH;
 
+/// The most values (fields, array items, nested members) one request may
+/// carry. Real callbacks hold a few dozen; JD's point recordings list
+/// segments, still far below this.
+pub const MAX_FIELDS: usize = 1024;
+
 /// Why a body could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -109,13 +114,7 @@ fn decode_json(body: &[u8]) -> Result<Payload, BodyError> {
         .map_err(|e| BodyError::new("malformed_body", format!("the body is not UTF-8: {e}")))?;
     // Strict first: exact and fast for the well-formed majority.
     let value = match serde_json::from_str::<Value>(text) {
-        Ok(v) if lenient_json::depth(&v) <= MAX_DEPTH => v,
-        Ok(_) => {
-            return Err(BodyError::new(
-                "too_deep",
-                format!("the JSON nests deeper than {MAX_DEPTH} levels"),
-            ))
-        }
+        Ok(v) => v,
         Err(strict) => lenient_json::parse(text).map_err(|e| {
             BodyError::new(
                 if e.too_deep {
@@ -130,6 +129,16 @@ fn decode_json(body: &[u8]) -> Result<Payload, BodyError> {
             )
         })?,
     };
+    let (depth, values) = lenient_json::shape(&value);
+    if depth > MAX_DEPTH {
+        return Err(BodyError::new(
+            "too_deep",
+            format!("the JSON nests deeper than {MAX_DEPTH} levels"),
+        ));
+    }
+    if values > MAX_FIELDS {
+        return Err(too_many_fields(values));
+    }
     match value {
         Value::Object(map) => Ok(Payload::Json(vec![Fields::from_object(map)])),
         Value::Array(items) if !items.is_empty() => items
@@ -172,6 +181,9 @@ fn form_fields(body: &[u8]) -> Result<Fields, BodyError> {
             format!("the form body cannot be decoded: {e}"),
         )
     })?;
+    if pairs.len() > MAX_FIELDS {
+        return Err(too_many_fields(pairs.len()));
+    }
     // Without a single `=` this is prose or garbage, not a form.
     if !body.contains(&b'=') {
         return Ok(Fields::default());
@@ -188,6 +200,13 @@ fn form_fields(body: &[u8]) -> Result<Fields, BodyError> {
             .or_insert_with(|| Value::String(v));
     }
     Ok(fields)
+}
+
+fn too_many_fields(n: usize) -> BodyError {
+    BodyError::new(
+        "too_many_fields",
+        format!("the body holds {n} values; a callback holds at most {MAX_FIELDS}"),
+    )
 }
 
 fn kind_of(v: &Value) -> &'static str {

@@ -106,6 +106,16 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// HTTP worker threads; 0 means one per CPU core.
     pub http_workers: usize,
+    /// Request headers, names and values together, may not exceed this (431).
+    pub max_header_bytes: usize,
+    /// Nor may a request carry more headers than this (431).
+    pub max_headers: usize,
+    /// A client has this long to send a request's head, else 408.
+    pub request_timeout_secs: u64,
+    /// And this long to send its body, else 408.
+    pub body_timeout_secs: u64,
+    /// An idle keep-alive connection is closed after this long.
+    pub keep_alive_secs: u64,
 }
 
 /// `[api]`: the read/admin API.
@@ -120,6 +130,9 @@ pub struct ApiConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct StateConfig {
     pub dir: PathBuf,
+    /// Rejected requests kept per source; past it, new ones are answered 400
+    /// but not kept, and counted in `recording_archiver_rejected_dropped_total`.
+    pub max_rejected_per_source: u64,
 }
 
 /// The default object key layout.
@@ -340,6 +353,11 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".to_owned(),
             max_body_bytes: 65536,
             http_workers: 0,
+            max_header_bytes: 8192,
+            max_headers: 64,
+            request_timeout_secs: 5,
+            body_timeout_secs: 10,
+            keep_alive_secs: 30,
         }
     }
 }
@@ -348,6 +366,7 @@ impl Default for StateConfig {
     fn default() -> Self {
         StateConfig {
             dir: PathBuf::from("var/state"),
+            max_rejected_per_source: 1000,
         }
     }
 }
@@ -452,6 +471,29 @@ impl Config {
     /// Checks what types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let addr = self.listen_addr()?;
+        if !(1024..=32768).contains(&self.server.max_header_bytes) {
+            return Err(invalid(
+                "server.max_header_bytes",
+                "must be between 1024 and 32768 (the HTTP parser's own ceiling)",
+            ));
+        }
+        if !(8..=96).contains(&self.server.max_headers) {
+            return Err(invalid(
+                "server.max_headers",
+                "must be between 8 and 96 (the HTTP parser's own ceiling)",
+            ));
+        }
+        for (k, v) in [
+            (
+                "server.request_timeout_secs",
+                self.server.request_timeout_secs,
+            ),
+            ("server.body_timeout_secs", self.server.body_timeout_secs),
+        ] {
+            if v == 0 {
+                return Err(invalid(k, "must be at least 1 second"));
+            }
+        }
         if self.server.max_body_bytes < 1024 {
             return Err(invalid(
                 "server.max_body_bytes",
@@ -635,6 +677,12 @@ impl Config {
                 *t = t.redacted();
             }
             s.sign_key = s.sign_key.redacted();
+            if let Some(p) = &mut s.proxy {
+                *p = without_password(p);
+            }
+            if let Some(OriginConfig::Http { base_url }) = &mut s.origin {
+                *base_url = without_password(base_url);
+            }
             if let Some(OriginConfig::S3 {
                 secret_access_key, ..
             }) = &mut s.origin
@@ -649,6 +697,17 @@ impl Config {
     pub fn to_redacted_toml(&self) -> String {
         toml::to_string_pretty(&self.redacted())
             .unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    }
+}
+
+/// A URL with any password it carries (`http://user:pass@proxy`) replaced by `***`.
+fn without_password(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
     }
 }
 

@@ -7,6 +7,10 @@ mod ops;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Service;
+use futures_util::future::Either;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
@@ -26,6 +30,8 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Per-source callback rate limits.
     pub limits: limits::Limits,
+    /// Per-source cap on rejected requests kept.
+    pub rejected_quota: limits::RejectedQuota,
 }
 
 /// An error answered as `{"code": ..., "message": ...}` with its HTTP status.
@@ -127,6 +133,10 @@ pub async fn serve(
     let addr: SocketAddr = config
         .listen_addr()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+    let kept = db
+        .rejected_per_source()
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let rejected_quota = limits::RejectedQuota::new(kept, config.state.max_rejected_per_source);
     let state = web::Data::new(AppState {
         config: Arc::clone(&config),
         db,
@@ -134,18 +144,35 @@ pub async fn serve(
         store,
         metrics,
         limits: limits::Limits::default(),
+        rejected_quota,
     });
     let workers = match config.server.http_workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
     let db = state.db.clone();
-    let server = HttpServer::new(move || App::new().app_data(state.clone()).configure(routes))
-        .workers(workers)
-        .backlog(4096)
-        // We handle SIGTERM/SIGINT ourselves, to tell systemd we are stopping.
-        .disable_signals()
-        .bind(addr)?;
+    let (max_header_bytes, max_headers) =
+        (config.server.max_header_bytes, config.server.max_headers);
+    let server = HttpServer::new(move || {
+        App::new()
+            .wrap_fn(move |req, srv| {
+                match header_limits(req.headers(), max_header_bytes, max_headers) {
+                    Ok(()) => Either::Left(srv.call(req)),
+                    Err(e) => Either::Right(std::future::ready(Ok(
+                        req.into_response(e.error_response())
+                    ))),
+                }
+            })
+            .app_data(state.clone())
+            .configure(routes)
+    })
+    .workers(workers)
+    .backlog(4096)
+    .client_request_timeout(Duration::from_secs(config.server.request_timeout_secs))
+    .keep_alive(Duration::from_secs(config.server.keep_alive_secs))
+    // We handle SIGTERM/SIGINT ourselves, to tell systemd we are stopping.
+    .disable_signals()
+    .bind(addr)?;
     for a in server.addrs() {
         tracing::info!(address = %a, "listening");
     }
@@ -172,6 +199,30 @@ pub async fn serve(
         handle.stop(true).await;
     });
     server.await
+}
+
+/// Refuses, with 431, a request whose headers exceed the configured size or count.
+fn header_limits(
+    headers: &actix_web::http::header::HeaderMap,
+    max_bytes: usize,
+    max_count: usize,
+) -> Result<(), ApiError> {
+    let count = headers.len();
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if count > max_count || bytes > max_bytes {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!(
+                "{count} headers, {bytes} bytes: at most {max_count} headers and {max_bytes} bytes \
+                 (server.max_headers, server.max_header_bytes)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Waits for SIGTERM or SIGINT; names it.

@@ -36,6 +36,8 @@ pub struct Metrics {
     /// (source, provider, outcome) → count. Sources are the configured ones
     /// (an unknown name is counted as "unknown"), so labels stay bounded.
     callbacks: Mutex<BTreeMap<(String, String, &'static str), u64>>,
+    /// source → rejected requests answered 400 but not kept (quota reached).
+    rejected_dropped: Mutex<BTreeMap<String, u64>>,
     transfers: Mutex<BTreeMap<TransferOutcome, u64>>,
     bytes_archived: AtomicU64,
     duration_buckets: [AtomicU64; DURATION_BUCKETS.len()],
@@ -58,6 +60,13 @@ impl Metrics {
         if let Ok(mut m) = self.callbacks.lock() {
             *m.entry((source.to_owned(), provider.to_owned(), outcome))
                 .or_default() += 1;
+        }
+    }
+
+    /// Counts a rejected request not kept because its source's quota is full.
+    pub fn rejected_dropped(&self, source: &str) {
+        if let Ok(mut m) = self.rejected_dropped.lock() {
+            *m.entry(source.to_owned()).or_default() += 1;
         }
     }
 
@@ -96,6 +105,21 @@ impl Metrics {
                     "{p}_callbacks_total{{source=\"{}\",provider=\"{}\",outcome=\"{outcome}\"}} {n}",
                     escape(source),
                     escape(provider)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP {p}_rejected_dropped_total Unparseable callbacks answered 400 but not kept: \
+             the source's state.max_rejected_per_source was reached."
+        );
+        let _ = writeln!(out, "# TYPE {p}_rejected_dropped_total counter");
+        if let Ok(m) = self.rejected_dropped.lock() {
+            for (source, n) in m.iter() {
+                let _ = writeln!(
+                    out,
+                    "{p}_rejected_dropped_total{{source=\"{}\"}} {n}",
+                    escape(source)
                 );
             }
         }

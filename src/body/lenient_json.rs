@@ -32,20 +32,21 @@ pub fn parse(text: &str) -> Result<Value, LenientError> {
     Ok(v)
 }
 
-/// The nesting depth of a value (a scalar is 0).
-pub fn depth(v: &Value) -> usize {
+/// How deep a value nests (a scalar is 0) and how many values it holds in all.
+pub fn shape(v: &Value) -> (usize, usize) {
     // Iterative, so a hostile body cannot exhaust the stack here either.
-    let mut max = 0;
+    let (mut max, mut nodes) = (0, 0);
     let mut stack = vec![(v, 0usize)];
     while let Some((v, d)) = stack.pop() {
         max = max.max(d);
+        nodes += 1;
         match v {
             Value::Array(a) => stack.extend(a.iter().map(|x| (x, d + 1))),
             Value::Object(o) => stack.extend(o.values().map(|x| (x, d + 1))),
             _ => {}
         }
     }
-    max
+    (max, nodes)
 }
 
 fn is_quote(c: char) -> bool {

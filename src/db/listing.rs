@@ -127,6 +127,21 @@ impl Db {
         )
     }
 
+    /// How many rejected requests each source has kept (read once, at start).
+    pub fn rejected_per_source(&self) -> Result<std::collections::HashMap<String, u64>, DbError> {
+        #[derive(serde::Deserialize)]
+        struct SourceOnly {
+            source: String,
+        }
+        let mut counts = std::collections::HashMap::new();
+        for item in self.trees().rejected.iter() {
+            let (_, v) = item?;
+            let r: SourceOnly = super::decode("rejected", &v)?;
+            *counts.entry(r.source).or_insert(0) += 1;
+        }
+        Ok(counts)
+    }
+
     /// Streams seen, ordered by source, domain, app and stream.
     pub fn list_streams(
         &self,

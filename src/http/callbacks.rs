@@ -2,6 +2,7 @@
 //! and only then answer 200.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -51,7 +52,9 @@ pub async fn receive(
         400 => "rejected",
         401 => "unauthorized",
         404 => "unknown_source",
+        408 => "timeout",
         413 => "too_large",
+        431 => "headers_too_large",
         429 => "rate_limited",
         503 => "unavailable",
         _ => "error",
@@ -83,7 +86,13 @@ async fn receive_inner(
     if mode != AuthMode::Signature {
         check_token(req, &query, source)?;
     }
-    let body = read_body(req, payload, state.config.server.max_body_bytes).await?;
+    let body = read_body(
+        req,
+        payload,
+        state.config.server.max_body_bytes,
+        Duration::from_secs(state.config.server.body_timeout_secs),
+    )
+    .await?;
     let received_at = chrono::Utc::now();
     let platform_query: Vec<(String, String)> =
         query.into_iter().filter(|(k, _)| k != "token").collect();
@@ -279,7 +288,29 @@ fn tokens_match(presented: &str, expected: &str) -> bool {
     a.ct_eq(&b).into()
 }
 
+/// Reads the body, up to `limit` bytes and within `timeout`: a sender that
+/// trickles its body cannot hold a connection open.
 async fn read_body(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+    timeout: Duration,
+) -> Result<web::Bytes, ApiError> {
+    tokio::time::timeout(timeout, read_body_inner(req, payload, limit))
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!(
+                    "the body did not arrive within {} s (server.body_timeout_secs)",
+                    timeout.as_secs()
+                ),
+            ))
+        })
+}
+
+async fn read_body_inner(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
@@ -328,6 +359,19 @@ async fn reject(
             Some(((*h).to_owned(), v.to_owned()))
         })
         .collect();
+    if !state.rejected_quota.take(&source.name) {
+        // Still a clear 400; the request is counted, not kept.
+        state.metrics.rejected_dropped(&source.name);
+        tracing::warn!(
+            source = %source.name, code = err.code,
+            "callback rejected and not kept (state.max_rejected_per_source reached): {}", err.message
+        );
+        let mut e = ApiError::bad_request(err.code, err.message);
+        let mut extra = serde_json::Map::new();
+        extra.insert("kept".into(), json!(false));
+        e.extra = Some(extra);
+        return Err(e);
+    }
     let (text, hex) = match std::str::from_utf8(body) {
         Ok(s) => (Some(s.to_owned()), None),
         Err(_) => (None, Some(hex_encode(body))),
@@ -349,7 +393,8 @@ async fn reject(
             error: err.message.clone(),
             replayed_as: None,
         })
-        .await?;
+        .await
+        .inspect_err(|_| state.rejected_quota.give_back(&source.name))?;
     tracing::warn!(
         source = %source.name, rejected_id = %rejected.id, code = err.code,
         "callback rejected: {}", err.message
@@ -357,6 +402,7 @@ async fn reject(
     let mut e = ApiError::bad_request(err.code, err.message);
     let mut extra = serde_json::Map::new();
     extra.insert("rejected_id".into(), json!(rejected.id));
+    extra.insert("kept".into(), json!(true));
     e.extra = Some(extra);
     Err(e)
 }

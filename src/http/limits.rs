@@ -1,5 +1,6 @@
-//! Per-source callback rate limits: a token bucket per source, so one noisy
-//! or hostile sender cannot starve the others.
+//! Per-source limits, so one noisy or hostile sender cannot starve the
+//! others or grow the state without bound: a token bucket for callbacks, and
+//! a quota of rejected requests kept.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -55,5 +56,58 @@ impl Limits {
                 ),
             ))
         }
+    }
+}
+
+/// Rejected requests kept so far, per source, against `state.max_rejected_per_source`.
+pub struct RejectedQuota {
+    kept: Mutex<HashMap<String, u64>>,
+    max: u64,
+}
+
+impl RejectedQuota {
+    /// Starts from what the state store already holds.
+    pub fn new(kept: HashMap<String, u64>, max: u64) -> Self {
+        RejectedQuota {
+            kept: Mutex::new(kept),
+            max,
+        }
+    }
+
+    /// Takes one place for `source`; false when its quota is used up.
+    pub fn take(&self, source: &str) -> bool {
+        let Ok(mut kept) = self.kept.lock() else {
+            return false;
+        };
+        let n = kept.entry(source.to_owned()).or_insert(0);
+        if *n >= self.max {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    /// Gives back a place taken for a request that could not be kept after all.
+    pub fn give_back(&self, source: &str) {
+        if let Ok(mut kept) = self.kept.lock() {
+            if let Some(n) = kept.get_mut(source) {
+                *n = n.saturating_sub(1);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rejected_quota_counts_what_is_already_kept() {
+        let q = RejectedQuota::new(HashMap::from([("a".to_owned(), 1)]), 2);
+        assert!(q.take("a"));
+        assert!(!q.take("a"), "a's quota is used up");
+        assert!(q.take("b"), "another source keeps its own quota");
+        q.give_back("a");
+        assert!(q.take("a"));
     }
 }

@@ -1,6 +1,6 @@
 //! A real HTTP origin on 127.0.0.1 that serves files and misbehaves on
 //! request: error statuses, connections reset or closed mid-body, slowness,
-//! no Range support. It also answers as a forward proxy, so a platform's own
+//! no Range support, redirects. It also answers as a forward proxy, so a platform's own
 //! download URLs can be served from here unchanged.
 
 use std::collections::{HashMap, VecDeque};
@@ -106,6 +106,8 @@ impl FileSpec {
 #[derive(Default)]
 struct State {
     files: HashMap<String, FileSpec>,
+    /// path → where a 302 sends the client.
+    redirects: HashMap<String, String>,
     /// Request log: (path, range start).
     requests: Vec<(String, u64)>,
 }
@@ -149,6 +151,15 @@ impl Origin {
             .unwrap()
             .files
             .insert(path.to_owned(), spec);
+    }
+
+    /// Answers requests for `path` with a 302 to `to`.
+    pub fn redirect(&self, path: &str, to: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .redirects
+            .insert(path.to_owned(), to.to_owned());
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -203,9 +214,20 @@ async fn serve(mut sock: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
                 .ok()
         });
 
-    let (spec, fault) = {
+    let redirect = {
         let mut st = state.lock().unwrap();
         st.requests.push((path.clone(), range_start.unwrap_or(0)));
+        st.redirects.get(&path).cloned()
+    };
+    if let Some(to) = redirect {
+        let msg = format!(
+            "HTTP/1.1 302 Found\r\nlocation: {to}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        );
+        sock.write_all(msg.as_bytes()).await?;
+        return Ok(());
+    }
+    let (spec, fault) = {
+        let mut st = state.lock().unwrap();
         match st.files.get_mut(&path) {
             Some(f) => {
                 let fault = f.faults.pop_front();
