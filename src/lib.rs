@@ -10,6 +10,8 @@ pub mod db;
 pub mod digest;
 pub mod event;
 pub mod failure;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 pub mod notify;
