@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::origin::{Content, Fault, FileSpec, Origin};
 use common::s3::{S3Server, ACCESS_KEY, SECRET_KEY};
-use common::{client, fixture, Daemon};
+use common::{client, fixture, jd_record_done, Daemon};
 use serde_json::{json, Value};
 
 fn random_bytes(n: usize, seed: u64) -> Bytes {
@@ -33,16 +33,6 @@ const QUICK_TRANSFER: &str = "[transfer]\nworkers = 2\nretry_initial_secs = 1\nr
 /// A source whose full-URL downloads may come from the test origin.
 fn url_source(name: &str) -> String {
     format!("[[sources]]\nname = \"{name}\"\nprovider = \"jdcloud\"\ntoken = \"t\"\nallow_hosts = [\"127.0.0.1\"]\n")
-}
-
-/// A JD v1.1 record_done callback for `url`.
-fn record_done(url: &str, stream: &str) -> String {
-    json!({
-        "version": "v1.1", "publishDomain": "push.example.com", "appName": "live", "streamName": stream,
-        "event": "record_done", "status": "success", "format": "flv",
-        "beginTime": 1700000000000u64, "endTime": 1700000060000u64, "downloadUrl": url
-    })
-    .to_string()
 }
 
 /// Waits until `n` jobs are in `state`; on timeout shows the jobs and the daemon's logs.
@@ -318,7 +308,12 @@ async fn a_faulty_origin_still_yields_every_file_intact() {
     }
     let d = Daemon::start(&format!("{QUICK_TRANSFER}{}", url_source("jd")));
     for (i, (path, _)) in files.iter().enumerate() {
-        post(&d, "jd", record_done(&origin.url(path), &format!("s{i}"))).await;
+        post(
+            &d,
+            "jd",
+            jd_record_done(&origin.url(path), &format!("s{i}")),
+        )
+        .await;
     }
     wait_jobs(&d, "done", files.len(), Duration::from_secs(60)).await;
     let catalog = d.all_items("/api/v1/catalog").await;
@@ -384,8 +379,8 @@ async fn a_refusing_origin_fails_clearly_and_a_retry_by_hand_succeeds_once_it_re
         "{QUICK_TRANSFER}not_found_attempts = 2\n{}",
         url_source("jd")
     ));
-    post(&d, "jd", record_done(&origin.url("/denied.flv"), "a")).await;
-    post(&d, "jd", record_done(&origin.url("/gone.flv"), "b")).await;
+    post(&d, "jd", jd_record_done(&origin.url("/denied.flv"), "a")).await;
+    post(&d, "jd", jd_record_done(&origin.url("/gone.flv"), "b")).await;
     let failed = wait_jobs(&d, "failed", 2, Duration::from_secs(30)).await;
     let denied = failed
         .iter()
@@ -457,7 +452,7 @@ async fn a_sigkill_mid_transfer_then_a_restart_completes_the_job_once_with_no_up
         url_source("jd")
     );
     let mut d = Daemon::start_in(dir.path(), &config);
-    post(&d, "jd", record_done(&origin.url("/big.flv"), "big")).await;
+    post(&d, "jd", jd_record_done(&origin.url("/big.flv"), "big")).await;
 
     // Kill once a multipart upload is under way (more than a part received).
     wait_bytes(&d, 12 << 20).await;
@@ -493,7 +488,12 @@ async fn the_fs_store_writes_the_file_and_its_sidecar_and_nothing_else() {
     let content = random_bytes(1 << 20, 40);
     origin.put("/x/a.flv", FileSpec::bytes(content.clone()));
     let d = Daemon::start(&format!("{QUICK_TRANSFER}{}", url_source("jd")));
-    post(&d, "jd", record_done(&origin.url("/x/a.flv"), "../../etc")).await;
+    post(
+        &d,
+        "jd",
+        jd_record_done(&origin.url("/x/a.flv"), "../../etc"),
+    )
+    .await;
     wait_jobs(&d, "done", 1, Duration::from_secs(30)).await;
     let entry = &d.all_items("/api/v1/catalog").await[0];
     let path = std::path::PathBuf::from(entry["store"]["path"].as_str().unwrap());
@@ -563,7 +563,7 @@ async fn a_host_not_allowed_is_never_fetched() {
     let d = Daemon::start(&format!(
         "{QUICK_TRANSFER}[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"t\"\nallow_hosts = [\"*.jcloudcs.com\"]\n"
     ));
-    post(&d, "jd", record_done(&origin.url("/a.flv"), "s")).await;
+    post(&d, "jd", jd_record_done(&origin.url("/a.flv"), "s")).await;
     let failed = wait_jobs(&d, "failed", 1, Duration::from_secs(30)).await;
     assert!(
         failed[0]["last_error"]
@@ -583,7 +583,7 @@ async fn a_file_that_does_not_match_the_origins_md5_is_never_catalogued() {
     spec.content_md5 = Some("AAAAAAAAAAAAAAAAAAAAAA==".to_owned()); // 16 zero bytes, not the content's MD5
     origin.put("/tampered.flv", spec);
     let d = Daemon::start(&format!("{QUICK_TRANSFER}{}", url_source("jd")));
-    post(&d, "jd", record_done(&origin.url("/tampered.flv"), "s")).await;
+    post(&d, "jd", jd_record_done(&origin.url("/tampered.flv"), "s")).await;
     let failed = wait_jobs(&d, "failed", 1, Duration::from_secs(30)).await;
     let err = failed[0]["last_error"].as_str().unwrap();
     assert!(
@@ -635,7 +635,7 @@ async fn sigterm_mid_transfer_aborts_the_upload_requeues_the_job_and_the_next_st
         url_source("jd")
     );
     let mut d = Daemon::start_in(dir.path(), &config);
-    post(&d, "jd", record_done(&origin.url("/big.flv"), "big")).await;
+    post(&d, "jd", jd_record_done(&origin.url("/big.flv"), "big")).await;
     wait_bytes(&d, 12 << 20).await;
     assert!(!s3.open_uploads().is_empty());
 
@@ -692,13 +692,13 @@ async fn internal_addresses_are_refused_unless_named_exactly_even_behind_a_name(
     post(
         &d,
         "any",
-        record_done(&format!("http://localhost:{port}/a.flv"), "rebind"),
+        jd_record_done(&format!("http://localhost:{port}/a.flv"), "rebind"),
     )
     .await;
     post(
         &d,
         "any",
-        record_done("http://169.254.169.254/latest/meta-data/iam", "metadata"),
+        jd_record_done("http://169.254.169.254/latest/meta-data/iam", "metadata"),
     )
     .await;
     let failed = wait_jobs(&d, "failed", 2, Duration::from_secs(30)).await;
@@ -727,7 +727,7 @@ async fn internal_addresses_are_refused_unless_named_exactly_even_behind_a_name(
     post(
         &d,
         "named",
-        record_done(&format!("http://localhost:{port}/a.flv"), "named"),
+        jd_record_done(&format!("http://localhost:{port}/a.flv"), "named"),
     )
     .await;
     wait_jobs(&d, "done", 1, Duration::from_secs(30)).await;

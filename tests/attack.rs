@@ -11,19 +11,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::origin::{FileSpec, Origin};
-use common::{client, Daemon};
+use common::{client, jd_record_done, Daemon};
 use serde_json::{json, Value};
 
 const QUICK: &str = "[transfer]\nworkers = 2\nretry_initial_secs = 1\nretry_max_secs = 2\nrequest_timeout_secs = 5\nlease_secs = 6\n";
-
-fn record_done(url: &str, stream: &str) -> String {
-    json!({
-        "version": "v1.1", "publishDomain": "push.example.com", "appName": "live", "streamName": stream,
-        "event": "record_done", "status": "success", "format": "flv",
-        "beginTime": 1700000000000u64, "endTime": 1700000060000u64, "downloadUrl": url
-    })
-    .to_string()
-}
 
 async fn post_ok(d: &Daemon, path: &str, body: String) {
     let (status, reply) = d.post(path, Some("application/json"), body).await;
@@ -205,7 +196,12 @@ async fn no_callback_can_point_the_daemon_at_an_internal_or_unlisted_address() {
         ),
     ];
     for (source, url, stream) in &attacks {
-        post_ok(&d, &format!("{source}?token=t"), record_done(url, stream)).await;
+        post_ok(
+            &d,
+            &format!("{source}?token=t"),
+            jd_record_done(url, stream),
+        )
+        .await;
     }
     let jobs = settled_jobs(&d, attacks.len()).await;
     for j in &jobs {
@@ -242,7 +238,7 @@ async fn no_callback_can_point_the_daemon_at_an_internal_or_unlisted_address() {
     post_ok(
         &d,
         "listed?token=t",
-        record_done(&format!("http://127.0.0.1:{port}/a.flv"), "allowed"),
+        jd_record_done(&format!("http://127.0.0.1:{port}/a.flv"), "allowed"),
     )
     .await;
     let jobs = settled_jobs(&d, attacks.len() + 1).await;
@@ -322,7 +318,7 @@ async fn hostile_stream_names_never_leave_their_key_segment() {
     for (i, name) in names.iter().enumerate() {
         // Distinct URLs: a file location is queued once per source.
         let url = format!("{}?n={i}", origin.url("/a.flv"));
-        post_ok(&d, "jd?token=t", record_done(&url, name)).await;
+        post_ok(&d, "jd?token=t", jd_record_done(&url, name)).await;
     }
     let jobs = settled_jobs(&d, names.len()).await;
     for j in &jobs {
@@ -507,14 +503,7 @@ async fn rejected_requests_are_kept_up_to_a_cap_per_source_and_drops_are_counted
         (400, Some(true)),
         "calm keeps its own quota"
     );
-    let metrics = client()
-        .get(d.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = d.get_text("/metrics").await;
     assert!(
         metrics.contains("recording_archiver_rejected_dropped_total{source=\"noisy\"} 2"),
         "{metrics}"
@@ -576,16 +565,7 @@ async fn no_secret_reaches_a_log_line_an_answer_the_metrics_or_check_config() {
             .unwrap(),
     );
     for path in ["/metrics", "/readyz", "/healthz"] {
-        seen.push_str(
-            &client()
-                .get(d.url(path))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap(),
-        );
+        seen.push_str(&d.get_text(path).await);
     }
     let path = d.dir.join("config.toml");
     let out = std::process::Command::new(common::binary())

@@ -158,14 +158,7 @@ async fn metrics_move_as_callbacks_and_jobs_happen() {
 
     let start = std::time::Instant::now();
     let text = loop {
-        let text = client()
-            .get(d.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = d.get_text("/metrics").await;
         if text.contains("recording_archiver_transfers_total{outcome=\"done\"} 1") {
             break text;
         }

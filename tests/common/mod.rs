@@ -149,6 +149,12 @@ impl Daemon {
         body
     }
 
+    /// A GET's body as text, whatever the status (metrics, errors).
+    pub async fn get_text(&self, path: &str) -> String {
+        let r = client().get(self.url(path)).send().await.expect("GET");
+        r.text().await.expect("a body")
+    }
+
     /// Every item of a listing, following cursors.
     pub async fn all_items(&self, path: &str) -> Vec<Value> {
         let mut items = Vec::new();
@@ -196,6 +202,16 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A JD v1.1 record_done callback announcing `url` for `stream`.
+pub fn jd_record_done(url: &str, stream: &str) -> String {
+    serde_json::json!({
+        "version": "v1.1", "publishDomain": "push.example.com", "appName": "live", "streamName": stream,
+        "event": "record_done", "status": "success", "format": "flv",
+        "beginTime": 1700000000000u64, "endTime": 1700000060000u64, "downloadUrl": url
+    })
+    .to_string()
 }
 
 /// A client that does not pool connections across daemons.
