@@ -54,7 +54,6 @@ pub async fn receive(
         404 => "unknown_source",
         408 => "timeout",
         413 => "too_large",
-        431 => "headers_too_large",
         429 => "rate_limited",
         503 => "unavailable",
         _ => "error",
@@ -201,6 +200,8 @@ fn check_signature(
         .map_err(|e| ApiError::unauthorized(format!("source {:?}: {e}", source.name)))
 }
 
+/// Checks the source's token, from the query or the header, never from the
+/// body, where senders copy the publisher's own query arguments.
 fn check_token(
     req: &HttpRequest,
     query: &[(String, String)],
