@@ -844,6 +844,36 @@ mod tests {
     }
 
     #[test]
+    fn only_platforms_that_sign_can_require_a_signature() {
+        let load = |provider: &str| {
+            let f = file(&format!(
+                "[[sources]]\nname = \"s\"\nprovider = \"{provider}\"\nsign_key = \"k\"\n"
+            ));
+            Config::load_with_env(Some(f.path()), []).map_err(|e| e.to_string())
+        };
+        for p in ["jdcloud", "ksyun"] {
+            let e = load(p).unwrap_err();
+            assert!(e.contains("does not sign"), "{p}: {e}");
+        }
+        for p in ["aliyun", "tencent", "auto"] {
+            assert!(load(p).is_ok(), "{p}");
+        }
+    }
+
+    #[test]
+    fn limits_out_of_range_are_refused_by_name() {
+        for (key, v) in [
+            ("MAX_HEADER_BYTES", "100000"),
+            ("MAX_HEADERS", "200"),
+            ("BODY_TIMEOUT_SECS", "0"),
+        ] {
+            let env = [(format!("RECORDING_ARCHIVER__SERVER__{key}"), v.to_owned())];
+            let e = Config::load_with_env(None, env).unwrap_err().to_string();
+            assert!(e.contains(&key.to_ascii_lowercase()), "{key}: {e}");
+        }
+    }
+
+    #[test]
     fn environment_overrides_the_file_keeping_types() {
         let f = file("[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"a\"\n");
         let env = [

@@ -424,6 +424,21 @@ mod tests {
         assert!(!list(&[]).allows(&url("http://h/x")));
     }
 
+    #[tokio::test]
+    async fn a_relative_path_cannot_climb_out_of_an_http_origin() {
+        let mut config = Config::default();
+        config.sources[0].origin = Some(OriginConfig::Http {
+            base_url: "http://203.0.113.9/records/".to_owned(),
+        });
+        let sources = Sources::build(&config).await.unwrap();
+        let client = sources.get(&config.sources[0].name).unwrap();
+        for p in ["../admin/x.flv", "live/../../x.flv", "a\\..\\..\\x"] {
+            let e = client.open(&Location::Path(p.into())).await.err().unwrap();
+            assert_eq!(e.kind, crate::failure::FailureKind::Permanent, "{p}");
+            assert!(e.message.contains("climbs out"), "{p}: {}", e.message);
+        }
+    }
+
     #[test]
     fn paths_are_encoded_for_urls() {
         assert_eq!(

@@ -292,21 +292,22 @@ async fn replay(
             format!("source {:?} is no longer configured", r.source),
         )
     })?;
-    let events = super::callbacks::parse_request(
-        source,
-        r.method == "GET",
-        r.headers.get("content-type").map(String::as_str),
-        &r.query,
-        &r.body_bytes(),
-        r.received_at,
-    )
-    .map_err(|e| {
-        ApiError::new(
-            actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
-            e.code,
-            format!("still not readable: {}", e.message),
-        )
-    })?;
+    let body = r.body_bytes();
+    let arrived = super::callbacks::Arrived {
+        is_get: r.method == "GET",
+        content_type: r.headers.get("content-type").map(String::as_str),
+        platform_query: &r.query,
+        body: &body,
+    };
+    let events = arrived
+        .events(source, arrived.decode(), r.received_at)
+        .map_err(|e| {
+            ApiError::new(
+                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                e.code,
+                format!("still not readable: {}", e.message),
+            )
+        })?;
     let recorded = state.db.record_events(events, chrono::Utc::now()).await?;
     let ids: Vec<String> = recorded.iter().map(|r| r.event.id.clone()).collect();
     state.db.mark_replayed(&r, ids.clone())?;

@@ -100,19 +100,20 @@ async fn receive_inner(
         .headers()
         .get("content-type")
         .and_then(|v| v.to_str().ok());
+    let arrived = Arrived {
+        is_get: req.method() == Method::GET,
+        content_type: ct,
+        platform_query: &platform_query,
+        body: &body,
+    };
+    // Decoded once: Tencent's signature is read from the same fields.
+    let decoded = arrived.decode();
     if mode != AuthMode::Token {
-        check_signature(req, source, ct, &platform_query, &body, received_at)?;
+        check_signature(req, source, &decoded, received_at)?;
     }
     // After authentication: a stranger's flood cannot spend a source's quota.
     state.limits.admit(source)?;
-    let events = match parse_request(
-        source,
-        req.method() == Method::GET,
-        ct,
-        &platform_query,
-        &body,
-        received_at,
-    ) {
+    let events = match arrived.events(source, decoded, received_at) {
         Ok(events) => events,
         Err(e) => return reject(state, req, source, &platform_query, &body, received_at, e).await,
     };
@@ -139,33 +140,49 @@ async fn receive_inner(
     })))
 }
 
-/// Reads a request into events with the source's provider: shared by live
-/// callbacks and replays of kept ones.
-pub fn parse_request(
-    source: &SourceConfig,
-    is_get: bool,
-    content_type: Option<&str>,
-    platform_query: &str,
-    body: &[u8],
-    received_at: Timestamp,
-) -> Result<Vec<Event>, BodyError> {
-    // A GET callback (Alibaba's stream ingest) carries everything in its query.
-    let from_query = is_get || (body.is_empty() && !platform_query.is_empty());
-    let decoded = if from_query {
-        body::decode_query(platform_query)
-    } else {
-        body::decode_body(Encoding::from_content_type(content_type), body)
-    };
-    let parsed = decoded.and_then(|p| providers::parse(source.provider, &p))?;
-    let raw = if from_query {
-        platform_query.to_owned()
-    } else {
-        String::from_utf8_lossy(body).into_owned()
-    };
-    Ok(parsed
-        .into_iter()
-        .map(|p| p.into_event(&source.name, received_at, &raw))
-        .collect())
+/// A request as it arrived, for decoding: shared by live callbacks and
+/// replays of kept ones.
+pub struct Arrived<'a> {
+    pub is_get: bool,
+    pub content_type: Option<&'a str>,
+    /// The query without our own `token`.
+    pub platform_query: &'a str,
+    pub body: &'a [u8],
+}
+
+impl Arrived<'_> {
+    /// A GET callback (Alibaba's stream ingest) carries everything in its query.
+    fn reads_query(&self) -> bool {
+        self.is_get || (self.body.is_empty() && !self.platform_query.is_empty())
+    }
+
+    /// The request's fields, from its query or its body.
+    pub fn decode(&self) -> Result<body::Payload, BodyError> {
+        if self.reads_query() {
+            body::decode_query(self.platform_query)
+        } else {
+            body::decode_body(Encoding::from_content_type(self.content_type), self.body)
+        }
+    }
+
+    /// Decoded fields into events with the source's provider.
+    pub fn events(
+        &self,
+        source: &SourceConfig,
+        decoded: Result<body::Payload, BodyError>,
+        received_at: Timestamp,
+    ) -> Result<Vec<Event>, BodyError> {
+        let parsed = decoded.and_then(|p| providers::parse(source.provider, &p))?;
+        let raw = if self.reads_query() {
+            self.platform_query.to_owned()
+        } else {
+            String::from_utf8_lossy(self.body).into_owned()
+        };
+        Ok(parsed
+            .into_iter()
+            .map(|p| p.into_event(&source.name, received_at, &raw))
+            .collect())
+    }
 }
 
 fn query_pairs(query: &str) -> Vec<(String, String)> {
@@ -177,9 +194,7 @@ fn query_pairs(query: &str) -> Vec<(String, String)> {
 fn check_signature(
     req: &HttpRequest,
     source: &SourceConfig,
-    content_type: Option<&str>,
-    platform_query: &str,
-    body: &[u8],
+    decoded: &Result<body::Payload, BodyError>,
     now: Timestamp,
 ) -> Result<(), ApiError> {
     let in_headers = match source.provider {
@@ -190,13 +205,8 @@ fn check_signature(
     if in_headers {
         return check_ali_signature(req, source, now);
     }
-    let decoded = if body.is_empty() {
-        body::decode_query(platform_query)
-    } else {
-        body::decode_body(Encoding::from_content_type(content_type), body)
-    };
-    let records = decoded.map(|p| p.records().to_vec()).unwrap_or_default();
-    tencent::verify_sign(&records, source.sign_key.expose(), now.timestamp())
+    let records = decoded.as_ref().map(|p| p.records()).unwrap_or_default();
+    tencent::verify_sign(records, source.sign_key.expose(), now.timestamp())
         .map_err(|e| ApiError::unauthorized(format!("source {:?}: {e}", source.name)))
 }
 

@@ -3,7 +3,7 @@
 //! the source's configured roots and is a regular file.
 
 use std::io::ErrorKind;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncReadExt;
@@ -54,15 +54,12 @@ pub fn resolve_under(roots: &[PathBuf], requested: &str) -> Result<PathBuf, Fail
     )))
 }
 
+/// `real` is canonical (no `..`, no links), so a prefix test on whole path
+/// components against each canonical root decides.
 fn is_under_a_root(roots: &[PathBuf], real: &Path) -> bool {
-    roots.iter().any(|root| {
-        std::fs::canonicalize(root).is_ok_and(|root| {
-            real.starts_with(&root)
-                && real
-                    .components()
-                    .all(|c| !matches!(c, Component::ParentDir))
-        })
-    })
+    roots
+        .iter()
+        .any(|root| std::fs::canonicalize(root).is_ok_and(|root| real.starts_with(root)))
 }
 
 /// Opens a file under the roots for reading.
