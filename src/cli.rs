@@ -340,7 +340,8 @@ fn serve(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Error
         )
     })?;
     let db = Db::open(&config.state.dir)?;
-    let requeued = db.requeue_running(chrono::Utc::now())?;
+    let queue = crate::queue::Queue::new(db.clone());
+    let requeued = queue.requeue_running(chrono::Utc::now())?;
     if requeued > 0 {
         tracing::warn!(
             jobs = requeued,
@@ -362,6 +363,7 @@ fn serve(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Error
         let metrics = Arc::new(crate::metrics::Metrics::default());
         let pool = worker::start(Arc::new(worker::Context {
             db: db.clone(),
+            queue,
             store: Arc::clone(&store),
             sources,
             transfer: config.transfer.clone(),

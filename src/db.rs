@@ -1,10 +1,10 @@
-//! The state store: sled, its trees, its schema version, and every read and
-//! write the daemon makes to it. Only this module knows it is sled.
+//! The state store: named trees of time-ordered records over a storage
+//! engine, with group commit for the writes a callback waits on. It knows
+//! bytes, keys and pages, not jobs or events: the queue, the catalog and
+//! the intake keep their records here through this interface. The engine
+//! itself (sled) is named only in `db/engine.rs`.
 
-mod catalog;
-mod ingest;
-mod jobs;
-pub mod keys;
+mod engine;
 mod listing;
 mod writer;
 
@@ -14,14 +14,13 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::queue::{Job, JobState};
+use crate::id::TimeKey;
 use crate::time::{to_millis, Timestamp};
 
-pub use ingest::Recorded;
-pub use jobs::Guard;
-pub use listing::{Page, PageRequest};
+pub use engine::{Bytes, Scan, Tx, TxError};
+pub use listing::{fill as listing_fill, Order, Page, PageRequest};
 
-use keys::TimeKey;
+use engine::Engine;
 use writer::Writer;
 
 /// The on-disk layout this build reads and writes.
@@ -30,10 +29,10 @@ pub const SCHEMA_VERSION: u32 = 1;
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
 /// A state store failure.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DbError {
     #[error("state store: {0}")]
-    Sled(#[from] sled::Error),
+    Engine(String),
     #[error("state store: {0}")]
     Transaction(String),
     #[error(
@@ -45,29 +44,58 @@ pub enum DbError {
     #[error("state store holds unreadable data in {tree}: {message}")]
     Corrupt { tree: &'static str, message: String },
     #[error("cannot start the state writer thread: {0}")]
-    Thread(#[from] std::io::Error),
+    Thread(String),
 }
 
-/// The named trees.
-#[derive(Clone)]
-struct Trees {
-    meta: sled::Tree,
-    /// TimeKey → Event JSON.
-    events: sled::Tree,
-    /// TimeKey (job id) → Job JSON.
-    jobs: sled::Tree,
-    /// due millis ++ job TimeKey → (): the jobs due next, first.
-    due: sled::Tree,
-    /// idempotency key → job TimeKey.
-    dedupe: sled::Tree,
-    /// TimeKey → RejectedRequest JSON.
-    rejected: sled::Tree,
+/// The named trees; the order is the engine's index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tree {
+    Meta,
+    /// EventId → Event JSON.
+    Events,
+    /// JobId → Job JSON.
+    Jobs,
+    /// due millis ++ JobId → (): the jobs due next, first.
+    Due,
+    /// idempotency key → JobId.
+    Dedupe,
+    /// RejectedId → RejectedRequest JSON.
+    Rejected,
     /// source \0 domain \0 app \0 stream → StreamState JSON.
-    streams: sled::Tree,
-    /// TimeKey (archived) → CatalogEntry JSON.
-    catalog: sled::Tree,
-    /// stream \0 entry TimeKey → (): the catalog by stream.
-    catalog_by_stream: sled::Tree,
+    Streams,
+    /// EntryId → CatalogEntry JSON.
+    Catalog,
+    /// stream \0 EntryId → (): the catalog by stream.
+    CatalogByStream,
+}
+
+impl Tree {
+    pub const ALL: [Tree; 9] = [
+        Tree::Meta,
+        Tree::Events,
+        Tree::Jobs,
+        Tree::Due,
+        Tree::Dedupe,
+        Tree::Rejected,
+        Tree::Streams,
+        Tree::Catalog,
+        Tree::CatalogByStream,
+    ];
+
+    /// The tree's name on disk, and in error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tree::Meta => "meta",
+            Tree::Events => "events",
+            Tree::Jobs => "jobs",
+            Tree::Due => "due",
+            Tree::Dedupe => "dedupe",
+            Tree::Rejected => "rejected",
+            Tree::Streams => "streams",
+            Tree::Catalog => "catalog",
+            Tree::CatalogByStream => "catalog_by_stream",
+        }
+    }
 }
 
 /// The open state store. Cheap to clone.
@@ -77,39 +105,22 @@ pub struct Db {
 }
 
 struct Inner {
-    // Declared first so the writer drains before sled closes.
+    // Declared first so the writer drains before the engine closes.
     writer: Writer,
-    db: sled::Db,
-    trees: Trees,
+    engine: Arc<Engine>,
 }
 
 impl Db {
     /// Opens (or creates) the store under `dir`, checking its schema version.
     pub fn open(dir: &Path) -> Result<Db, DbError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            .open()?;
-        let trees = Trees {
-            meta: db.open_tree("meta")?,
-            events: db.open_tree("events")?,
-            jobs: db.open_tree("jobs")?,
-            due: db.open_tree("due")?,
-            dedupe: db.open_tree("dedupe")?,
-            rejected: db.open_tree("rejected")?,
-            streams: db.open_tree("streams")?,
-            catalog: db.open_tree("catalog")?,
-            catalog_by_stream: db.open_tree("catalog_by_stream")?,
-        };
-        match trees.meta.get(SCHEMA_KEY)? {
+        let engine = Arc::new(Engine::open(dir)?);
+        match engine.get(Tree::Meta, SCHEMA_KEY)? {
             None => {
-                trees
-                    .meta
-                    .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
-                db.flush()?;
+                engine.insert(Tree::Meta, SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+                engine.flush()?;
             }
             Some(v) => {
-                let found = <[u8; 4]>::try_from(v.as_ref())
+                let found = <[u8; 4]>::try_from(&v[..])
                     .map(u32::from_be_bytes)
                     .map_err(|_| DbError::Corrupt {
                         tree: "meta",
@@ -120,94 +131,114 @@ impl Db {
                 }
             }
         }
-        let writer = Writer::start(db.clone(), trees.clone())?;
+        let writer = Writer::start(Arc::clone(&engine))?;
         Ok(Db {
-            inner: Arc::new(Inner { writer, db, trees }),
+            inner: Arc::new(Inner { writer, engine }),
         })
     }
 
-    fn trees(&self) -> &Trees {
-        &self.inner.trees
+    fn engine(&self) -> &Engine {
+        &self.inner.engine
     }
 
-    /// Flushes synchronously (at shutdown).
+    /// Flushes synchronously (at start and at shutdown).
     pub fn flush_now(&self) -> Result<(), DbError> {
-        self.inner.db.flush()?;
-        Ok(())
+        self.engine().flush().map(|_| ())
     }
 
     /// A fresh time-ordered key for `at`.
-    fn new_key(&self, at: &Timestamp) -> Result<TimeKey, DbError> {
-        Ok(TimeKey::new(to_millis(at), self.inner.db.generate_id()?))
+    pub fn new_key(&self, at: &Timestamp) -> Result<TimeKey, DbError> {
+        Ok(TimeKey::new(to_millis(at), self.engine().unique_id()?))
     }
 
-    /// Puts jobs a crash left `running` back to `queued`, due now. Their
-    /// multipart upload, if any, stays recorded so the next claim aborts it.
-    /// Returns how many.
-    pub fn requeue_running(&self, now: Timestamp) -> Result<usize, DbError> {
-        let mut ids = Vec::new();
-        for item in self.trees().jobs.iter() {
-            let (_, v) = item?;
-            let job: Job = decode("jobs", &v)?;
-            if job.state == JobState::Running {
-                ids.push(job.id);
-            }
-        }
-        let mut n = 0;
-        for id in ids {
-            let moved = self.transition(
-                &id,
-                Guard::State(JobState::Running),
-                |j| {
-                    j.state = JobState::Queued;
-                    j.next_attempt_at = now;
-                    j.lease_until = None;
-                    j.updated_at = now;
-                },
-                None,
-            )?;
-            n += usize::from(moved.is_some());
-        }
-        Ok(n)
+    /// Applies `write` in a transaction shared with every other write waiting,
+    /// and resolves once all of them are on disk (group commit).
+    pub async fn commit<R: Send + 'static>(
+        &self,
+        write: impl Fn(&Tx) -> Result<R, TxError> + Send + 'static,
+    ) -> Result<R, DbError> {
+        self.inner.writer.submit(write).await
     }
 
-    /// One job by id.
-    pub fn job(&self, id: &str) -> Result<Option<Job>, DbError> {
-        let Some(key) = TimeKey::parse(id) else {
-            return Ok(None);
-        };
-        self.trees()
-            .jobs
-            .get(key.as_bytes())?
-            .map(|v| decode("jobs", &v))
-            .transpose()
+    /// Resolves once every write made before the call is on disk. Concurrent
+    /// callers share one flush.
+    pub async fn durable(&self) -> Result<(), DbError> {
+        self.commit(|_| Ok(())).await
+    }
+
+    /// Applies `write` atomically now, without waiting for the disk.
+    pub fn transaction<R>(&self, write: impl Fn(&Tx) -> Result<R, TxError>) -> Result<R, DbError> {
+        self.engine().transaction(write)
+    }
+
+    pub fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Bytes>, DbError> {
+        self.engine().get(tree, key)
+    }
+
+    /// A record by key, decoded.
+    pub fn get_json<T: DeserializeOwned>(
+        &self,
+        tree: Tree,
+        key: &[u8],
+    ) -> Result<Option<T>, DbError> {
+        self.get(tree, key)?.map(|v| decode(tree, &v)).transpose()
+    }
+
+    pub fn insert(&self, tree: Tree, key: &[u8], value: &[u8]) -> Result<(), DbError> {
+        self.engine().insert(tree, key, value)
+    }
+
+    pub fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), DbError> {
+        self.engine().remove(tree, key)
+    }
+
+    pub fn first(&self, tree: Tree) -> Result<Option<(Bytes, Bytes)>, DbError> {
+        self.engine().first(tree)
+    }
+
+    /// Items with keys in `(from, to)`, in `order`.
+    pub fn scan(
+        &self,
+        tree: Tree,
+        from: std::ops::Bound<Vec<u8>>,
+        to: std::ops::Bound<Vec<u8>>,
+        order: Order,
+    ) -> Scan {
+        self.engine()
+            .scan(tree, from, to, order == Order::Descending)
+    }
+
+    /// Every item of a tree, by key.
+    pub fn iter(&self, tree: Tree) -> Scan {
+        use std::ops::Bound::Unbounded;
+        self.scan(tree, Unbounded, Unbounded, Order::Ascending)
     }
 }
 
-/// A record by its id (the hex of its time key); `None` for ids that are not ours.
-fn by_id<T: DeserializeOwned>(
-    tree: &sled::Tree,
-    name: &'static str,
-    id: &str,
-) -> Result<Option<T>, DbError> {
-    let Some(key) = TimeKey::parse(id) else {
-        return Ok(None);
-    };
-    tree.get(key.as_bytes())?
-        .map(|v| decode(name, &v))
-        .transpose()
-}
-
-fn encode<T: Serialize>(v: &T) -> Vec<u8> {
+/// A record as stored.
+pub fn encode<T: Serialize>(v: &T) -> Vec<u8> {
     // Our own types always serialize; a failure here is a bug, not input.
     serde_json::to_vec(v).expect("state records serialize to JSON")
 }
 
-fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T, DbError> {
+/// A stored record, read back.
+pub fn decode<T: DeserializeOwned>(tree: Tree, bytes: &[u8]) -> Result<T, DbError> {
     serde_json::from_slice(bytes).map_err(|e| DbError::Corrupt {
-        tree,
+        tree: tree.name(),
         message: e.to_string(),
     })
+}
+
+/// A record in a transaction, decoded.
+pub fn tx_get_json<T: DeserializeOwned>(
+    tx: &Tx,
+    tree: Tree,
+    key: &[u8],
+) -> Result<Option<T>, TxError> {
+    match tx.get(tree, key)? {
+        Some(v) => Ok(Some(decode(tree, &v)?)),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]
@@ -218,13 +249,14 @@ mod tests {
     fn a_newer_schema_is_refused_with_a_clear_message() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let db = sled::open(dir.path()).unwrap();
-            let meta = db.open_tree("meta").unwrap();
-            meta.insert(SCHEMA_KEY, &99u32.to_be_bytes()).unwrap();
-            db.flush().unwrap();
+            let engine = Engine::open(dir.path()).unwrap();
+            engine
+                .insert(Tree::Meta, SCHEMA_KEY, &99u32.to_be_bytes())
+                .unwrap();
+            engine.flush().unwrap();
         }
-        // sled's background flusher may hold the directory's lock a moment
-        // after the handle is dropped: wait that out, not the assertion.
+        // The engine's background flusher may hold the directory's lock a
+        // moment after the handle is dropped: wait that out, not the assertion.
         let mut e = String::new();
         for _ in 0..100 {
             e = Db::open(dir.path()).err().expect("must refuse").to_string();
@@ -236,55 +268,48 @@ mod tests {
         assert!(e.contains("newer recording-archiver (schema 99)"), "{e}");
     }
 
-    #[tokio::test]
-    async fn jobs_left_running_by_a_crash_are_queued_again_on_start() {
-        use crate::event::{EventKind, FileInfo, Location, ParsedEvent};
-        use crate::providers::Provider;
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(dir.path()).unwrap();
-        let now = chrono::Utc::now();
-        let mut p = ParsedEvent::new(Provider::Jdcloud, EventKind::RecordingReady, "record_done");
-        p.file = Some(FileInfo {
-            location: Location::Url("http://h/a.flv".into()),
-            size: None,
-            format: None,
-            started_at: None,
-            ended_at: None,
-            duration_s: None,
-            group: Vec::new(),
-        });
-        let rec = db
-            .record_events(vec![p.into_event("jd", now, "{}")], now)
-            .await
-            .unwrap();
-        let mut job = rec[0].new_job.clone().unwrap();
-        job.state = JobState::Running;
-        let key = TimeKey::parse(&job.id).unwrap();
-        db.trees()
-            .jobs
-            .insert(key.as_bytes(), encode(&job))
-            .unwrap();
-
-        assert_eq!(db.requeue_running(now).unwrap(), 1);
-        assert_eq!(db.job(&job.id).unwrap().unwrap().state, JobState::Queued);
-        assert_eq!(
-            db.requeue_running(now).unwrap(),
-            0,
-            "only running jobs move"
-        );
-    }
-
     #[test]
     fn the_schema_version_is_written_on_creation() {
         let dir = tempfile::tempdir().unwrap();
-        drop(Db::open(dir.path()).unwrap());
-        let db = sled::open(dir.path()).unwrap();
-        let v = db
-            .open_tree("meta")
-            .unwrap()
-            .get(SCHEMA_KEY)
-            .unwrap()
+        let db = Db::open(dir.path()).unwrap();
+        let v = db.get(Tree::Meta, SCHEMA_KEY).unwrap().unwrap();
+        assert_eq!(&v[..], &SCHEMA_VERSION.to_be_bytes());
+    }
+
+    #[tokio::test]
+    async fn a_commit_is_applied_whole_and_answered_with_its_result() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(dir.path()).unwrap();
+        let n = db
+            .commit(|tx| {
+                tx.insert(Tree::Streams, b"a", b"1")?;
+                tx.insert(Tree::Streams, b"b", b"2")?;
+                Ok(2u32)
+            })
+            .await
             .unwrap();
-        assert_eq!(v.as_ref(), &SCHEMA_VERSION.to_be_bytes());
+        assert_eq!(n, 2);
+        let aborted = db
+            .commit(|tx| {
+                tx.insert(Tree::Streams, b"c", b"3")?;
+                Err::<(), _>(
+                    DbError::Corrupt {
+                        tree: "streams",
+                        message: "test".into(),
+                    }
+                    .into(),
+                )
+            })
+            .await;
+        assert!(aborted.is_err());
+        let keys: Vec<Vec<u8>> = db
+            .iter(Tree::Streams)
+            .map(|r| r.unwrap().0.to_vec())
+            .collect();
+        assert_eq!(
+            keys,
+            vec![b"a".to_vec(), b"b".to_vec()],
+            "nothing of the aborted one"
+        );
     }
 }

@@ -4,8 +4,6 @@
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
-use crate::db::keys::hex_encode;
-
 /// Running hashes of a stream.
 #[derive(Clone, Default)]
 pub struct Hasher {
@@ -43,8 +41,8 @@ impl Hasher {
 
     pub fn finish(self) -> Digests {
         Digests {
-            sha256: hex_encode(&self.sha256.finalize()),
-            md5: hex_encode(&self.md5.finalize()),
+            sha256: hex::encode(self.sha256.finalize()),
+            md5: hex::encode(self.md5.finalize()),
             size: self.size,
         }
     }

@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::id::{EventId, JobId};
 use crate::providers::Provider;
 use crate::time::{serde_rfc3339, Timestamp};
 
@@ -129,7 +130,8 @@ pub struct FileInfo {
 /// the job link are filled in when it is recorded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Event {
-    pub id: String,
+    /// Assigned when the event is recorded.
+    pub id: EventId,
     pub source: String,
     pub provider: Provider,
     pub kind: EventKind,
@@ -158,7 +160,7 @@ pub struct Event {
     pub file: Option<FileInfo>,
     /// The archive job this event created or matched.
     #[serde(default)]
-    pub job_id: Option<String>,
+    pub job_id: Option<JobId>,
     /// True when the file was already queued by an earlier callback.
     #[serde(default)]
     pub duplicate: bool,
@@ -225,7 +227,7 @@ impl ParsedEvent {
             .or_else(|| self.file.as_ref().and_then(|f| f.ended_at))
             .unwrap_or(received_at);
         Event {
-            id: String::new(),
+            id: EventId::default(),
             source: source.to_owned(),
             provider: self.provider,
             kind: self.kind,

@@ -23,6 +23,7 @@ use crate::db::{Db, DbError};
 pub struct AppState {
     pub config: Arc<Config>,
     pub db: Db,
+    pub queue: crate::queue::Queue,
     /// Wakes the workers when a callback queues a job.
     pub wake: Arc<tokio::sync::Notify>,
     /// The archive store, for readiness checks.
@@ -133,12 +134,12 @@ pub async fn serve(
     let addr: SocketAddr = config
         .listen_addr()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-    let kept = db
-        .rejected_per_source()
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let kept =
+        crate::rejected::count_per_source(&db).map_err(|e| std::io::Error::other(e.to_string()))?;
     let rejected_quota = limits::RejectedQuota::new(kept, config.state.max_rejected_per_source);
     let state = web::Data::new(AppState {
         config: Arc::clone(&config),
+        queue: crate::queue::Queue::new(db.clone()),
         db,
         wake,
         store,
@@ -150,7 +151,7 @@ pub async fn serve(
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
-    let db = state.db.clone();
+    let queue = state.queue.clone();
     let (max_header_bytes, max_headers) =
         (config.server.max_header_bytes, config.server.max_headers);
     let server = HttpServer::new(move || {
@@ -185,7 +186,7 @@ pub async fn serve(
             loop {
                 tokio::time::sleep(every).await;
                 // Ping only while the state store answers: a wedged daemon gets restarted.
-                if db.next_due().is_ok() {
+                if queue.next_due().is_ok() {
                     crate::notify::send("WATCHDOG=1");
                 }
             }

@@ -1,6 +1,7 @@
 //! recording-archiver: receives live-streaming platforms' recording callbacks and
 //! archives every announced file into storage the team owns.
 
+pub mod auth;
 pub mod body;
 pub mod catalog;
 pub mod cli;
@@ -13,6 +14,8 @@ pub mod failure;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;
+pub mod id;
+pub mod ingest;
 pub mod metrics;
 pub mod notify;
 pub mod providers;

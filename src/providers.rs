@@ -132,7 +132,7 @@ pub fn detect(fields: &Fields, is_form: bool) -> Option<Provider> {
 /// `md5hex(s)`, the digest Alibaba and Tencent sign callbacks with.
 pub fn md5_hex(s: &str) -> String {
     use md5::Digest;
-    crate::db::keys::hex_encode(&md5::Md5::digest(s.as_bytes()))
+    hex::encode(md5::Md5::digest(s.as_bytes()))
 }
 
 /// The event name as the platform sent it, trimmed, and its case-folded form for matching.

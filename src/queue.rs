@@ -1,111 +1,372 @@
-//! Archive jobs: what is queued, in which state, and when it is next due.
-//! Persistence lives in the state store (`db`); this is the model.
+//! The archive job queue, in the domain's words: push (deduplicated by file),
+//! claim (the claim is the lease), renew, complete, fail an attempt, release,
+//! retry by hand, requeue after a crash. The queue keeps jobs; it never runs
+//! them (that is the worker pool's). Its records live in the state store.
 
-use serde::{Deserialize, Serialize};
+mod due;
+mod job;
+#[cfg(test)]
+mod tests;
 
-use crate::event::{Event, EventKind, Location};
-use crate::time::{serde_rfc3339, Timestamp};
+use std::time::Duration;
 
-/// Where a job is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobState {
-    Queued,
-    Running,
-    Retrying,
-    Failed,
-    Done,
+pub use job::{FileKind, Job, JobState, UploadRecord};
+
+use crate::db::{
+    decode, encode, tx_get_json, Db, DbError, Order, Page, PageRequest, Tree, Tx, TxError,
+};
+use crate::id::JobId;
+use crate::time::{from_millis, to_millis, Timestamp};
+
+/// Which job may be changed.
+#[derive(Debug, Clone, Copy)]
+enum Guard {
+    /// Only while this claim holds it: running, with this attempt number.
+    Claim(u32),
+    /// Only while it is in this state.
+    State(JobState),
+    /// Only if it may be claimed at this time: waiting and due, or running
+    /// with its lease lapsed (its worker died).
+    Claimable(Timestamp),
 }
 
-/// What kind of file a job archives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FileKind {
-    Recording,
-    Snapshot,
-}
-
-/// One file to copy from its origin into the store.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Job {
-    pub id: String,
-    pub state: JobState,
-    pub attempts: u32,
-    #[serde(with = "serde_rfc3339")]
-    pub next_attempt_at: Timestamp,
-    #[serde(default)]
-    pub last_error: Option<String>,
-    pub event_id: String,
-    pub source: String,
-    pub kind: FileKind,
-    pub origin: Location,
-    #[serde(with = "serde_rfc3339")]
-    pub created_at: Timestamp,
-    #[serde(with = "serde_rfc3339")]
-    pub updated_at: Timestamp,
-    #[serde(default)]
-    pub bytes_done: u64,
-    #[serde(default)]
-    pub bytes_total: Option<u64>,
-    /// While running: when the lease lapses unless refreshed.
-    #[serde(with = "serde_rfc3339::option", default)]
-    pub lease_until: Option<Timestamp>,
-    /// A multipart upload in progress, so a restart can abort it.
-    #[serde(default)]
-    pub upload: Option<UploadRecord>,
-}
-
-/// A multipart upload in the store, remembered with its job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UploadRecord {
-    pub bucket: String,
-    pub key: String,
-    pub upload_id: String,
-}
-
-impl Job {
-    /// A new job for an archivable event, due at once; `None` when the event
-    /// asks for nothing to be archived (a failure, a status change).
-    pub fn for_event(id: String, event: &Event, now: Timestamp) -> Option<Job> {
-        let file = event.archivable_file()?;
-        Some(Job {
-            id,
-            state: JobState::Queued,
-            attempts: 0,
-            next_attempt_at: now,
-            last_error: None,
-            event_id: event.id.clone(),
-            source: event.source.clone(),
-            kind: if event.kind == EventKind::SnapshotReady {
-                FileKind::Snapshot
-            } else {
-                FileKind::Recording
-            },
-            origin: file.location.clone(),
-            created_at: now,
-            updated_at: now,
-            bytes_done: 0,
-            bytes_total: None,
-            lease_until: None,
-            upload: None,
-        })
-    }
-}
-
-impl Job {
-    /// When someone should next look at this job: its retry time while
-    /// waiting, its lease end while running, never once finished.
-    pub fn due_at(&self) -> Option<Timestamp> {
-        match self.state {
-            JobState::Queued | JobState::Retrying => Some(self.next_attempt_at),
-            JobState::Running => self.lease_until,
-            JobState::Failed | JobState::Done => None,
+impl Guard {
+    fn admits(self, job: &Job) -> bool {
+        match self {
+            Guard::Claim(attempt) => job.state == JobState::Running && job.attempts == attempt,
+            Guard::State(s) => job.state == s,
+            Guard::Claimable(now) => {
+                job.state != JobState::Done
+                    && job.state != JobState::Failed
+                    && job.due_at().is_some_and(|d| d <= now)
+            }
         }
     }
 }
 
-/// The key that makes a platform's retry of the same callback the same job:
-/// the same file from the same source.
-pub fn idempotency_key(source: &str, origin: &Location) -> String {
-    format!("{source}\n{}", origin.as_str())
+/// What pushing a job came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued as a new job.
+    New,
+    /// The same file is already known: this job.
+    Duplicate(JobId),
+}
+
+/// Jobs by state and the due backlog.
+#[derive(Debug, Clone, Default)]
+pub struct Gauges {
+    pub by_state: Vec<(JobState, u64)>,
+    /// Jobs waiting whose time has come.
+    pub due_now: u64,
+    /// Age of the longest-waiting due job, in seconds.
+    pub oldest_due_age_s: f64,
+}
+
+/// Something else to write in the same transaction as a job's change (the
+/// catalog entry of a completed job).
+pub type Also<'a> = &'a dyn Fn(&Tx) -> Result<(), TxError>;
+
+/// The queue over a state store. Cheap to clone.
+#[derive(Clone)]
+pub struct Queue {
+    db: Db,
+}
+
+/// Queues `job` in the transaction `tx` unless a job for the same file exists.
+pub fn push(tx: &Tx, job: &Job) -> Result<Pushed, TxError> {
+    let idem = job.idempotency_key();
+    if let Some(existing) = tx.get(Tree::Dedupe, idem.as_bytes())? {
+        let existing = JobId::from_bytes(&existing).ok_or_else(|| DbError::Corrupt {
+            tree: "dedupe",
+            message: "job key is not 16 bytes".to_owned(),
+        })?;
+        return Ok(Pushed::Duplicate(existing));
+    }
+    tx.insert(Tree::Jobs, job.id.key(), &encode(job))?;
+    due::reindex(tx, &job.id, None, job.due_at())?;
+    tx.insert(Tree::Dedupe, idem.as_bytes(), job.id.key())?;
+    Ok(Pushed::New)
+}
+
+impl Queue {
+    pub fn new(db: Db) -> Queue {
+        Queue { db }
+    }
+
+    /// A fresh job id for a job created at `at`.
+    pub fn new_id(&self, at: &Timestamp) -> Result<JobId, DbError> {
+        self.db.new_key(at).map(JobId)
+    }
+
+    /// One job by id.
+    pub fn get(&self, id: JobId) -> Result<Option<Job>, DbError> {
+        self.db.get_json(Tree::Jobs, id.key())
+    }
+
+    /// Jobs, newest first.
+    pub fn list(
+        &self,
+        page: &PageRequest,
+        keep: impl Fn(&Job) -> bool,
+    ) -> Result<Page<Job>, DbError> {
+        self.db.list(Tree::Jobs, Order::Descending, page, keep)
+    }
+
+    /// Resolves once every change made before the call is on disk.
+    pub async fn durable(&self) -> Result<(), DbError> {
+        self.db.durable().await
+    }
+
+    /// Changes a job if `guard` admits it, keeping the due index in step, and
+    /// writes `also` in the same transaction. `None` when the guard refused
+    /// (the claim was lost, or the state moved on).
+    fn transition(
+        &self,
+        id: JobId,
+        guard: Guard,
+        change: impl Fn(&mut Job),
+        also: Option<Also>,
+    ) -> Result<Option<Job>, DbError> {
+        self.db.transaction(|tx| {
+            let Some(mut job) = tx_get_json::<Job>(tx, Tree::Jobs, id.key())? else {
+                return Ok(None);
+            };
+            if !guard.admits(&job) {
+                return Ok(None);
+            }
+            let before = job.due_at();
+            change(&mut job);
+            due::reindex(tx, &id, before, job.due_at())?;
+            tx.insert(Tree::Jobs, id.key(), &encode(&job))?;
+            if let Some(also) = also {
+                also(tx)?;
+            }
+            Ok(Some(job))
+        })
+    }
+
+    /// Puts jobs a crash left `running` back to `queued`, due now. Their
+    /// multipart upload, if any, stays recorded so the next claim aborts it.
+    /// Returns how many.
+    pub fn requeue_running(&self, now: Timestamp) -> Result<usize, DbError> {
+        let mut ids = Vec::new();
+        for item in self.db.iter(Tree::Jobs) {
+            let (_, v) = item?;
+            let job: Job = decode(Tree::Jobs, &v)?;
+            if job.state == JobState::Running {
+                ids.push(job.id);
+            }
+        }
+        let mut n = 0;
+        for id in ids {
+            let moved = self.transition(
+                id,
+                Guard::State(JobState::Running),
+                |j| {
+                    j.state = JobState::Queued;
+                    j.next_attempt_at = now;
+                    j.lease_until = None;
+                    j.updated_at = now;
+                },
+                None,
+            )?;
+            n += usize::from(moved.is_some());
+        }
+        Ok(n)
+    }
+
+    /// Claims the first job that is due (or whose lease lapsed) at `now`,
+    /// leasing it for `lease`. The claim is the lease.
+    pub fn claim(&self, now: Timestamp, lease: Duration) -> Result<Option<Job>, DbError> {
+        let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+        for item in due::due_by(&self.db, &now) {
+            let due::Entry {
+                key: k,
+                due_ms,
+                job,
+            } = item?;
+            let Some(job_id) = job else {
+                self.db.remove(Tree::Due, &k)?;
+                continue;
+            };
+            let claimed = self.transition(
+                job_id,
+                Guard::Claimable(now),
+                |j| {
+                    j.state = JobState::Running;
+                    j.attempts += 1;
+                    j.lease_until = Some(lease_until);
+                    j.updated_at = now;
+                },
+                None,
+            )?;
+            match claimed {
+                Some(job) => return Ok(Some(job)),
+                // Another worker took it first, or the entry is stale (a
+                // crash between index and job writes); only a stale one goes.
+                None => {
+                    let current = self.get(job_id)?.and_then(|j| j.due_at());
+                    if current.map(|d| to_millis(&d)) != due_ms {
+                        self.db.remove(Tree::Due, &k)?;
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// When the next job falls due (or lease lapses), if any.
+    pub fn next_due(&self) -> Result<Option<Timestamp>, DbError> {
+        Ok(self
+            .db
+            .first(Tree::Due)?
+            .and_then(|(k, _)| due::parse(&k).0)
+            .map(from_millis))
+    }
+
+    /// Refreshes a running job's lease and progress; `false` if the claim is lost.
+    pub fn renew(
+        &self,
+        job: &Job,
+        lease_until: Timestamp,
+        bytes_done: u64,
+        bytes_total: Option<u64>,
+    ) -> Result<bool, DbError> {
+        let got = self.transition(
+            job.id,
+            Guard::Claim(job.attempts),
+            |j| {
+                j.lease_until = Some(lease_until);
+                j.bytes_done = bytes_done;
+                j.bytes_total = bytes_total;
+            },
+            None,
+        )?;
+        Ok(got.is_some())
+    }
+
+    /// Remembers (or forgets) the job's multipart upload.
+    pub fn set_upload(&self, job: &Job, upload: Option<UploadRecord>) -> Result<bool, DbError> {
+        let got = self.transition(
+            job.id,
+            Guard::Claim(job.attempts),
+            |j| j.upload = upload.clone(),
+            None,
+        )?;
+        Ok(got.is_some())
+    }
+
+    /// Ends a claim: `change` says what the job becomes; its lease and its
+    /// upload record end with the claim.
+    fn end_claim(
+        &self,
+        job: &Job,
+        now: Timestamp,
+        change: impl Fn(&mut Job),
+        also: Option<Also>,
+    ) -> Result<Option<Job>, DbError> {
+        self.transition(
+            job.id,
+            Guard::Claim(job.attempts),
+            |j| {
+                change(j);
+                j.lease_until = None;
+                j.upload = None;
+                j.updated_at = now;
+            },
+            also,
+        )
+    }
+
+    /// Ends an attempt: retry at `next`, or fail for good when `next` is `None`.
+    pub fn attempt_failed(
+        &self,
+        job: &Job,
+        error: &str,
+        next: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Result<Option<Job>, DbError> {
+        let change = |j: &mut Job| {
+            match next {
+                Some(at) => {
+                    j.state = JobState::Retrying;
+                    j.next_attempt_at = at;
+                }
+                None => j.state = JobState::Failed,
+            }
+            j.last_error = Some(error.to_owned());
+        };
+        self.end_claim(job, now, change, None)
+    }
+
+    /// Gives a claimed job back to the queue, due now, its attempt uncounted
+    /// (a shutdown interrupted it; nothing was wrong with it).
+    pub fn release(&self, job: &Job, now: Timestamp) -> Result<Option<Job>, DbError> {
+        let change = |j: &mut Job| {
+            j.state = JobState::Queued;
+            j.attempts = j.attempts.saturating_sub(1);
+            j.next_attempt_at = now;
+        };
+        self.end_claim(job, now, change, None)
+    }
+
+    /// Ends a job successfully with `size` bytes archived, writing `also`
+    /// (its catalog entry) in the same transaction.
+    pub fn complete(
+        &self,
+        job: &Job,
+        size: u64,
+        now: Timestamp,
+        also: Also,
+    ) -> Result<Option<Job>, DbError> {
+        let change = |j: &mut Job| {
+            j.state = JobState::Done;
+            j.last_error = None;
+            j.bytes_done = size;
+            j.bytes_total = Some(size);
+        };
+        self.end_claim(job, now, change, Some(also))
+    }
+
+    /// Puts a failed job back in the queue, due now, with fresh attempts.
+    pub fn retry_failed(&self, id: JobId, now: Timestamp) -> Result<Option<Job>, DbError> {
+        self.transition(
+            id,
+            Guard::State(JobState::Failed),
+            |j| {
+                j.state = JobState::Queued;
+                j.attempts = 0;
+                j.next_attempt_at = now;
+                j.updated_at = now;
+            },
+            None,
+        )
+    }
+
+    /// Jobs by state and the due backlog, for metrics. Reads every job: fine
+    /// for a scrape every few seconds at the scale one instance holds.
+    pub fn gauges(&self, now: Timestamp) -> Result<Gauges, DbError> {
+        let mut counts = [0u64; JobState::ALL.len()];
+        for item in self.db.iter(Tree::Jobs) {
+            let (_, v) = item?;
+            let job: Job = decode(Tree::Jobs, &v)?;
+            counts[JobState::ALL
+                .iter()
+                .position(|s| *s == job.state)
+                .unwrap_or(0)] += 1;
+        }
+        let mut due_now = 0u64;
+        let mut oldest = None;
+        for item in due::due_by(&self.db, &now) {
+            oldest = oldest.or(item?.due_ms);
+            due_now += 1;
+        }
+        Ok(Gauges {
+            by_state: JobState::ALL.iter().copied().zip(counts).collect(),
+            due_now,
+            oldest_due_age_s: oldest
+                .map_or(0.0, |ms| to_millis(&now).saturating_sub(ms) as f64 / 1000.0),
+        })
+    }
 }

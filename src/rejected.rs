@@ -5,13 +5,15 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::db::{decode, encode, Db, DbError, Order, Page, PageRequest, Tree};
+use crate::id::{EventId, RejectedId};
 use crate::providers::Provider;
 use crate::time::{serde_rfc3339, Timestamp};
 
 /// A callback answered 400, as received.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RejectedRequest {
-    pub id: String,
+    pub id: RejectedId,
     pub source: String,
     /// The provider the source is configured for.
     pub provider: Provider,
@@ -35,7 +37,7 @@ pub struct RejectedRequest {
     pub error: String,
     /// Set once a replay parsed it: the events it became.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub replayed_as: Option<Vec<String>>,
+    pub replayed_as: Option<Vec<EventId>>,
 }
 
 impl RejectedRequest {
@@ -43,8 +45,54 @@ impl RejectedRequest {
     pub fn body_bytes(&self) -> Vec<u8> {
         match (&self.body, &self.body_hex) {
             (Some(text), _) => text.as_bytes().to_vec(),
-            (None, Some(hex)) => crate::db::keys::hex_decode(hex).unwrap_or_default(),
+            (None, Some(hex)) => hex::decode(hex).unwrap_or_default(),
             (None, None) => Vec::new(),
         }
     }
+}
+
+/// Keeps a request we could not parse (id assigned here); resolves once on disk.
+pub async fn record(db: &Db, mut r: RejectedRequest) -> Result<RejectedRequest, DbError> {
+    r.id = RejectedId(db.new_key(&r.received_at)?);
+    db.commit(move |tx| {
+        tx.insert(Tree::Rejected, r.id.key(), &encode(&r))?;
+        Ok(r.clone())
+    })
+    .await
+}
+
+/// One kept request by id.
+pub fn get(db: &Db, id: RejectedId) -> Result<Option<RejectedRequest>, DbError> {
+    db.get_json(Tree::Rejected, id.key())
+}
+
+/// Kept requests, newest first.
+pub fn list(
+    db: &Db,
+    page: &PageRequest,
+    keep: impl Fn(&RejectedRequest) -> bool,
+) -> Result<Page<RejectedRequest>, DbError> {
+    db.list(Tree::Rejected, Order::Descending, page, keep)
+}
+
+/// Notes which events a replay turned a kept request into.
+pub fn mark_replayed(db: &Db, r: &RejectedRequest, events: Vec<EventId>) -> Result<(), DbError> {
+    let mut r = r.clone();
+    r.replayed_as = Some(events);
+    db.insert(Tree::Rejected, r.id.key(), &encode(&r))
+}
+
+/// How many rejected requests each source has kept (read once, at start).
+pub fn count_per_source(db: &Db) -> Result<std::collections::HashMap<String, u64>, DbError> {
+    #[derive(Deserialize)]
+    struct SourceOnly {
+        source: String,
+    }
+    let mut counts = std::collections::HashMap::new();
+    for item in db.iter(Tree::Rejected) {
+        let (_, v) = item?;
+        let r: SourceOnly = decode(Tree::Rejected, &v)?;
+        *counts.entry(r.source).or_insert(0) += 1;
+    }
+    Ok(counts)
 }

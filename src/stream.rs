@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::db::{encode, tx_get_json, Db, DbError, Order, Page, PageRequest, Tree, Tx, TxError};
 use crate::event::{Event, EventKind};
 use crate::time::{serde_rfc3339, Timestamp};
 
@@ -71,4 +72,28 @@ impl StreamState {
         };
         Some(s)
     }
+}
+
+/// Folds `event` into its stream's state, in the transaction recording it.
+pub fn update(tx: &Tx, event: &Event) -> Result<(), TxError> {
+    if !StreamState::concerns(event) {
+        return Ok(());
+    }
+    let Some(key) = StreamState::key_of(event) else {
+        return Ok(());
+    };
+    let prev: Option<StreamState> = tx_get_json(tx, Tree::Streams, &key)?;
+    if let Some(next) = StreamState::apply(prev, event) {
+        tx.insert(Tree::Streams, &key, &encode(&next))?;
+    }
+    Ok(())
+}
+
+/// Streams seen, ordered by source, domain, app and stream.
+pub fn list(
+    db: &Db,
+    page: &PageRequest,
+    keep: impl Fn(&StreamState) -> bool,
+) -> Result<Page<StreamState>, DbError> {
+    db.list(Tree::Streams, Order::Ascending, page, keep)
 }

@@ -11,14 +11,14 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::catalog::{CatalogEntry, StoredAt};
+use crate::catalog::{self, CatalogEntry, StoredAt};
 use crate::config::TransferConfig;
 use crate::db::Db;
 use crate::digest::{Digests, Hasher};
 use crate::event::Event;
 use crate::failure::{Failure, FailureKind};
 use crate::providers::Provider;
-use crate::queue::Job;
+use crate::queue::{Job, Queue};
 use crate::retry::delay_after;
 use crate::source::{Download, Sources};
 use crate::store::{ObjectFacts, Store, Upload};
@@ -26,6 +26,7 @@ use crate::store::{ObjectFacts, Store, Upload};
 /// What every worker shares.
 pub struct Context {
     pub db: Db,
+    pub queue: Queue,
     pub store: Arc<Store>,
     pub sources: Sources,
     pub transfer: TransferConfig,
@@ -94,7 +95,7 @@ async fn run(
             return;
         }
         let now = Utc::now();
-        match ctx.db.claim(now, lease) {
+        match ctx.queue.claim(now, lease) {
             Ok(Some(job)) => {
                 let span = tracing::info_span!("job", job_id = %job.id, source = %job.source, stream = tracing::field::Empty, worker = n);
                 process(&ctx, job, interrupt.clone()).instrument(span).await;
@@ -103,7 +104,7 @@ async fn run(
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "cannot claim jobs"),
         }
-        let wait = match ctx.db.next_due() {
+        let wait = match ctx.queue.next_due() {
             Ok(Some(at)) => (at - now)
                 .to_std()
                 .unwrap_or_default()
@@ -123,14 +124,16 @@ async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
     let result = transfer(ctx, &job, interrupt).await;
     let now = Utc::now();
     let recorded = match &result {
-        Ok(entry) => ctx.db.complete(&job, entry, now),
-        Err(f) if f.kind == FailureKind::Interrupted => ctx.db.release(&job, now),
+        Ok(entry) => ctx
+            .queue
+            .complete(&job, entry.size, now, &|tx| catalog::file(tx, entry)),
+        Err(f) if f.kind == FailureKind::Interrupted => ctx.queue.release(&job, now),
         Err(f) => {
             let next = f.should_retry(job.attempts, &ctx.transfer).then(|| {
                 now + chrono::Duration::from_std(delay_after(job.attempts, &ctx.transfer))
                     .unwrap_or_default()
             });
-            ctx.db.attempt_failed(&job, &f.message, next, now)
+            ctx.queue.attempt_failed(&job, &f.message, next, now)
         }
     };
     let durable = match recorded {
@@ -143,7 +146,7 @@ async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
                 (Err(_), _) => (O::Failed, 0),
             };
             ctx.metrics.transfer(outcome, bytes, started.elapsed());
-            ctx.db.durable().await
+            ctx.queue.durable().await
         }
         Ok(None) => {
             tracing::warn!("the job's lease was taken over while it ran; its outcome is dropped");
@@ -182,9 +185,7 @@ async fn transfer(
     job: &Job,
     interrupt: watch::Receiver<bool>,
 ) -> Result<CatalogEntry, Failure> {
-    let event = ctx
-        .db
-        .event(&job.event_id)
+    let event = crate::ingest::event(&ctx.db, job.event_id)
         .map_err(db_failure)?
         .ok_or_else(|| Failure::permanent(format!("event {} is missing", job.event_id)))?;
     tracing::Span::current().record("stream", event.stream.as_deref().unwrap_or(""));
@@ -193,7 +194,7 @@ async fn transfer(
     })?;
     if let Some(stale) = &job.upload {
         ctx.store.abort_stale(stale).await;
-        ctx.db.set_upload(job, None).map_err(db_failure)?;
+        ctx.queue.set_upload(job, None).map_err(db_failure)?;
     }
     let mut download = source.open(&job.origin).await?;
     let facts = facts(job, &event);
@@ -215,7 +216,7 @@ async fn transfer(
     let now = Utc::now();
     let file = event.file.clone();
     let entry = CatalogEntry {
-        id: ctx.db.new_entry_id(&now).map_err(db_failure)?,
+        id: catalog::new_id(&ctx.db, &now).map_err(db_failure)?,
         kind: job.kind,
         source: job.source.clone(),
         provider: event.provider,
@@ -232,8 +233,8 @@ async fn transfer(
         sha256: digests.sha256.clone(),
         md5: digests.md5.clone(),
         archived_at: now,
-        job_id: job.id.clone(),
-        event_id: job.event_id.clone(),
+        job_id: job.id,
+        event_id: job.event_id,
         params: event.params.clone(),
         group: file.map(|f| f.group).unwrap_or_default(),
     };
@@ -266,8 +267,8 @@ fn facts(job: &Job, event: &Event) -> ObjectFacts {
             .unwrap_or(event.occurred_at),
         started_at: file.and_then(|f| f.started_at),
         ended_at: file.and_then(|f| f.ended_at),
-        job_id: job.id.clone(),
-        event_id: job.event_id.clone(),
+        job_id: job.id.to_string(),
+        event_id: job.event_id.to_string(),
     }
 }
 
@@ -298,14 +299,16 @@ async fn pump(
         }
         if let Some(started) = upload.take_started() {
             // Durable before more parts go up, so a crash cannot orphan it.
-            ctx.db.set_upload(job, Some(started)).map_err(db_failure)?;
-            ctx.db.durable().await.map_err(db_failure)?;
+            ctx.queue
+                .set_upload(job, Some(started))
+                .map_err(db_failure)?;
+            ctx.queue.durable().await.map_err(db_failure)?;
         }
         if last_beat.elapsed() >= beat {
             last_beat = tokio::time::Instant::now();
             let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
             if !ctx
-                .db
+                .queue
                 .renew(job, until, hasher.size(), download.content_length)
                 .map_err(db_failure)?
             {

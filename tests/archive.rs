@@ -621,7 +621,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_mid_transfer_aborts_the_upload_requeues_the_job_and_the_next_start_completes_it() {
     use recording_archiver::db::{Db, PageRequest};
-    use recording_archiver::queue::JobState;
+    use recording_archiver::queue::{JobState, Queue};
     let s3 = S3Server::start(&["recordings"]).await;
     let origin = Origin::start().await;
     let content = random_bytes(40 << 20, 70);
@@ -648,9 +648,9 @@ async fn sigterm_mid_transfer_aborts_the_upload_requeues_the_job_and_the_next_st
         s3.open_uploads()
     );
     {
-        let db = Db::open(&dir.path().join("state")).unwrap();
-        let jobs = db
-            .list_jobs(&PageRequest::new(10, None).unwrap(), |_| true)
+        let queue = Queue::new(Db::open(&dir.path().join("state")).unwrap());
+        let jobs = queue
+            .list(&PageRequest::new(10, None).unwrap(), |_| true)
             .unwrap()
             .items;
         assert_eq!(jobs.len(), 1);

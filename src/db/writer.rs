@@ -1,30 +1,33 @@
-//! Group commit of ingest writes: one thread takes every request waiting,
-//! applies them all in ONE sled transaction, flushes once, then answers each.
+//! Group commit: one thread takes every write waiting, applies them all in
+//! ONE transaction, flushes once, then answers each.
 //!
-//! Measured here (2 cores; see BENCHMARKS.md): a 5-tree sled transaction per
+//! Measured here (2 cores; see BENCHMARKS.md): a 5-tree transaction per
 //! callback caps ingest near 12k/s; 32 callbacks per transaction reach 41k/s.
-//! A flush per request (or `flush_async` under concurrency) would cap it far
-//! lower still. Batching both is what makes durable-before-200 affordable.
-//! Applying the next batch while the previous one flushes was tried and
-//! measured slower (9.7k/s against 17k/s): sled then seals more, smaller
-//! buffers, and its flush contends with the writes.
+//! A flush per request (or sled's `flush_async` under concurrency) would cap
+//! it far lower still. Batching both is what makes durable-before-200
+//! affordable. Applying the next batch while the previous one flushes was
+//! tried and measured slower (9.7k/s against 17k/s): the engine then seals
+//! more, smaller buffers, and its flush contends with the writes.
 
+use std::any::Any;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Instant;
 
 use tokio::sync::oneshot;
 
-use super::ingest::{apply, Outcome, Write};
-use super::{DbError, Trees};
+use super::engine::{Engine, Tx, TxError};
+use super::DbError;
 
-/// At most this many requests share one transaction, bounding its latency.
+/// At most this many writes share one transaction, bounding its latency.
 const MAX_BATCH: usize = 1024;
 
-type Reply = oneshot::Sender<Result<Outcome, DbError>>;
+type Output = Box<dyn Any + Send>;
+type Apply = Box<dyn Fn(&Tx) -> Result<Output, TxError> + Send>;
+type Reply = oneshot::Sender<Result<Output, DbError>>;
 
 struct Pending {
-    write: Write,
+    apply: Apply,
     reply: Reply,
 }
 
@@ -81,12 +84,13 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread.
-    pub fn start(db: sled::Db, trees: Trees) -> std::io::Result<Self> {
+    pub fn start(engine: Arc<Engine>) -> Result<Self, DbError> {
         let incoming = Arc::new(Handoff::new());
         let queue = Arc::clone(&incoming);
         let thread = thread::Builder::new()
             .name("state-writer".to_owned())
-            .spawn(move || run(&db, &trees, &queue))?;
+            .spawn(move || run(&engine, &queue))
+            .map_err(|e| DbError::Thread(e.to_string()))?;
         Ok(Writer {
             incoming,
             thread: Some(thread),
@@ -94,15 +98,24 @@ impl Writer {
     }
 
     /// Applies `write` and resolves once it is on disk.
-    pub async fn submit(&self, write: Write) -> Result<Outcome, DbError> {
+    pub async fn submit<R: Send + 'static>(
+        &self,
+        write: impl Fn(&Tx) -> Result<R, TxError> + Send + 'static,
+    ) -> Result<R, DbError> {
         let (reply, rx) = oneshot::channel();
-        if self.incoming.push(Pending { write, reply }).is_err() {
+        let apply: Apply = Box::new(move |tx| write(tx).map(|r| Box::new(r) as Output));
+        if self.incoming.push(Pending { apply, reply }).is_err() {
             return Err(DbError::Transaction(
                 "the state store is closing".to_owned(),
             ));
         }
-        rx.await
-            .map_err(|_| DbError::Transaction("the state writer stopped".to_owned()))?
+        let out = rx
+            .await
+            .map_err(|_| DbError::Transaction("the state writer stopped".to_owned()))??;
+        // The writer answers each write with what that write returned.
+        Ok(*out
+            .downcast::<R>()
+            .expect("a write's output has the write's type"))
     }
 }
 
@@ -115,36 +128,37 @@ impl Drop for Writer {
     }
 }
 
-fn run(db: &sled::Db, trees: &Trees, incoming: &Handoff<Pending>) {
+fn run(engine: &Engine, incoming: &Handoff<Pending>) {
     while let Some(batch) = incoming.take(MAX_BATCH) {
-        let (writes, replies): (Vec<Write>, Vec<Reply>) =
-            batch.into_iter().map(|p| (p.write, p.reply)).unzip();
+        let (writes, replies): (Vec<Apply>, Vec<Reply>) =
+            batch.into_iter().map(|p| (p.apply, p.reply)).unzip();
         // Every write of the batch is applied, then one flush covers them
         // all: nobody hears "stored" before its bytes are on disk.
         let started = Instant::now();
-        let result = apply(trees, &writes).and_then(|outcomes| {
-            let applied = Instant::now();
-            let bytes = db.flush()?;
-            tracing::trace!(
-                requests = writes.len(),
-                apply_us = (applied - started).as_micros() as u64,
-                flush_us = applied.elapsed().as_micros() as u64,
-                bytes,
-                "batch committed"
-            );
-            Ok(outcomes)
-        });
+        let result = engine
+            .transaction(|tx| writes.iter().map(|w| w(tx)).collect::<Result<Vec<_>, _>>())
+            .and_then(|outputs| {
+                let applied = Instant::now();
+                let bytes = engine.flush()?;
+                tracing::trace!(
+                    requests = writes.len(),
+                    apply_us = (applied - started).as_micros() as u64,
+                    flush_us = applied.elapsed().as_micros() as u64,
+                    bytes,
+                    "batch committed"
+                );
+                Ok(outputs)
+            });
         match result {
-            Ok(outcomes) => {
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
+            Ok(outputs) => {
+                for (reply, output) in replies.into_iter().zip(outputs) {
+                    let _ = reply.send(Ok(output));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, requests = replies.len(), "state write failed");
-                let message = e.to_string();
                 for reply in replies {
-                    let _ = reply.send(Err(DbError::Transaction(message.clone())));
+                    let _ = reply.send(Err(e.clone()));
                 }
             }
         }

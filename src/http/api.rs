@@ -1,18 +1,21 @@
-//! `/api/v1`: events, jobs, rejected requests and streams as JSON pages.
+//! `/api/v1`: events, jobs, the catalog, rejected requests and streams as
+//! JSON pages. Reads of the state store run on the blocking pool: a scan
+//! may walk many records, and the reactor must keep answering callbacks.
 
-use actix_web::{web, HttpRequest, HttpResponse};
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+mod extract;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
-use crate::db::PageRequest;
+use crate::db::DbError;
 use crate::event::EventKind;
+use crate::id::{EntryId, JobId, RejectedId};
 use crate::queue::JobState;
+use crate::{catalog, ingest, rejected, stream};
 
-/// Items per page unless `limit` says otherwise, and the most it may say.
-pub const DEFAULT_LIMIT: usize = 100;
-pub const MAX_LIMIT: usize = 1000;
+pub use extract::{Authorized, Listing};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/events", web::get().to(events))
@@ -26,50 +29,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/streams", web::get().to(streams));
 }
 
-/// With `[api] token` set, a bearer token is required; without one, only
-/// clients on this machine are answered.
-fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
-    let token = &state.config.api.token;
-    if token.is_empty() {
-        let local = req.peer_addr().is_some_and(|a| a.ip().is_loopback());
-        return if local {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                actix_web::http::StatusCode::FORBIDDEN,
-                "forbidden",
-                "the API answers only loopback clients unless [api] token is set",
-            ))
-        };
-    }
-    let presented = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let ok: bool = Sha256::digest(presented.trim().as_bytes())
-        .ct_eq(&Sha256::digest(token.expose().as_bytes()))
-        .into();
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized(
-            "this API needs Authorization: Bearer <[api] token>",
-        ))
-    }
+/// Runs a state-store read on the blocking pool and answers it as JSON.
+async fn read<T: Serialize + Send + 'static>(
+    state: &web::Data<AppState>,
+    f: impl FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+) -> Result<HttpResponse, ApiError> {
+    let state = state.clone();
+    let value = web::block(move || f(&state))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()))??;
+    Ok(HttpResponse::Ok().json(value))
 }
 
-fn page(limit: Option<usize>, cursor: Option<&str>) -> Result<PageRequest, ApiError> {
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "bad_query",
-            format!("limit must be between 1 and {MAX_LIMIT}"),
-        ));
-    }
-    PageRequest::new(limit, cursor)
-        .ok_or_else(|| ApiError::bad_request("bad_query", "cursor is not one this API gave out"))
+/// An id from the path, or the 404 a wrong one deserves.
+fn id_or_404<T>(
+    parse: fn(&str) -> Option<T>,
+    s: &str,
+    code: &'static str,
+    what: &str,
+) -> Result<T, ApiError> {
+    parse(s).ok_or_else(|| ApiError::not_found(code, format!("no {what} {s:?}")))
+}
+
+fn found<T>(
+    v: Result<Option<T>, DbError>,
+    code: &'static str,
+    what: String,
+) -> Result<T, ApiError> {
+    v?.ok_or_else(|| ApiError::not_found(code, what))
 }
 
 fn matches(want: &Option<String>, have: &Option<String>) -> bool {
@@ -78,105 +65,102 @@ fn matches(want: &Option<String>, have: &Option<String>) -> bool {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct EventsQuery {
+struct EventsFilter {
     source: Option<String>,
     domain: Option<String>,
     app: Option<String>,
     stream: Option<String>,
     kind: Option<EventKind>,
-    limit: Option<usize>,
-    cursor: Option<String>,
 }
 
 async fn events(
-    req: HttpRequest,
-    q: web::Query<EventsQuery>,
+    _: Authorized,
+    q: Listing<EventsFilter>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state)?;
-    let q = q.into_inner();
-    let page = page(q.limit, q.cursor.as_deref())?;
-    let source = q.source.clone();
-    let list = state.db.list_events(&page, |e| {
-        source.as_ref().is_none_or(|s| *s == e.source)
-            && matches(&q.domain, &e.domain)
-            && matches(&q.app, &e.app)
-            && matches(&q.stream, &e.stream)
-            && q.kind.is_none_or(|k| k == e.kind)
-    })?;
-    Ok(HttpResponse::Ok().json(list))
+    read(&state, move |s| {
+        let f = q.filter;
+        Ok(ingest::list_events(&s.db, &q.page, |e| {
+            f.source.as_ref().is_none_or(|w| *w == e.source)
+                && matches(&f.domain, &e.domain)
+                && matches(&f.app, &e.app)
+                && matches(&f.stream, &e.stream)
+                && f.kind.is_none_or(|k| k == e.kind)
+        })?)
+    })
+    .await
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct JobsQuery {
+struct JobsFilter {
     state: Option<JobState>,
     source: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
 }
 
 async fn jobs(
-    req: HttpRequest,
-    q: web::Query<JobsQuery>,
+    _: Authorized,
+    q: Listing<JobsFilter>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state)?;
-    let q = q.into_inner();
-    let page = page(q.limit, q.cursor.as_deref())?;
-    let list = state.db.list_jobs(&page, |j| {
-        q.state.is_none_or(|s| s == j.state) && q.source.as_ref().is_none_or(|s| *s == j.source)
-    })?;
-    Ok(HttpResponse::Ok().json(list))
+    read(&state, move |s| {
+        let f = q.filter;
+        Ok(s.queue.list(&q.page, |j| {
+            f.state.is_none_or(|w| w == j.state) && f.source.as_ref().is_none_or(|w| *w == j.source)
+        })?)
+    })
+    .await
 }
 
 async fn job(
-    req: HttpRequest,
+    _: Authorized,
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state)?;
-    match state.db.job(&id)? {
-        Some(job) => Ok(HttpResponse::Ok().json(job)),
-        None => Err(ApiError::not_found(
+    let id = id_or_404(JobId::parse, &id, "no_such_job", "job")?;
+    read(&state, move |s| {
+        found(
+            s.queue.get(id),
             "no_such_job",
-            format!("no job {:?}", id.as_str()),
-        )),
-    }
+            format!("no job {:?}", id.to_string()),
+        )
+    })
+    .await
 }
 
 async fn retry_job(
-    req: HttpRequest,
+    _: Authorized,
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state)?;
-    match state.db.retry_failed(&id, chrono::Utc::now())? {
+    let id = id_or_404(JobId::parse, &id, "no_such_job", "job")?;
+    match state.queue.retry_failed(id, chrono::Utc::now())? {
         Some(job) => {
-            state.db.durable().await?;
+            state.queue.durable().await?;
             state.wake.notify_waiters();
             Ok(HttpResponse::Ok().json(job))
         }
-        None => match state.db.job(&id)? {
-            Some(job) => Err(ApiError::new(
-                actix_web::http::StatusCode::CONFLICT,
+        None => {
+            let job = found(
+                state.queue.get(id),
+                "no_such_job",
+                format!("no job {:?}", id.to_string()),
+            )?;
+            Err(ApiError::new(
+                StatusCode::CONFLICT,
                 "not_failed",
                 format!(
                     "job {} is {:?}; only failed jobs are retried by hand",
                     job.id, job.state
                 ),
-            )),
-            None => Err(ApiError::not_found(
-                "no_such_job",
-                format!("no job {:?}", id.as_str()),
-            )),
-        },
+            ))
+        }
     }
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CatalogQuery {
+struct CatalogFilter {
     source: Option<String>,
     domain: Option<String>,
     app: Option<String>,
@@ -184,8 +168,6 @@ struct CatalogQuery {
     kind: Option<crate::queue::FileKind>,
     since: Option<String>,
     until: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
 }
 
 fn time_param(name: &str, v: &Option<String>) -> Result<Option<crate::time::Timestamp>, ApiError> {
@@ -202,81 +184,80 @@ fn time_param(name: &str, v: &Option<String>) -> Result<Option<crate::time::Time
 }
 
 async fn catalog(
-    req: HttpRequest,
-    q: web::Query<CatalogQuery>,
+    _: Authorized,
+    q: Listing<CatalogFilter>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state)?;
-    let q = q.into_inner();
-    let page = page(q.limit, q.cursor.as_deref())?;
-    let since = time_param("since", &q.since)?;
-    let until = time_param("until", &q.until)?;
-    let list = state.db.list_catalog(q.stream.as_deref(), &page, |e| {
-        let at = e.filed_at();
-        q.source.as_ref().is_none_or(|s| *s == e.source)
-            && matches(&q.domain, &e.domain)
-            && matches(&q.app, &e.app)
-            && q.kind.is_none_or(|k| k == e.kind)
-            && since.is_none_or(|t| at >= t)
-            && until.is_none_or(|t| at < t)
-    })?;
-    Ok(HttpResponse::Ok().json(list))
+    let f = q.filter;
+    let since = time_param("since", &f.since)?;
+    let until = time_param("until", &f.until)?;
+    read(&state, move |s| {
+        Ok(catalog::list(&s.db, f.stream.as_deref(), &q.page, |e| {
+            let at = e.filed_at();
+            f.source.as_ref().is_none_or(|w| *w == e.source)
+                && matches(&f.domain, &e.domain)
+                && matches(&f.app, &e.app)
+                && f.kind.is_none_or(|k| k == e.kind)
+                && since.is_none_or(|t| at >= t)
+                && until.is_none_or(|t| at < t)
+        })?)
+    })
+    .await
 }
 
 async fn catalog_entry(
-    req: HttpRequest,
+    _: Authorized,
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state)?;
-    match state.db.catalog_entry(&id)? {
-        Some(e) => Ok(HttpResponse::Ok().json(e)),
-        None => Err(ApiError::not_found(
+    let id = id_or_404(EntryId::parse, &id, "no_such_entry", "catalog entry")?;
+    read(&state, move |s| {
+        found(
+            catalog::get(&s.db, id),
             "no_such_entry",
-            format!("no catalog entry {:?}", id.as_str()),
-        )),
-    }
+            format!("no catalog entry {:?}", id.to_string()),
+        )
+    })
+    .await
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RejectedQuery {
+struct RejectedFilter {
     source: Option<String>,
-    limit: Option<usize>,
-    cursor: Option<String>,
 }
 
 async fn rejected(
-    req: HttpRequest,
-    q: web::Query<RejectedQuery>,
+    _: Authorized,
+    q: Listing<RejectedFilter>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state)?;
-    let q = q.into_inner();
-    let page = page(q.limit, q.cursor.as_deref())?;
-    let list = state
-        .db
-        .list_rejected(&page, |r| q.source.as_ref().is_none_or(|s| *s == r.source))?;
-    Ok(HttpResponse::Ok().json(list))
+    read(&state, move |s| {
+        let f = q.filter;
+        Ok(rejected::list(&s.db, &q.page, |r| {
+            f.source.as_ref().is_none_or(|w| *w == r.source)
+        })?)
+    })
+    .await
 }
 
 /// Re-parses a kept request with today's parsers and records what it says:
 /// the way back for a callback an older version could not read.
 async fn replay(
-    req: HttpRequest,
+    _: Authorized,
     id: web::Path<String>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state)?;
-    let r = state.db.rejected(&id)?.ok_or_else(|| {
-        ApiError::not_found(
-            "no_such_request",
-            format!("no kept request {:?}", id.as_str()),
-        )
-    })?;
+    let rid = id_or_404(RejectedId::parse, &id, "no_such_request", "kept request")?;
+    let r = found(
+        rejected::get(&state.db, rid),
+        "no_such_request",
+        format!("no kept request {:?}", id.as_str()),
+    )?;
     if let Some(events) = &r.replayed_as {
+        let events: Vec<String> = events.iter().map(ToString::to_string).collect();
         return Err(ApiError::new(
-            actix_web::http::StatusCode::CONFLICT,
+            StatusCode::CONFLICT,
             "already_replayed",
             format!(
                 "request {} was already replayed as events {}",
@@ -287,7 +268,7 @@ async fn replay(
     }
     let source = state.config.source(&r.source).ok_or_else(|| {
         ApiError::new(
-            actix_web::http::StatusCode::CONFLICT,
+            StatusCode::CONFLICT,
             "unknown_source",
             format!("source {:?} is no longer configured", r.source),
         )
@@ -303,14 +284,14 @@ async fn replay(
         .events(source, arrived.decode(), r.received_at)
         .map_err(|e| {
             ApiError::new(
-                actix_web::http::StatusCode::UNPROCESSABLE_ENTITY,
+                StatusCode::UNPROCESSABLE_ENTITY,
                 e.code,
                 format!("still not readable: {}", e.message),
             )
         })?;
-    let recorded = state.db.record_events(events, chrono::Utc::now()).await?;
-    let ids: Vec<String> = recorded.iter().map(|r| r.event.id.clone()).collect();
-    state.db.mark_replayed(&r, ids.clone())?;
+    let recorded = ingest::record_events(&state.db, events, chrono::Utc::now()).await?;
+    let ids: Vec<_> = recorded.iter().map(|r| r.event.id).collect();
+    rejected::mark_replayed(&state.db, &r, ids.clone())?;
     state.db.durable().await?;
     if recorded.iter().any(|r| r.new_job.is_some()) {
         state.wake.notify_waiters();
@@ -318,30 +299,28 @@ async fn replay(
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "code": 0,
         "events": ids,
-        "jobs": recorded.iter().filter_map(|r| r.event.job_id.clone()).collect::<Vec<_>>(),
+        "jobs": recorded.iter().filter_map(|r| r.event.job_id).collect::<Vec<_>>(),
         "duplicate": recorded.iter().any(|r| r.event.duplicate),
     })))
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct StreamsQuery {
+struct StreamsFilter {
     source: Option<String>,
     live: Option<bool>,
-    limit: Option<usize>,
-    cursor: Option<String>,
 }
 
 async fn streams(
-    req: HttpRequest,
-    q: web::Query<StreamsQuery>,
+    _: Authorized,
+    q: Listing<StreamsFilter>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    authorize(&req, &state)?;
-    let q = q.into_inner();
-    let page = page(q.limit, q.cursor.as_deref())?;
-    let list = state.db.list_streams(&page, |s| {
-        q.source.as_ref().is_none_or(|w| *w == s.source) && q.live.is_none_or(|l| l == s.live)
-    })?;
-    Ok(HttpResponse::Ok().json(list))
+    read(&state, move |s| {
+        let f = q.filter;
+        Ok(stream::list(&s.db, &q.page, |st| {
+            f.source.as_ref().is_none_or(|w| *w == st.source) && f.live.is_none_or(|l| l == st.live)
+        })?)
+    })
+    .await
 }

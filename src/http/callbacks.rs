@@ -14,7 +14,6 @@ use subtle::ConstantTimeEq;
 use super::{ApiError, AppState};
 use crate::body::{self, BodyError, Encoding};
 use crate::config::{AuthMode, SourceConfig};
-use crate::db::keys::hex_encode;
 use crate::event::Event;
 use crate::providers::{self, md5_hex, tencent, Provider};
 use crate::rejected::RejectedRequest;
@@ -118,7 +117,7 @@ async fn receive_inner(
         Err(e) => return reject(state, req, source, &platform_query, &body, received_at, e).await,
     };
     // Resolves only once the events and jobs are flushed to disk.
-    let recorded = state.db.record_events(events, received_at).await?;
+    let recorded = crate::ingest::record_events(&state.db, events, received_at).await?;
 
     if recorded.iter().any(|r| r.new_job.is_some()) {
         state.wake.notify_waiters();
@@ -127,7 +126,7 @@ async fn receive_inner(
     for r in &recorded {
         tracing::debug!(
             event_id = %r.event.id, source = %source.name, kind = %r.event.kind,
-            stream = r.event.stream.as_deref().unwrap_or(""), job_id = r.event.job_id.as_deref().unwrap_or(""),
+            stream = r.event.stream.as_deref().unwrap_or(""), job_id = r.event.job_id.map(|j| j.to_string()).unwrap_or_default(),
             duplicate = r.event.duplicate, "callback recorded"
         );
     }
@@ -385,12 +384,12 @@ async fn reject(
     }
     let (text, hex) = match std::str::from_utf8(body) {
         Ok(s) => (Some(s.to_owned()), None),
-        Err(_) => (None, Some(hex_encode(body))),
+        Err(_) => (None, Some(hex::encode(body))),
     };
-    let rejected = state
-        .db
-        .record_rejected(RejectedRequest {
-            id: String::new(),
+    let rejected = crate::rejected::record(
+        &state.db,
+        RejectedRequest {
+            id: crate::id::RejectedId::default(),
             source: source.name.clone(),
             provider: source.provider,
             received_at,
@@ -403,9 +402,10 @@ async fn reject(
             error_code: err.code.to_owned(),
             error: err.message.clone(),
             replayed_as: None,
-        })
-        .await
-        .inspect_err(|_| state.rejected_quota.give_back(&source.name))?;
+        },
+    )
+    .await
+    .inspect_err(|_| state.rejected_quota.give_back(&source.name))?;
     tracing::warn!(
         source = %source.name, rejected_id = %rejected.id, code = err.code,
         "callback rejected: {}", err.message

@@ -11,7 +11,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Prometheus text format.
 async fn metrics(state: web::Data<super::AppState>) -> Result<HttpResponse, super::ApiError> {
-    let gauges = state.db.queue_gauges(chrono::Utc::now())?;
+    let q = state.queue.gauges(chrono::Utc::now())?;
+    let gauges = crate::metrics::QueueGauges {
+        jobs_by_state: q.by_state.iter().map(|(s, n)| (s.as_str(), *n)).collect(),
+        due_now: q.due_now,
+        oldest_due_age_s: q.oldest_due_age_s,
+    };
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render(&gauges)))
@@ -21,7 +26,7 @@ async fn metrics(state: web::Data<super::AppState>) -> Result<HttpResponse, supe
 /// (S3: HeadBucket), else 503 saying which is wrong.
 async fn readyz(state: web::Data<super::AppState>) -> HttpResponse {
     let mut problems = Vec::new();
-    if let Err(e) = state.db.next_due() {
+    if let Err(e) = state.queue.next_due() {
         problems.push(format!("state store: {e}"));
     }
     if let Err(e) = state.store.check().await {

@@ -7,7 +7,6 @@ use reqwest::header::{ACCEPT_RANGES, CONTENT_RANGE, RANGE};
 use reqwest::{Client, Response, StatusCode, Url};
 
 use super::{Body, Download, MAX_RESUMES};
-use crate::db::keys::hex_encode;
 use crate::failure::Failure;
 
 pub struct HttpBody {
@@ -47,7 +46,7 @@ pub(super) async fn open(client: &Client, url: Url) -> Result<Download, Failure>
                 .ok()
         })
         .filter(|b| b.len() == 16)
-        .map(|b| hex_encode(&b));
+        .map(|b| hex::encode(&b));
     let ranges = response
         .headers()
         .get(ACCEPT_RANGES)

@@ -1,0 +1,145 @@
+//! What every API handler needs before it looks at anything: the caller is
+//! allowed ([`Authorized`]), and for listings, which page and which filter
+//! ([`Listing`]).
+
+use std::future::{ready, Ready};
+
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest};
+use serde::de::DeserializeOwned;
+
+use crate::db::PageRequest;
+use crate::http::{ApiError, AppState};
+
+/// Items per page unless `limit` says otherwise, and the most it may say.
+pub const DEFAULT_LIMIT: usize = 100;
+pub const MAX_LIMIT: usize = 1000;
+
+/// Proof that the caller may use the API: with `[api] token` set, a bearer
+/// token is required; without one, only clients on this machine are answered.
+pub struct Authorized;
+
+fn authorize(req: &HttpRequest) -> Result<Authorized, ApiError> {
+    let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "no_state",
+            "no app state",
+        )
+    })?;
+    let token = &state.config.api.token;
+    if token.is_empty() {
+        let local = req.peer_addr().is_some_and(|a| a.ip().is_loopback());
+        return if local {
+            Ok(Authorized)
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "the API answers only loopback clients unless [api] token is set",
+            ))
+        };
+    }
+    let presented = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if crate::auth::same_secret(presented.trim(), token.expose()) {
+        Ok(Authorized)
+    } else {
+        Err(ApiError::unauthorized(
+            "this API needs Authorization: Bearer <[api] token>",
+        ))
+    }
+}
+
+impl FromRequest for Authorized {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authorize(req))
+    }
+}
+
+/// A listing's query: the page (`limit`, `cursor`) and the filter `F`, whose
+/// unknown parameters are refused (a typo must not widen the answer).
+pub struct Listing<F> {
+    pub page: PageRequest,
+    pub filter: F,
+}
+
+fn listing<F: DeserializeOwned>(query: &str) -> Result<Listing<F>, ApiError> {
+    let bad = |m: String| ApiError::bad_request("bad_query", m);
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(query).map_err(|e| bad(e.to_string()))?;
+    let (paging, rest): (Vec<_>, Vec<_>) = pairs
+        .into_iter()
+        .partition(|(k, _)| k == "limit" || k == "cursor");
+    let mut limit = DEFAULT_LIMIT;
+    let mut cursor = None;
+    for (k, v) in paging {
+        if k == "limit" {
+            limit = v
+                .parse()
+                .map_err(|_| bad(format!("limit={v:?} is not a number")))?;
+        } else {
+            cursor = Some(v);
+        }
+    }
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(bad(format!("limit must be between 1 and {MAX_LIMIT}")));
+    }
+    let page = PageRequest::new(limit, cursor.as_deref())
+        .ok_or_else(|| bad("cursor is not one this API gave out".to_owned()))?;
+    let rest = serde_urlencoded::to_string(&rest).map_err(|e| bad(e.to_string()))?;
+    let filter = serde_urlencoded::from_str(&rest).map_err(|e| bad(e.to_string()))?;
+    Ok(Listing { page, filter })
+}
+
+impl<F: DeserializeOwned> FromRequest for Listing<F> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(listing(req.query_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    struct Filter {
+        stream: Option<String>,
+    }
+
+    #[test]
+    fn paging_is_read_beside_the_filter() {
+        let l: Listing<Filter> = listing("stream=s1&limit=5").unwrap();
+        assert_eq!(l.page.limit, 5);
+        assert_eq!(l.filter.stream.as_deref(), Some("s1"));
+        let l: Listing<Filter> = listing("").unwrap();
+        assert_eq!(l.page.limit, DEFAULT_LIMIT);
+        assert!(l.filter.stream.is_none());
+    }
+
+    #[test]
+    fn bad_pages_and_unknown_filters_are_refused() {
+        for q in [
+            "limit=0",
+            "limit=lots",
+            "limit=1001",
+            "cursor=zz",
+            "strem=typo",
+        ] {
+            let e = listing::<Filter>(q).err().expect(q);
+            assert_eq!(e.code, "bad_query", "{q}");
+        }
+    }
+}

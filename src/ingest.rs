@@ -1,0 +1,76 @@
+//! Recording what a callback brought: its events, the jobs they create (or
+//! match, for a platform's retry) and stream liveness, all or nothing, made
+//! durable before the receiver answers. Also the events log's reads.
+
+use crate::db::{encode, Db, DbError, Order, Page, PageRequest, Tree, TxError};
+use crate::event::Event;
+use crate::id::{EventId, JobId};
+use crate::queue::{self, Job, Pushed};
+use crate::stream;
+use crate::time::Timestamp;
+
+/// The outcome for one event: it is stored, with its job if it has one.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub event: Event,
+    /// The job this event created (not set for a duplicate).
+    pub new_job: Option<Job>,
+}
+
+/// Stores `events` (ids assigned here) and a job for each archivable one,
+/// all or nothing, and resolves once that is on disk.
+pub async fn record_events(
+    db: &Db,
+    events: Vec<Event>,
+    now: Timestamp,
+) -> Result<Vec<Recorded>, DbError> {
+    // Ids are drawn here, outside the transaction: a retried transaction
+    // must not burn new ones.
+    let mut prepared = Vec::with_capacity(events.len());
+    for mut event in events {
+        event.id = EventId(db.new_key(&event.received_at)?);
+        let job = match event.archivable_file() {
+            Some(_) => Job::for_event(JobId(db.new_key(&now)?), &event, now),
+            None => None,
+        };
+        prepared.push((event, job));
+    }
+    db.commit(move |tx| {
+        let mut out = Vec::with_capacity(prepared.len());
+        for (event, job) in &prepared {
+            let mut event = event.clone();
+            let mut new_job = None;
+            if let Some(job) = job {
+                match queue::push(tx, job)? {
+                    Pushed::New => {
+                        event.job_id = Some(job.id);
+                        new_job = Some(job.clone());
+                    }
+                    Pushed::Duplicate(existing) => {
+                        event.job_id = Some(existing);
+                        event.duplicate = true;
+                    }
+                }
+            }
+            stream::update(tx, &event)?;
+            tx.insert(Tree::Events, event.id.key(), &encode(&event))?;
+            out.push(Recorded { event, new_job });
+        }
+        Ok::<_, TxError>(out)
+    })
+    .await
+}
+
+/// One event by id.
+pub fn event(db: &Db, id: EventId) -> Result<Option<Event>, DbError> {
+    db.get_json(Tree::Events, id.key())
+}
+
+/// Events, newest first.
+pub fn list_events(
+    db: &Db,
+    page: &PageRequest,
+    keep: impl Fn(&Event) -> bool,
+) -> Result<Page<Event>, DbError> {
+    db.list(Tree::Events, Order::Descending, page, keep)
+}

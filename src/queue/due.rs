@@ -1,0 +1,69 @@
+//! The due index: when each job next needs attention, first first. Its
+//! retry time while waiting, its lease end while running; so one scan finds
+//! both due jobs and jobs whose worker died.
+
+use std::ops::Bound::{Excluded, Unbounded};
+
+use crate::db::{Db, DbError, Order, Tree, Tx, TxError};
+use crate::id::JobId;
+use crate::time::{to_millis, Timestamp};
+
+/// The index key: when, then which job.
+pub fn key(due: &Timestamp, job: &JobId) -> [u8; 24] {
+    let mut k = [0u8; 24];
+    k[..8].copy_from_slice(&to_millis(due).to_be_bytes());
+    k[8..].copy_from_slice(job.key());
+    k
+}
+
+/// An index entry read back: when, and which job (`None` if malformed).
+pub fn parse(k: &[u8]) -> (Option<u64>, Option<JobId>) {
+    let due = k
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_be_bytes);
+    (due, k.get(8..24).and_then(JobId::from_bytes))
+}
+
+/// Moves a job's entry from `before` to `after`. The new entry is written in
+/// the same transaction that removes the old: a job never drops out.
+pub fn reindex(
+    tx: &Tx,
+    job: &JobId,
+    before: Option<Timestamp>,
+    after: Option<Timestamp>,
+) -> Result<(), TxError> {
+    if before == after {
+        return Ok(());
+    }
+    if let Some(b) = before {
+        tx.remove(Tree::Due, &key(&b, job))?;
+    }
+    if let Some(a) = after {
+        tx.insert(Tree::Due, &key(&a, job), &[])?;
+    }
+    Ok(())
+}
+
+/// One index entry: its raw key, when it is due, and which job.
+pub struct Entry {
+    pub key: Vec<u8>,
+    pub due_ms: Option<u64>,
+    pub job: Option<JobId>,
+}
+
+/// Entries due at or before `now`, first first.
+pub fn due_by(db: &Db, now: &Timestamp) -> impl Iterator<Item = Result<Entry, DbError>> {
+    let bound = (to_millis(now) + 1).to_be_bytes().to_vec();
+    db.scan(Tree::Due, Unbounded, Excluded(bound), Order::Ascending)
+        .map(|r| {
+            r.map(|(k, _)| {
+                let (due_ms, job) = parse(&k);
+                Entry {
+                    key: k.to_vec(),
+                    due_ms,
+                    job,
+                }
+            })
+        })
+}

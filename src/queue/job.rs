@@ -1,0 +1,132 @@
+//! Archive jobs: what is queued, in which state, and when it is next due.
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::{Event, EventKind, Location};
+use crate::id::{EventId, JobId};
+use crate::time::{serde_rfc3339, Timestamp};
+
+/// Where a job is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+    Retrying,
+    Failed,
+    Done,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 5] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Retrying,
+        JobState::Failed,
+        JobState::Done,
+    ];
+
+    /// The name used in JSON, query strings and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Retrying => "retrying",
+            JobState::Failed => "failed",
+            JobState::Done => "done",
+        }
+    }
+}
+
+/// What kind of file a job archives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    Recording,
+    Snapshot,
+}
+
+/// One file to copy from its origin into the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: JobId,
+    pub state: JobState,
+    /// Attempts begun; the current one's number is also its claim's fencing
+    /// token: a worker whose claim was superseded can change nothing.
+    pub attempts: u32,
+    #[serde(with = "serde_rfc3339")]
+    pub next_attempt_at: Timestamp,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    pub event_id: EventId,
+    pub source: String,
+    pub kind: FileKind,
+    pub origin: Location,
+    #[serde(with = "serde_rfc3339")]
+    pub created_at: Timestamp,
+    #[serde(with = "serde_rfc3339")]
+    pub updated_at: Timestamp,
+    #[serde(default)]
+    pub bytes_done: u64,
+    #[serde(default)]
+    pub bytes_total: Option<u64>,
+    /// While running: when the lease lapses unless refreshed.
+    #[serde(with = "serde_rfc3339::option", default)]
+    pub lease_until: Option<Timestamp>,
+    /// A multipart upload in progress, so a restart can abort it.
+    #[serde(default)]
+    pub upload: Option<UploadRecord>,
+}
+
+/// A multipart upload in the store, remembered with its job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadRecord {
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+}
+
+impl Job {
+    /// A new job for an archivable event, due at once; `None` when the event
+    /// asks for nothing to be archived (a failure, a status change).
+    pub fn for_event(id: JobId, event: &Event, now: Timestamp) -> Option<Job> {
+        let file = event.archivable_file()?;
+        Some(Job {
+            id,
+            state: JobState::Queued,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            event_id: event.id,
+            source: event.source.clone(),
+            kind: if event.kind == EventKind::SnapshotReady {
+                FileKind::Snapshot
+            } else {
+                FileKind::Recording
+            },
+            origin: file.location.clone(),
+            created_at: now,
+            updated_at: now,
+            bytes_done: 0,
+            bytes_total: None,
+            lease_until: None,
+            upload: None,
+        })
+    }
+
+    /// When someone should next look at this job: its retry time while
+    /// waiting, its lease end while running, never once finished.
+    pub fn due_at(&self) -> Option<Timestamp> {
+        match self.state {
+            JobState::Queued | JobState::Retrying => Some(self.next_attempt_at),
+            JobState::Running => self.lease_until,
+            JobState::Failed | JobState::Done => None,
+        }
+    }
+
+    /// The key that makes a platform's retry of the same callback the same
+    /// job: the same file from the same source.
+    pub fn idempotency_key(&self) -> String {
+        format!("{}\n{}", self.source, self.origin.as_str())
+    }
+}
