@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::db::{listing_fill, Db, DbError, Order, Page, PageRequest, Tree, Tx, TxError};
-use crate::event::{Location, Segment};
+use crate::event::{FileFacts, Location, StreamRef};
 use crate::id::{EntryId, EventId, JobId};
 use crate::providers::Provider;
 use crate::queue::FileKind;
@@ -26,15 +26,10 @@ pub struct CatalogEntry {
     pub kind: FileKind,
     pub source: String,
     pub provider: Provider,
-    pub domain: Option<String>,
-    pub app: Option<String>,
-    pub stream: Option<String>,
-    pub format: Option<String>,
-    #[serde(with = "serde_rfc3339::option", default)]
-    pub started_at: Option<Timestamp>,
-    #[serde(with = "serde_rfc3339::option", default)]
-    pub ended_at: Option<Timestamp>,
-    pub duration_s: Option<f64>,
+    #[serde(flatten)]
+    pub stream: StreamRef,
+    #[serde(flatten)]
+    pub file: FileFacts,
     pub origin: Location,
     pub store: StoredAt,
     pub size: u64,
@@ -46,17 +41,15 @@ pub struct CatalogEntry {
     pub event_id: EventId,
     #[serde(default)]
     pub params: BTreeMap<String, String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub group: Vec<Segment>,
 }
 
 impl CatalogEntry {
     /// The time `since`/`until` select on: when the recording started (or its
     /// first point-recording segment, or when it ended), else when archived.
     pub fn filed_at(&self) -> Timestamp {
-        self.started_at
-            .or_else(|| self.group.first().and_then(|g| g.started_at))
-            .or(self.ended_at)
+        self.file
+            .start()
+            .or(self.file.ended_at)
             .unwrap_or(self.archived_at)
     }
 }
@@ -79,7 +72,7 @@ pub fn file(tx: &Tx, entry: &CatalogEntry) -> Result<(), TxError> {
     tx.insert(Tree::Catalog, entry.id.key(), &crate::db::encode(entry))?;
     tx.insert(
         Tree::CatalogByStream,
-        &stream_index_key(entry.stream.as_deref(), &entry.id),
+        &stream_index_key(entry.stream.name.as_deref(), &entry.id),
         &[],
     )
 }
@@ -125,4 +118,65 @@ pub fn list(
             }
         });
     listing_fill(items, page.limit, keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_entry_keeps_its_documented_json_fields() {
+        let entry = CatalogEntry {
+            id: EntryId::default(),
+            kind: FileKind::Recording,
+            source: "jd".into(),
+            provider: Provider::Jdcloud,
+            stream: StreamRef {
+                domain: Some("d".into()),
+                app: Some("live".into()),
+                name: Some("s".into()),
+            },
+            file: FileFacts::default(),
+            origin: Location::Url("http://h/a.flv".into()),
+            store: StoredAt::Fs { path: "/a".into() },
+            size: 1,
+            sha256: String::new(),
+            md5: String::new(),
+            archived_at: chrono::DateTime::from_timestamp_millis(1_700_000_000_000).unwrap(),
+            job_id: JobId::default(),
+            event_id: EventId::default(),
+            params: BTreeMap::new(),
+        };
+        let v = serde_json::to_value(&entry).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(
+            keys,
+            [
+                "app",
+                "archived_at",
+                "domain",
+                "duration_s",
+                "ended_at",
+                "event_id",
+                "format",
+                "id",
+                "job_id",
+                "kind",
+                "md5",
+                "origin",
+                "params",
+                "provider",
+                "sha256",
+                "size",
+                "source",
+                "started_at",
+                "store",
+                "stream"
+            ]
+        );
+        assert_eq!(v["stream"], "s");
+        let back: CatalogEntry = serde_json::from_value(v).unwrap();
+        assert_eq!(back, entry);
+    }
 }

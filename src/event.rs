@@ -1,4 +1,11 @@
-//! The normalized Event every platform's callback maps into.
+//! The normalized Event every platform's callback maps into, and the
+//! platforms themselves.
+
+mod facts;
+mod provider;
+
+pub use facts::{FileFacts, Segment, StreamRef};
+pub use provider::Provider;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -6,7 +13,6 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::id::{EventId, JobId};
-use crate::providers::Provider;
 use crate::time::{serde_rfc3339, Timestamp};
 
 /// What happened, in our words; the platform's own name is kept beside it.
@@ -98,15 +104,6 @@ impl fmt::Display for Location {
     }
 }
 
-/// One segment of a JD point recording (`group`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Segment {
-    #[serde(with = "serde_rfc3339::option", default)]
-    pub started_at: Option<Timestamp>,
-    #[serde(with = "serde_rfc3339::option", default)]
-    pub ended_at: Option<Timestamp>,
-}
-
 /// The file a `recording_ready` / `snapshot_ready` event announces.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FileInfo {
@@ -114,16 +111,8 @@ pub struct FileInfo {
     /// The size the platform states, as stated (JD's `fileSize` unit is ambiguous).
     #[serde(default)]
     pub size: Option<u64>,
-    #[serde(default)]
-    pub format: Option<String>,
-    #[serde(with = "serde_rfc3339::option", default)]
-    pub started_at: Option<Timestamp>,
-    #[serde(with = "serde_rfc3339::option", default)]
-    pub ended_at: Option<Timestamp>,
-    #[serde(default)]
-    pub duration_s: Option<f64>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub group: Vec<Segment>,
+    #[serde(flatten)]
+    pub facts: FileFacts,
 }
 
 /// A callback, normalized. Everything a provider parser can tell; the ids and
@@ -140,12 +129,8 @@ pub struct Event {
     pub status: Status,
     #[serde(default)]
     pub error: Option<String>,
-    #[serde(default)]
-    pub domain: Option<String>,
-    #[serde(default)]
-    pub app: Option<String>,
-    #[serde(default)]
-    pub stream: Option<String>,
+    #[serde(flatten)]
+    pub stream: StreamRef,
     /// When it happened, by the platform's clock where it says, else when we received it.
     #[serde(with = "serde_rfc3339")]
     pub occurred_at: Timestamp,
@@ -187,9 +172,7 @@ pub struct ParsedEvent {
     pub platform_event: String,
     pub status: Status,
     pub error: Option<String>,
-    pub domain: Option<String>,
-    pub app: Option<String>,
-    pub stream: Option<String>,
+    pub stream: StreamRef,
     pub occurred_at: Option<Timestamp>,
     pub client_ip: Option<String>,
     pub params: BTreeMap<String, String>,
@@ -205,9 +188,7 @@ impl ParsedEvent {
             platform_event: platform_event.into(),
             status: Status::Success,
             error: None,
-            domain: None,
-            app: None,
-            stream: None,
+            stream: StreamRef::default(),
             occurred_at: None,
             client_ip: None,
             params: BTreeMap::new(),
@@ -218,13 +199,13 @@ impl ParsedEvent {
     /// Completes the event with where and when it arrived.
     pub fn into_event(mut self, source: &str, received_at: Timestamp, raw: &str) -> Event {
         if let Some(file) = &mut self.file {
-            if file.format.is_none() {
-                file.format = file.location.extension();
+            if file.facts.format.is_none() {
+                file.facts.format = file.location.extension();
             }
         }
         let occurred_at = self
             .occurred_at
-            .or_else(|| self.file.as_ref().and_then(|f| f.ended_at))
+            .or_else(|| self.file.as_ref().and_then(|f| f.facts.ended_at))
             .unwrap_or(received_at);
         Event {
             id: EventId::default(),
@@ -234,8 +215,6 @@ impl ParsedEvent {
             platform_event: self.platform_event,
             status: self.status,
             error: self.error,
-            domain: self.domain,
-            app: self.app,
             stream: self.stream,
             occurred_at,
             received_at,

@@ -27,9 +27,9 @@ pub fn parse_as(provider: Provider, data: &[u8]) {
         for parsed in events {
             let event = parsed.into_event("fuzz", chrono::Utc::now(), "");
             let names = [
-                event.stream.as_deref(),
-                event.app.as_deref(),
-                event.domain.as_deref(),
+                event.stream.name.as_deref(),
+                event.stream.app.as_deref(),
+                event.stream.domain.as_deref(),
                 event.file.as_ref().map(|f| f.location.file_name()),
             ];
             for name in names.into_iter().flatten() {

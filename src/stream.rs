@@ -32,11 +32,11 @@ impl StreamState {
 
     /// The state key's parts for an event, when it names a stream.
     pub fn key_of(e: &Event) -> Option<Vec<u8>> {
-        let stream = e.stream.as_deref()?;
+        let stream = e.stream.name.as_deref()?;
         let parts = [
             e.source.as_str(),
-            e.domain.as_deref().unwrap_or(""),
-            e.app.as_deref().unwrap_or(""),
+            e.stream.domain.as_deref().unwrap_or(""),
+            e.stream.app.as_deref().unwrap_or(""),
             stream,
         ];
         Some(parts.join("\0").into_bytes())
@@ -50,9 +50,9 @@ impl StreamState {
         }
         let mut s = prev.unwrap_or_else(|| StreamState {
             source: e.source.clone(),
-            domain: e.domain.clone().unwrap_or_default(),
-            app: e.app.clone().unwrap_or_default(),
-            stream: e.stream.clone().unwrap_or_default(),
+            domain: e.stream.domain.clone().unwrap_or_default(),
+            app: e.stream.app.clone().unwrap_or_default(),
+            stream: e.stream.name.clone().unwrap_or_default(),
             live: false,
             last_started_at: None,
             last_stopped_at: None,

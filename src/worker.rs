@@ -15,7 +15,7 @@ use crate::catalog::{self, CatalogEntry, StoredAt};
 use crate::config::TransferConfig;
 use crate::db::Db;
 use crate::digest::{Digests, Hasher};
-use crate::event::Event;
+use crate::event::{Event, FileFacts};
 use crate::failure::{Failure, FailureKind};
 use crate::providers::Provider;
 use crate::queue::{Job, Queue};
@@ -188,7 +188,7 @@ async fn transfer(
     let event = crate::ingest::event(&ctx.db, job.event_id)
         .map_err(db_failure)?
         .ok_or_else(|| Failure::permanent(format!("event {} is missing", job.event_id)))?;
-    tracing::Span::current().record("stream", event.stream.as_deref().unwrap_or(""));
+    tracing::Span::current().record("stream", event.stream.name.as_deref().unwrap_or(""));
     let source = ctx.sources.get(&job.source).ok_or_else(|| {
         Failure::permanent(format!("source {:?} is no longer configured", job.source))
     })?;
@@ -214,19 +214,17 @@ async fn transfer(
         }
     };
     let now = Utc::now();
-    let file = event.file.clone();
     let entry = CatalogEntry {
         id: catalog::new_id(&ctx.db, &now).map_err(db_failure)?,
         kind: job.kind,
         source: job.source.clone(),
         provider: event.provider,
-        domain: event.domain.clone(),
-        app: event.app.clone(),
         stream: event.stream.clone(),
-        format: file.as_ref().and_then(|f| f.format.clone()),
-        started_at: file.as_ref().and_then(|f| f.started_at),
-        ended_at: file.as_ref().and_then(|f| f.ended_at),
-        duration_s: file.as_ref().and_then(|f| f.duration_s),
+        file: event
+            .file
+            .as_ref()
+            .map(|f| f.facts.clone())
+            .unwrap_or_default(),
         origin: job.origin.clone(),
         store: ctx.store.stored_at(&key),
         size: digests.size,
@@ -236,7 +234,6 @@ async fn transfer(
         job_id: job.id,
         event_id: job.event_id,
         params: event.params.clone(),
-        group: file.map(|f| f.group).unwrap_or_default(),
     };
     let mut metadata = facts.metadata();
     metadata.insert("sha256".to_owned(), digests.sha256.clone());
@@ -248,23 +245,17 @@ async fn transfer(
 }
 
 fn facts(job: &Job, event: &Event) -> ObjectFacts {
-    let file = event.file.as_ref();
+    let file = event.file.as_ref().map(|f| &f.facts);
     ObjectFacts {
         kind: job.kind,
         source: job.source.clone(),
         provider: event.provider.to_string(),
-        domain: event.domain.clone(),
-        app: event.app.clone(),
-        stream: event.stream.clone(),
+        domain: event.stream.domain.clone(),
+        app: event.stream.app.clone(),
+        stream: event.stream.name.clone(),
         format: file.and_then(|f| f.format.clone()),
         filename: job.origin.file_name().to_owned(),
-        // A point recording (JD `group`) has no start of its own: its first segment's.
-        at: file
-            .and_then(|f| {
-                f.started_at
-                    .or_else(|| f.group.first().and_then(|g| g.started_at))
-            })
-            .unwrap_or(event.occurred_at),
+        at: file.and_then(FileFacts::start).unwrap_or(event.occurred_at),
         started_at: file.and_then(|f| f.started_at),
         ended_at: file.and_then(|f| f.ended_at),
         job_id: job.id.to_string(),

@@ -82,9 +82,9 @@ async fn events(
         let f = q.filter;
         Ok(ingest::list_events(&s.db, &q.page, |e| {
             f.source.as_ref().is_none_or(|w| *w == e.source)
-                && matches(&f.domain, &e.domain)
-                && matches(&f.app, &e.app)
-                && matches(&f.stream, &e.stream)
+                && matches(&f.domain, &e.stream.domain)
+                && matches(&f.app, &e.stream.app)
+                && matches(&f.stream, &e.stream.name)
                 && f.kind.is_none_or(|k| k == e.kind)
         })?)
     })
@@ -195,8 +195,8 @@ async fn catalog(
         Ok(catalog::list(&s.db, f.stream.as_deref(), &q.page, |e| {
             let at = e.filed_at();
             f.source.as_ref().is_none_or(|w| *w == e.source)
-                && matches(&f.domain, &e.domain)
-                && matches(&f.app, &e.app)
+                && matches(&f.domain, &e.stream.domain)
+                && matches(&f.app, &e.stream.app)
                 && f.kind.is_none_or(|k| k == e.kind)
                 && since.is_none_or(|t| at >= t)
                 && until.is_none_or(|t| at < t)

@@ -126,7 +126,7 @@ async fn receive_inner(
     for r in &recorded {
         tracing::debug!(
             event_id = %r.event.id, source = %source.name, kind = %r.event.kind,
-            stream = r.event.stream.as_deref().unwrap_or(""), job_id = r.event.job_id.map(|j| j.to_string()).unwrap_or_default(),
+            stream = r.event.stream.name.as_deref().unwrap_or(""), job_id = r.event.job_id.map(|j| j.to_string()).unwrap_or_default(),
             duplicate = r.event.duplicate, "callback recorded"
         );
     }

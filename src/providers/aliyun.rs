@@ -3,7 +3,7 @@
 //! (JSON, unix seconds, `uri` relative to the recording OSS bucket).
 
 use crate::body::{BodyError, Fields};
-use crate::event::{EventKind, FileInfo, ParsedEvent};
+use crate::event::{EventKind, FileFacts, FileInfo, ParsedEvent};
 use crate::providers::{event_name, location, required, time, unknown_event, Provider};
 
 const P: Provider = Provider::Aliyun;
@@ -38,9 +38,9 @@ pub fn parse(f: &Fields) -> Result<ParsedEvent, BodyError> {
 }
 
 fn set_names(e: &mut ParsedEvent, f: &Fields) {
-    e.domain = f.text("domain");
-    e.app = f.text("app");
-    e.stream = f.text("stream");
+    e.stream.domain = f.text("domain");
+    e.stream.app = f.text("app");
+    e.stream.name = f.text("stream");
 }
 
 /// `GET ?action=publish|publish_done&app=<push domain>&appname=<app>&id=<stream>&ip=..&node=..&time=..&usrargs=..`
@@ -53,9 +53,9 @@ fn parse_ingest(f: &Fields) -> Result<ParsedEvent, BodyError> {
     };
     let mut e = ParsedEvent::new(P, kind, raw_name);
     // In this callback `app` is the push domain and `appname` the application.
-    e.domain = f.text("app");
-    e.app = f.text("appname");
-    e.stream = f.text("id");
+    e.stream.domain = f.text("app");
+    e.stream.app = f.text("appname");
+    e.stream.name = f.text("id");
     e.client_ip = f.text("ip");
     e.occurred_at = time(f, "time")?;
     e.params = f.params("usrargs");
@@ -81,11 +81,13 @@ fn parse_recording(f: &Fields) -> Result<ParsedEvent, BodyError> {
     e.file = Some(FileInfo {
         location,
         size: None,
-        format: None,
-        started_at: time(f, "start_time")?,
-        ended_at: time(f, "stop_time")?,
-        duration_s: f.number("duration")?,
-        group: Vec::new(),
+        facts: FileFacts {
+            format: None,
+            started_at: time(f, "start_time")?,
+            ended_at: time(f, "stop_time")?,
+            duration_s: f.number("duration")?,
+            group: Vec::new(),
+        },
     });
     Ok(e)
 }

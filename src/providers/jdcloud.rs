@@ -2,7 +2,7 @@
 //! milliseconds) and the legacy JSON (`domain`, `url` = `bucket/key`, seconds).
 
 use crate::body::{BodyError, Fields};
-use crate::event::{EventKind, FileInfo, ParsedEvent, Segment, Status};
+use crate::event::{EventKind, FileFacts, FileInfo, ParsedEvent, Segment, Status};
 use crate::providers::{
     event_name, location, missing_file, required, size, status, time, unknown_event, Provider,
 };
@@ -58,9 +58,9 @@ fn parse_v1_1(f: &Fields) -> Result<ParsedEvent, BodyError> {
     let mut e = ParsedEvent::new(P, kind, raw_name.clone());
     e.status = st;
     e.error = f.text("errormsg");
-    e.domain = f.text("publishdomain");
-    e.app = f.text("appname");
-    e.stream = f.text("streamname");
+    e.stream.domain = f.text("publishdomain");
+    e.stream.app = f.text("appname");
+    e.stream.name = f.text("streamname");
     e.client_ip = f.text("clientip");
     e.params = f.params("pushparams");
     e.occurred_at = time(f, "eventtime")?.or(time(f, "snapshottime")?);
@@ -69,13 +69,15 @@ fn parse_v1_1(f: &Fields) -> Result<ParsedEvent, BodyError> {
             Some(location) => Some(FileInfo {
                 location,
                 size: size(f, "filesize")?,
-                format: f.text("format"),
-                started_at: time(f, "begintime")?,
-                ended_at: time(f, "endtime")?.or(time(f, "snapshottime")?),
-                // Documented as ms for point recordings, yet the example's
-                // 18439.0 matches its file name's five hours in seconds.
-                duration_s: f.number("duration")?,
-                group: group(f)?,
+                facts: FileFacts {
+                    format: f.text("format"),
+                    started_at: time(f, "begintime")?,
+                    ended_at: time(f, "endtime")?.or(time(f, "snapshottime")?),
+                    // Documented as ms for point recordings, yet the example's
+                    // 18439.0 matches its file name's five hours in seconds.
+                    duration_s: f.number("duration")?,
+                    group: group(f)?,
+                },
             }),
             None if st == Status::Fail => None,
             None => return Err(missing_file(P, &raw_name)),
@@ -124,19 +126,21 @@ fn parse_legacy(f: &Fields) -> Result<ParsedEvent, BodyError> {
     let mut e = ParsedEvent::new(P, kind, raw_name.clone());
     e.status = st;
     e.error = f.text("errormsg");
-    e.domain = f.text("domain");
-    e.app = f.text("app");
-    e.stream = f.text("stream");
+    e.stream.domain = f.text("domain");
+    e.stream.app = f.text("app");
+    e.stream.name = f.text("stream");
     if kind.carries_file() {
         e.file = match file_location {
             Some(location) => Some(FileInfo {
                 location,
                 size: None,
-                format: None,
-                started_at: time(f, "starttime")?,
-                ended_at: time(f, "stoptime")?,
-                duration_s: f.number("duration")?,
-                group: Vec::new(),
+                facts: FileFacts {
+                    format: None,
+                    started_at: time(f, "starttime")?,
+                    ended_at: time(f, "stoptime")?,
+                    duration_s: f.number("duration")?,
+                    group: Vec::new(),
+                },
             }),
             None if st == Status::Fail => None,
             None => return Err(missing_file(P, &raw_name)),

@@ -25,9 +25,9 @@ fn parse_new(f: &Fields) -> Result<ParsedEvent, BodyError> {
         _ => return Err(unknown_event(P, &raw_name)),
     };
     let mut e = ParsedEvent::new(P, kind, raw_name);
-    e.domain = f.text("pubdomain");
-    e.app = f.text("app");
-    e.stream = f.text("stream");
+    e.stream.domain = f.text("pubdomain");
+    e.stream.app = f.text("app");
+    e.stream.name = f.text("stream");
     e.client_ip = f.text("clientip");
     e.params = f.params("pubparam");
     // The doc names the end time PubStartUnixTime in one place and
@@ -53,11 +53,11 @@ fn parse_old(f: &Fields) -> Result<ParsedEvent, BodyError> {
         _ => return Err(unknown_event(P, &raw_name)),
     };
     let mut e = ParsedEvent::new(P, kind, raw_name);
-    e.app = text(f, "app");
-    e.stream = text(f, "name");
+    e.stream.app = text(f, "app");
+    e.stream.name = text(f, "name");
     // The push domain only appears inside tcurl (rtmp://<domain>/<app>).
     if let Some(tcurl) = text(f, "tcurl") {
-        e.domain = tcurl
+        e.stream.domain = tcurl
             .split_once("://")
             .map(|(_, rest)| rest)
             .and_then(|rest| rest.split(['/', '?', ':']).next())

@@ -6,7 +6,7 @@
 use subtle::ConstantTimeEq;
 
 use crate::body::{BodyError, Fields};
-use crate::event::{EventKind, FileInfo, ParsedEvent, Status};
+use crate::event::{EventKind, FileFacts, FileInfo, ParsedEvent, Status};
 use crate::providers::{
     location, md5_hex, missing_file, required, size, time, unknown_event, Provider,
 };
@@ -28,10 +28,10 @@ pub fn parse(f: &Fields) -> Result<ParsedEvent, BodyError> {
         "332" => parse_record_status(f)?,
         _ => return Err(unknown_event(P, &format!("event_type {raw_type}"))),
     };
-    e.stream = f.text("stream_id").or_else(|| f.text("channel_id"));
-    e.app = f.text("appname");
+    e.stream.name = f.text("stream_id").or_else(|| f.text("channel_id"));
+    e.stream.app = f.text("appname");
     // `app` is the push domain in these bodies; the status callback says `domain`.
-    e.domain = f.text("app").or_else(|| f.text("domain"));
+    e.stream.domain = f.text("app").or_else(|| f.text("domain"));
     e.params = f.params("stream_param");
     if e.occurred_at.is_none() {
         e.occurred_at = time(f, "event_time")?;
@@ -65,11 +65,13 @@ fn parse_recording(f: &Fields, raw_type: &str) -> Result<ParsedEvent, BodyError>
     e.file = Some(FileInfo {
         location,
         size: size(f, "file_size")?,
-        format: f.text("file_format").map(|s| s.to_ascii_lowercase()),
-        started_at: time(f, "start_time")?,
-        ended_at: time(f, "end_time")?,
-        duration_s: f.number("duration")?,
-        group: Vec::new(),
+        facts: FileFacts {
+            format: f.text("file_format").map(|s| s.to_ascii_lowercase()),
+            started_at: time(f, "start_time")?,
+            ended_at: time(f, "end_time")?,
+            duration_s: f.number("duration")?,
+            group: Vec::new(),
+        },
     });
     Ok(e)
 }
@@ -89,11 +91,13 @@ fn parse_snapshot(f: &Fields, raw_type: &str) -> Result<ParsedEvent, BodyError> 
     e.file = Some(FileInfo {
         location,
         size: size(f, "file_size")?,
-        format: None,
-        started_at: taken_at,
-        ended_at: taken_at,
-        duration_s: None,
-        group: Vec::new(),
+        facts: FileFacts {
+            format: None,
+            started_at: taken_at,
+            ended_at: taken_at,
+            duration_s: None,
+            group: Vec::new(),
+        },
     });
     Ok(e)
 }
@@ -225,8 +229,8 @@ mod tests {
         );
         let e = parse(&r[0]).unwrap();
         assert_eq!(e.kind, EventKind::RecordingReady);
-        assert_eq!(e.stream.as_deref(), Some("room1"));
-        assert_eq!(e.domain.as_deref(), Some("push.example.com"));
+        assert_eq!(e.stream.name.as_deref(), Some("room1"));
+        assert_eq!(e.stream.domain.as_deref(), Some("push.example.com"));
         assert_eq!(e.params.get("b").map(String::as_str), Some("2"));
         let file = e.file.unwrap();
         assert_eq!(
@@ -234,7 +238,7 @@ mod tests {
             Location::Url("http://vod.example.com/a/f0.mp4".into())
         );
         assert_eq!(file.size, Some(2048));
-        assert_eq!(file.format.as_deref(), Some("mp4"));
+        assert_eq!(file.facts.format.as_deref(), Some("mp4"));
     }
 
     #[test]

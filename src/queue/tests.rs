@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::TimeZone;
 
 use super::*;
-use crate::event::{EventKind, FileInfo, Location, ParsedEvent};
+use crate::event::{EventKind, FileFacts, FileInfo, Location, ParsedEvent};
 use crate::id::EventId;
 use crate::providers::Provider;
 
@@ -41,11 +41,13 @@ fn job_for(q: &Queue, url: &str, now: Timestamp) -> Job {
     p.file = Some(FileInfo {
         location: Location::Url(url.into()),
         size: None,
-        format: None,
-        started_at: None,
-        ended_at: None,
-        duration_s: None,
-        group: Vec::new(),
+        facts: FileFacts {
+            format: None,
+            started_at: None,
+            ended_at: None,
+            duration_s: None,
+            group: Vec::new(),
+        },
     });
     let mut event = p.into_event("jd", now, "{}");
     event.id = EventId(q.db.new_key(&now).unwrap());

@@ -1,0 +1,53 @@
+//! The facts a callback states about a stream and a file, defined once and
+//! embedded (flattened in JSON) wherever they travel: the event, the catalog
+//! entry, the object's metadata.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::{serde_rfc3339, Timestamp};
+
+/// Which stream: the platform's push domain, application and stream name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct StreamRef {
+    #[serde(default)]
+    pub domain: Option<String>,
+    #[serde(default)]
+    pub app: Option<String>,
+    /// The stream's name (`stream` in JSON).
+    #[serde(default, rename = "stream")]
+    pub name: Option<String>,
+}
+
+/// One segment of a JD point recording (`group`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    #[serde(with = "serde_rfc3339::option", default)]
+    pub started_at: Option<Timestamp>,
+    #[serde(with = "serde_rfc3339::option", default)]
+    pub ended_at: Option<Timestamp>,
+}
+
+/// What the platform says a file is: its format and its times.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FileFacts {
+    #[serde(default)]
+    pub format: Option<String>,
+    #[serde(with = "serde_rfc3339::option", default)]
+    pub started_at: Option<Timestamp>,
+    #[serde(with = "serde_rfc3339::option", default)]
+    pub ended_at: Option<Timestamp>,
+    #[serde(default)]
+    pub duration_s: Option<f64>,
+    /// JD point recordings: the segments the file is made of.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group: Vec<Segment>,
+}
+
+impl FileFacts {
+    /// When the recording started: its own start, else (a point recording,
+    /// JD `group`) its first segment's.
+    pub fn start(&self) -> Option<Timestamp> {
+        self.started_at
+            .or_else(|| self.group.first().and_then(|g| g.started_at))
+    }
+}
