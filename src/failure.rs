@@ -158,7 +158,7 @@ impl From<reqwest::Error> for Failure {
         while let Some(s) = source {
             message.push_str(": ");
             message.push_str(&s.to_string());
-            refused |= s.downcast_ref::<crate::source::InternalAddress>().is_some();
+            refused |= s.downcast_ref::<crate::net::InternalAddress>().is_some();
             source = s.source();
         }
         // Our own resolver refused an internal address: policy, not weather.

@@ -14,6 +14,7 @@ pub mod failure;
 pub mod fuzzing;
 pub mod http;
 pub mod metrics;
+pub mod net;
 pub mod notify;
 pub mod providers;
 pub mod queue;
