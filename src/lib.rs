@@ -20,6 +20,7 @@ pub mod providers;
 pub mod queue;
 pub mod rejected;
 pub mod retry;
+pub mod s3client;
 pub mod source;
 pub mod store;
 pub mod stream;

@@ -98,7 +98,7 @@ impl Sources {
                     access_key_id,
                     secret_access_key,
                 }) => Some(Origin::S3 {
-                    client: crate::store::s3::client(
+                    client: crate::s3client::client(
                         endpoint.as_deref(),
                         region,
                         *force_path_style,
