@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::config::{Config, OriginConfig, SourceConfig};
 use crate::event::Location;
@@ -190,22 +191,31 @@ impl SourceClient {
     }
 }
 
+/// What a path segment may hold unencoded (RFC 3986 `pchar`), plus the `/`
+/// between segments.
+const PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@')
+    .remove(b'/');
+
 /// Percent-encodes a storage path for a URL, keeping its `/`.
 fn encode_path(p: &str) -> String {
-    percent_encode(p.trim_start_matches('/'), b"-._~!$&'()*+,;=:@/")
-}
-
-/// Percent-encodes every byte but ASCII letters, digits and `keep`.
-pub(crate) fn percent_encode(s: &str, keep: &[u8]) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || keep.contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(p.trim_start_matches('/'), PATH).to_string()
 }
 
 /// A download in progress.
@@ -258,6 +268,10 @@ mod tests {
         assert_eq!(
             encode_path("liveApp****/s 1/0_2017-03-08-23:09:46.flv"),
             "liveApp****/s%201/0_2017-03-08-23:09:46.flv"
+        );
+        assert_eq!(
+            encode_path("/a#b?c%d/录像.flv"),
+            "a%23b%3Fc%25d/%E5%BD%95%E5%83%8F.flv"
         );
     }
 }

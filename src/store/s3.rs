@@ -23,6 +23,7 @@ use aws_sdk_s3::types::{
 use aws_sdk_s3::Client;
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::task::JoinSet;
 
 use super::KeyTemplate;
@@ -387,7 +388,30 @@ async fn abort_multipart(client: &Client, rec: &UploadRecord) -> bool {
     }
 }
 
+/// What `x-amz-copy-source` may hold unencoded: RFC 3986 unreserved
+/// characters, and the key's `/`.
+const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
 /// Percent-encodes a key for `x-amz-copy-source` (its `/` stay).
 fn encode_key(key: &str) -> String {
-    crate::source::percent_encode(key, b"-_.~/")
+    utf8_percent_encode(key, COPY_SOURCE).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_source_keys_keep_only_unreserved_characters_and_slashes() {
+        assert_eq!(
+            encode_key("live/s 1/a+b=c&d~e_f-g.flv"),
+            "live/s%201/a%2Bb%3Dc%26d~e_f-g.flv"
+        );
+        assert_eq!(encode_key("录像/x?.flv"), "%E5%BD%95%E5%83%8F/x%3F.flv");
+    }
 }
