@@ -9,7 +9,6 @@ pub mod config;
 pub mod db;
 pub mod digest;
 pub mod event;
-pub mod failure;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;

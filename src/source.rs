@@ -16,12 +16,8 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::config::{Config, OriginConfig, SourceConfig};
 use crate::event::Location;
-use crate::failure::Failure;
 use crate::net::{redirect_policy, AllowList, GuardedResolver};
-
-/// Downloads broken mid-body are continued with a Range request at most this
-/// many times within one attempt.
-pub const MAX_RESUMES: u32 = 5;
+use crate::retry::Failure;
 
 // Here rather than in `net`: reading a source's config is the source's
 // business, and the network policy stays free of it.
@@ -258,7 +254,7 @@ mod tests {
         let client = sources.get(&config.sources[0].name).unwrap();
         for p in ["../admin/x.flv", "live/../../x.flv", "a\\..\\..\\x"] {
             let e = client.open(&Location::Path(p.into())).await.err().unwrap();
-            assert_eq!(e.kind, crate::failure::FailureKind::Permanent, "{p}");
+            assert_eq!(e.kind, crate::retry::FailureKind::Permanent, "{p}");
             assert!(e.message.contains("climbs out"), "{p}: {}", e.message);
         }
     }

@@ -6,9 +6,9 @@ use bytes::Bytes;
 use reqwest::header::{ACCEPT_RANGES, CONTENT_RANGE, RANGE};
 use reqwest::{Client, Response, StatusCode, Url};
 
-use super::{Body, Download, MAX_RESUMES};
+use super::{Body, Download};
 use crate::db::keys::hex_encode;
-use crate::failure::Failure;
+use crate::retry::{Failure, MAX_RESUMES};
 
 pub struct HttpBody {
     client: Client,

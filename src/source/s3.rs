@@ -5,8 +5,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::Client;
 use bytes::Bytes;
 
-use super::{Body, Download, MAX_RESUMES};
-use crate::failure::Failure;
+use super::{Body, Download};
+use crate::retry::{Failure, MAX_RESUMES};
 
 pub struct S3Body {
     client: Client,

@@ -29,8 +29,8 @@ use tokio::task::JoinSet;
 use super::KeyTemplate;
 use crate::catalog::StoredAt;
 use crate::config::{StoreConfig, TransferConfig};
-use crate::failure::Failure;
 use crate::queue::UploadRecord;
+use crate::retry::Failure;
 // Kept at this path too: the integration tests build their S3 client with it.
 pub use crate::s3client::client;
 
