@@ -5,6 +5,7 @@
 
 pub mod file;
 mod http;
+mod resume;
 mod s3;
 
 use std::collections::HashMap;
@@ -224,8 +225,8 @@ pub struct Download {
 }
 
 enum Body {
-    Http(http::HttpBody),
-    S3(s3::S3Body),
+    Http(resume::Resuming<http::Get>),
+    S3(resume::Resuming<s3::GetObject>),
     File(file::FileBody),
 }
 
