@@ -28,7 +28,7 @@ async fn call(
     let resp = req
         .send()
         .await
-        .map_err(|e| format!("{url}: {}", crate::failure::Failure::from(e)))?;
+        .map_err(|e| format!("{url}: {}", crate::retry::Failure::from(e)))?;
     let status = resp.status();
     let body: Value = resp
         .json()

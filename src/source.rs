@@ -5,151 +5,27 @@
 
 pub mod file;
 mod http;
+mod resume;
 mod s3;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::config::{Config, OriginConfig, SourceConfig};
 use crate::event::Location;
-use crate::failure::Failure;
+use crate::net::{redirect_policy, AllowList, GuardedResolver};
+use crate::retry::Failure;
 
-/// Downloads broken mid-body are continued with a Range request at most this
-/// many times within one attempt.
-pub const MAX_RESUMES: u32 = 5;
-
-/// The hosts a source may fetch from.
-#[derive(Debug, Clone, Default)]
-pub struct AllowList {
-    patterns: Vec<String>,
-}
-
+// Here rather than in `net`: reading a source's config is the source's
+// business, and the network policy stays free of it.
 impl AllowList {
     /// `allow_hosts` as configured, or the origin's host when empty.
     pub fn for_source(s: &SourceConfig) -> AllowList {
-        let mut patterns: Vec<String> = s
-            .allow_hosts
-            .iter()
-            .map(|p| p.trim().to_ascii_lowercase())
-            .collect();
-        if patterns.is_empty() {
-            if let Some(host) = origin_host(s.origin.as_ref()) {
-                patterns.push(host);
-            }
-        }
-        AllowList { patterns }
-    }
-
-    /// True when `url` may be fetched: http(s) only, and its host listed.
-    pub fn allows(&self, url: &reqwest::Url) -> bool {
-        if !matches!(url.scheme(), "http" | "https") {
-            return false;
-        }
-        let Some(host) = url.host_str() else {
-            return false;
-        };
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        // Internal addresses only when named outright, never through a wildcard.
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            if is_internal(&ip) {
-                return self.names_exactly(&host);
-            }
-        }
-        self.patterns.iter().any(|p| {
-            p == "*"
-                || *p == host
-                || p.strip_prefix("*.")
-                    .is_some_and(|suffix| host.ends_with(&format!(".{suffix}")))
-        })
-    }
-
-    /// True when `host` is listed as itself, not through a wildcard.
-    pub fn names_exactly(&self, host: &str) -> bool {
-        self.patterns.iter().any(|p| p.eq_ignore_ascii_case(host))
-    }
-
-    /// For error messages.
-    pub fn describe(&self) -> String {
-        if self.patterns.is_empty() {
-            "nothing (set allow_hosts or an origin)".to_owned()
-        } else {
-            self.patterns.join(", ")
-        }
-    }
-}
-
-/// Loopback, private, link-local (the cloud metadata service), unspecified:
-/// addresses a callback must not be able to point us at.
-pub fn is_internal(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let o = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || o[0] == 0
-                // 100.64.0.0/10, carrier-grade NAT
-                || (o[0] == 100 && (o[1] & 0xc0) == 64)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_internal(&IpAddr::V4(v4));
-            }
-            let s = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (s[0] & 0xffc0) == 0xfe80 // link-local
-                || (s[0] & 0xfe00) == 0xfc00 // unique local, fd00:ec2::254 among them
-        }
-    }
-}
-
-/// A name that resolves only to addresses the source may not reach.
-#[derive(Debug, thiserror::Error)]
-#[error("{host} resolves only to internal addresses ({addrs}); list it exactly in allow_hosts to fetch from it")]
-pub struct InternalAddress {
-    pub host: String,
-    pub addrs: String,
-}
-
-/// Resolves names for one source's downloads and drops internal addresses
-/// unless the name is listed exactly: the check sees the address actually
-/// connected to, for every redirect hop, so DNS rebinding gains nothing.
-struct GuardedResolver {
-    allow: Arc<AllowList>,
-}
-
-impl reqwest::dns::Resolve for GuardedResolver {
-    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
-        let allow = Arc::clone(&self.allow);
-        Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let addrs: Vec<std::net::SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let exact = allow.names_exactly(&host);
-            let kept: Vec<std::net::SocketAddr> = addrs
-                .iter()
-                .copied()
-                .filter(|a| exact || !is_internal(&a.ip()))
-                .collect();
-            if kept.is_empty() {
-                let addrs = addrs
-                    .iter()
-                    .map(|a| a.ip().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                return Err(Box::new(InternalAddress { host, addrs })
-                    as Box<dyn std::error::Error + Send + Sync>);
-            }
-            Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs)
-        })
+        AllowList::new(&s.allow_hosts, origin_host(s.origin.as_ref()))
     }
 }
 
@@ -196,23 +72,11 @@ impl Sources {
         let mut map = HashMap::new();
         for s in &config.sources {
             let allow = Arc::new(AllowList::for_source(s));
-            let policy_allow = Arc::clone(&allow);
             let mut b = reqwest::Client::builder()
-                .dns_resolver(Arc::new(GuardedResolver {
-                    allow: Arc::clone(&allow),
-                }))
+                .dns_resolver(Arc::new(GuardedResolver::new(Arc::clone(&allow))))
                 .connect_timeout(timeout)
                 .read_timeout(timeout)
-                .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-                    if attempt.previous().len() >= 5 {
-                        attempt.error("more than 5 redirects")
-                    } else if policy_allow.allows(attempt.url()) {
-                        attempt.follow()
-                    } else {
-                        let to = attempt.url().host_str().unwrap_or("?").to_owned();
-                        attempt.error(format!("redirect to {to} refused: not in allow_hosts"))
-                    }
-                }));
+                .redirect(redirect_policy(Arc::clone(&allow)));
             if let Some(p) = &s.proxy {
                 let proxy =
                     reqwest::Proxy::all(p).map_err(|e| format!("sources.{}.proxy: {e}", s.name))?;
@@ -232,7 +96,7 @@ impl Sources {
                     access_key_id,
                     secret_access_key,
                 }) => Some(Origin::S3 {
-                    client: crate::store::s3::client(
+                    client: crate::s3client::client(
                         endpoint.as_deref(),
                         region,
                         *force_path_style,
@@ -324,22 +188,31 @@ impl SourceClient {
     }
 }
 
+/// What a path segment may hold unencoded (RFC 3986 `pchar`), plus the `/`
+/// between segments.
+const PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@')
+    .remove(b'/');
+
 /// Percent-encodes a storage path for a URL, keeping its `/`.
 fn encode_path(p: &str) -> String {
-    percent_encode(p.trim_start_matches('/'), b"-._~!$&'()*+,;=:@/")
-}
-
-/// Percent-encodes every byte but ASCII letters, digits and `keep`.
-pub(crate) fn percent_encode(s: &str, keep: &[u8]) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || keep.contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(p.trim_start_matches('/'), PATH).to_string()
 }
 
 /// A download in progress.
@@ -352,8 +225,8 @@ pub struct Download {
 }
 
 enum Body {
-    Http(http::HttpBody),
-    S3(s3::S3Body),
+    Http(resume::Resuming<http::Get>),
+    S3(resume::Resuming<s3::GetObject>),
     File(file::FileBody),
 }
 
@@ -372,58 +245,6 @@ impl Download {
 mod tests {
     use super::*;
 
-    fn list(p: &[&str]) -> AllowList {
-        AllowList {
-            patterns: p.iter().map(|s| s.to_string()).collect(),
-        }
-    }
-
-    fn url(u: &str) -> reqwest::Url {
-        reqwest::Url::parse(u).unwrap()
-    }
-
-    #[test]
-    fn hosts_match_exactly_or_by_wildcard_suffix() {
-        let a = list(&["*.jcloudcs.com", "oss.example.com"]);
-        assert!(a.allows(&url("http://s3.cn-north-1.jcloudcs.com/x")));
-        assert!(a.allows(&url("https://OSS.example.com/x")));
-        assert!(!a.allows(&url("http://jcloudcs.com.evil.net/x")));
-        assert!(!a.allows(&url("http://evil-jcloudcs.com/x")));
-        assert!(!a.allows(&url("http://other.example.com/x")));
-    }
-
-    #[test]
-    fn only_http_schemes_are_fetched() {
-        let a = list(&["*"]);
-        assert!(!a.allows(&url("file:///etc/passwd")));
-        assert!(!a.allows(&url("gopher://h/x")));
-        assert!(a.allows(&url("https://anything.example/x")));
-    }
-
-    #[test]
-    fn internal_addresses_need_to_be_named_outright() {
-        for u in [
-            "http://169.254.169.254/latest/meta-data",
-            "http://127.0.0.1/x",
-            "http://10.1.2.3/x",
-            "http://192.168.0.1/x",
-            "http://[::1]/x",
-            "http://[fd00:ec2::254]/x",
-            "http://[::ffff:127.0.0.1]/x",
-            "http://0.0.0.0/x",
-        ] {
-            assert!(!list(&["*"]).allows(&url(u)), "{u}");
-        }
-        assert!(list(&["169.254.169.254"]).allows(&url("http://169.254.169.254/x")));
-        assert!(list(&["127.0.0.1"]).allows(&url("http://127.0.0.1:8080/x")));
-        assert!(list(&["*"]).allows(&url("http://8.8.8.8/x")));
-    }
-
-    #[test]
-    fn an_empty_list_allows_nothing() {
-        assert!(!list(&[]).allows(&url("http://h/x")));
-    }
-
     #[tokio::test]
     async fn a_relative_path_cannot_climb_out_of_an_http_origin() {
         let mut config = Config::default();
@@ -434,7 +255,7 @@ mod tests {
         let client = sources.get(&config.sources[0].name).unwrap();
         for p in ["../admin/x.flv", "live/../../x.flv", "a\\..\\..\\x"] {
             let e = client.open(&Location::Path(p.into())).await.err().unwrap();
-            assert_eq!(e.kind, crate::failure::FailureKind::Permanent, "{p}");
+            assert_eq!(e.kind, crate::retry::FailureKind::Permanent, "{p}");
             assert!(e.message.contains("climbs out"), "{p}: {}", e.message);
         }
     }
@@ -444,6 +265,10 @@ mod tests {
         assert_eq!(
             encode_path("liveApp****/s 1/0_2017-03-08-23:09:46.flv"),
             "liveApp****/s%201/0_2017-03-08-23:09:46.flv"
+        );
+        assert_eq!(
+            encode_path("/a#b?c%d/录像.flv"),
+            "a%23b%3Fc%25d/%E5%BD%95%E5%83%8F.flv"
         );
     }
 }

@@ -11,8 +11,8 @@ use chrono::{Datelike, Timelike};
 
 use crate::catalog::StoredAt;
 use crate::config::{Config, StoreConfig, TransferConfig};
-use crate::failure::Failure;
 use crate::queue::{FileKind, UploadRecord};
+use crate::retry::Failure;
 use crate::time::{rfc3339, Timestamp};
 
 /// The facts a key and the object metadata are made of.

@@ -16,10 +16,10 @@ use crate::config::TransferConfig;
 use crate::db::Db;
 use crate::digest::{Digests, Hasher};
 use crate::event::{Event, FileFacts};
-use crate::failure::{Failure, FailureKind};
 use crate::providers::Provider;
 use crate::queue::{Job, Queue};
 use crate::retry::delay_after;
+use crate::retry::{Failure, FailureKind};
 use crate::source::{Download, Sources};
 use crate::store::{ObjectFacts, Store, Upload};
 

@@ -9,7 +9,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncReadExt;
 
 use super::{Body, Download};
-use crate::failure::Failure;
+use crate::retry::Failure;
 
 const CHUNK: usize = 256 * 1024;
 
@@ -191,7 +191,7 @@ mod tests {
             "/etc/passwd",
         ] {
             let e = resolve_under(&roots, p).unwrap_err();
-            assert_eq!(e.kind, crate::failure::FailureKind::Permanent, "{p}: {e:?}");
+            assert_eq!(e.kind, crate::retry::FailureKind::Permanent, "{p}: {e:?}");
         }
         assert!(resolve_under(&roots, "live/a\0.flv").is_err());
     }
@@ -200,7 +200,7 @@ mod tests {
     fn a_missing_file_may_still_appear() {
         let t = tree();
         let e = resolve_under(std::slice::from_ref(&t.root), "live/later.flv").unwrap_err();
-        assert_eq!(e.kind, crate::failure::FailureKind::NotFound, "{e:?}");
+        assert_eq!(e.kind, crate::retry::FailureKind::NotFound, "{e:?}");
     }
 
     #[tokio::test]

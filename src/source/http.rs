@@ -1,22 +1,21 @@
-//! An http(s) download that continues with a Range request from the byte
-//! reached when the body breaks, and never takes a short body for a whole one.
+//! An http(s) origin: GET, continued with a Range request from the byte
+//! reached when the body breaks (see `resume`).
 
 use base64::Engine;
 use bytes::Bytes;
 use reqwest::header::{ACCEPT_RANGES, CONTENT_RANGE, RANGE};
 use reqwest::{Client, Response, StatusCode, Url};
 
-use super::{Body, Download, MAX_RESUMES};
-use crate::failure::Failure;
+use super::resume::{Reopen, Resuming};
+use super::{Body, Download};
+use crate::retry::Failure;
 
-pub struct HttpBody {
+/// One URL, fetched again from a byte when its body breaks.
+pub struct Get {
     client: Client,
     url: Url,
-    response: Option<Response>,
-    pos: u64,
-    total: Option<u64>,
+    /// The first response offered `Accept-Ranges: bytes`.
     ranges: bool,
-    resumes_left: u32,
 }
 
 /// The URL as shown in errors: no query string (it may hold a signature).
@@ -52,66 +51,29 @@ pub(super) async fn open(client: &Client, url: Url) -> Result<Download, Failure>
         .get(ACCEPT_RANGES)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("bytes"));
+    let get = Get {
+        client: client.clone(),
+        url,
+        ranges,
+    };
     Ok(Download {
         content_length: total,
         md5,
-        body: Body::Http(HttpBody {
-            client: client.clone(),
-            url,
-            response: Some(response),
-            pos: 0,
-            total,
-            ranges,
-            resumes_left: MAX_RESUMES,
-        }),
+        body: Body::Http(Resuming::new(get, response, total)),
     })
 }
 
-impl HttpBody {
-    pub(super) async fn next_chunk(&mut self) -> Result<Option<Bytes>, Failure> {
-        loop {
-            let response = match &mut self.response {
-                Some(r) => r,
-                None => self.response.insert(self.resume().await?),
-            };
-            let broke = match response.chunk().await {
-                Ok(Some(bytes)) => {
-                    self.pos += bytes.len() as u64;
-                    return Ok(Some(bytes));
-                }
-                Ok(None) => match self.total {
-                    Some(total) if self.pos < total => {
-                        format!("body ended at byte {} of {total}", self.pos)
-                    }
-                    _ => return Ok(None),
-                },
-                Err(e) => format!("body broke at byte {}: {}", self.pos, Failure::from(e)),
-            };
-            self.response = None;
-            if !self.ranges || self.resumes_left == 0 {
-                let why = if self.ranges {
-                    "resumed too often"
-                } else {
-                    "the origin does not accept ranges, so the attempt restarts"
-                };
-                return Err(Failure::transient(format!(
-                    "GET {}: {broke} ({why})",
-                    shown(&self.url)
-                )));
-            }
-            self.resumes_left -= 1;
-            tracing::info!(url = %shown(&self.url), "{broke}; continuing with a Range request");
-        }
-    }
+impl Reopen for Get {
+    type Body = Response;
 
-    async fn resume(&self) -> Result<Response, Failure> {
+    async fn reopen(&self, from: u64) -> Result<Response, Failure> {
         let response = self
             .client
             .get(self.url.clone())
-            .header(RANGE, format!("bytes={}-", self.pos))
+            .header(RANGE, format!("bytes={from}-"))
             .send()
             .await?;
-        let what = format!("GET {} (from byte {})", shown(&self.url), self.pos);
+        let what = format!("GET {} (from byte {from})", shown(&self.url));
         match response.status() {
             StatusCode::PARTIAL_CONTENT => {
                 let start = response
@@ -121,7 +83,7 @@ impl HttpBody {
                     .and_then(|v| v.strip_prefix("bytes "))
                     .and_then(|v| v.split('-').next())
                     .and_then(|v| v.parse::<u64>().ok());
-                if start != Some(self.pos) {
+                if start != Some(from) {
                     return Err(Failure::transient(format!(
                         "{what}: the origin answered a different range"
                     )));
@@ -133,5 +95,24 @@ impl HttpBody {
             ))),
             s => Err(Failure::from_status(s.as_u16(), &what)),
         }
+    }
+
+    async fn chunk(response: &mut Response) -> Result<Option<Bytes>, String> {
+        response
+            .chunk()
+            .await
+            .map_err(|e| Failure::from(e).to_string())
+    }
+
+    fn accepts_ranges(&self) -> bool {
+        self.ranges
+    }
+
+    fn name(&self) -> String {
+        format!("GET {}", shown(&self.url))
+    }
+
+    fn log_resume(&self, broke: &str) {
+        tracing::info!(url = %shown(&self.url), "{broke}; continuing with a Range request");
     }
 }

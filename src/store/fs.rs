@@ -9,7 +9,7 @@ use tokio::io::{AsyncWriteExt, BufWriter};
 
 use super::KeyTemplate;
 use crate::catalog::StoredAt;
-use crate::failure::Failure;
+use crate::retry::Failure;
 
 /// Writes are buffered this much before reaching the file.
 const WRITE_BUFFER: usize = 1 << 20;

@@ -16,11 +16,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use aws_sdk_s3::config::retry::RetryConfig;
-use aws_sdk_s3::config::timeout::TimeoutConfig;
-use aws_sdk_s3::config::{
-    BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
-};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, MetadataDirective,
@@ -28,58 +23,21 @@ use aws_sdk_s3::types::{
 use aws_sdk_s3::Client;
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::task::JoinSet;
 
 use super::KeyTemplate;
 use crate::catalog::StoredAt;
 use crate::config::{StoreConfig, TransferConfig};
-use crate::failure::Failure;
 use crate::queue::UploadRecord;
+use crate::retry::Failure;
+// Kept at this path too: the integration tests build their S3 client with it.
+pub use crate::s3client::client;
 
 /// S3 allows at most this many parts.
 const MAX_PARTS: u64 = 10_000;
 /// CopyObject (used to set the final metadata in place) handles up to 5 GiB.
 const MAX_COPY: u64 = 5 * 1024 * 1024 * 1024;
-
-/// Builds an S3 client with our retry layer in charge: the SDK's own retries
-/// are off so every attempt is counted once.
-pub async fn client(
-    endpoint: Option<&str>,
-    region: &str,
-    force_path_style: bool,
-    access_key_id: Option<&str>,
-    secret_access_key: &str,
-    timeout: Duration,
-) -> Client {
-    let mut loader =
-        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_owned()));
-    if let Some(ak) = access_key_id {
-        loader = loader.credentials_provider(Credentials::new(
-            ak,
-            secret_access_key,
-            None,
-            None,
-            "recording-archiver config",
-        ));
-    }
-    let sdk = loader.load().await;
-    let mut b = aws_sdk_s3::config::Builder::from(&sdk)
-        .force_path_style(force_path_style)
-        .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(timeout)
-                .read_timeout(timeout)
-                .build(),
-        )
-        // We send our own per-part SHA-256; no second, SDK-chosen checksum.
-        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
-        .response_checksum_validation(ResponseChecksumValidation::WhenRequired);
-    if let Some(ep) = endpoint {
-        b = b.endpoint_url(ep);
-    }
-    Client::from_conf(b.build())
-}
 
 pub struct S3Store {
     client: Client,
@@ -430,7 +388,30 @@ async fn abort_multipart(client: &Client, rec: &UploadRecord) -> bool {
     }
 }
 
+/// What `x-amz-copy-source` may hold unencoded: RFC 3986 unreserved
+/// characters, and the key's `/`.
+const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
 /// Percent-encodes a key for `x-amz-copy-source` (its `/` stay).
 fn encode_key(key: &str) -> String {
-    crate::source::percent_encode(key, b"-_.~/")
+    utf8_percent_encode(key, COPY_SOURCE).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_source_keys_keep_only_unreserved_characters_and_slashes() {
+        assert_eq!(
+            encode_key("live/s 1/a+b=c&d~e_f-g.flv"),
+            "live/s%201/a%2Bb%3Dc%26d~e_f-g.flv"
+        );
+        assert_eq!(encode_key("录像/x?.flv"), "%E5%BD%95%E5%83%8F/x%3F.flv");
+    }
 }
