@@ -5,7 +5,7 @@
 use crate::db::{encode, Db, DbError, Order, Page, PageRequest, Tree, TxError};
 use crate::event::Event;
 use crate::id::{EventId, JobId};
-use crate::queue::{self, Job, Pushed};
+use crate::queue::{self, FileIdentity, Job, Pushed};
 use crate::stream;
 use crate::time::Timestamp;
 
@@ -15,6 +15,15 @@ pub struct Recorded {
     pub event: Event,
     /// The job this event created (not set for a duplicate).
     pub new_job: Option<Job>,
+    /// A failed job for the same file was queued again.
+    pub requeued: bool,
+}
+
+impl Recorded {
+    /// True when a worker has something new to do.
+    pub fn queued_work(&self) -> bool {
+        self.new_job.is_some() || self.requeued
+    }
 }
 
 /// Stores `events` (ids assigned here) and a job for each archivable one,
@@ -30,7 +39,10 @@ pub async fn record_events(
     for mut event in events {
         event.id = EventId(db.new_key(&event.received_at)?);
         let job = match event.archivable_file() {
-            Some(_) => Job::for_event(JobId(db.new_key(&now)?), &event, now),
+            Some(file) => {
+                let identity = FileIdentity::of(&event.source, file);
+                Job::for_event(JobId(db.new_key(&now)?), &event, now).map(|j| (j, identity))
+            }
             None => None,
         };
         prepared.push((event, job));
@@ -40,8 +52,9 @@ pub async fn record_events(
         for (event, job) in &prepared {
             let mut event = event.clone();
             let mut new_job = None;
-            if let Some(job) = job {
-                match queue::push(tx, job)? {
+            let mut requeued = false;
+            if let Some((job, identity)) = job {
+                match queue::push(tx, job, identity)? {
                     Pushed::New => {
                         event.job_id = Some(job.id);
                         new_job = Some(job.clone());
@@ -50,11 +63,20 @@ pub async fn record_events(
                         event.job_id = Some(existing);
                         event.duplicate = true;
                     }
+                    Pushed::Requeued(existing) => {
+                        event.job_id = Some(existing);
+                        event.duplicate = true;
+                        requeued = true;
+                    }
                 }
             }
             stream::update(tx, &event)?;
             tx.insert(Tree::Events, event.id.key(), &encode(&event))?;
-            out.push(Recorded { event, new_job });
+            out.push(Recorded {
+                event,
+                new_job,
+                requeued,
+            });
         }
         Ok::<_, TxError>(out)
     })

@@ -10,7 +10,7 @@ mod tests;
 
 use std::time::Duration;
 
-pub use job::{FileKind, Job, JobState, UploadRecord};
+pub use job::{FileIdentity, FileKind, Job, JobState, UploadRecord};
 
 use crate::db::{
     decode, encode, tx_get_json, Db, DbError, Order, Page, PageRequest, Tree, Tx, TxError,
@@ -51,6 +51,9 @@ pub enum Pushed {
     New,
     /// The same file is already known: this job.
     Duplicate(JobId),
+    /// The same file's job had failed: the platform says the file is there
+    /// (again), so that job is queued again, due now, with fresh attempts.
+    Requeued(JobId),
 }
 
 /// Jobs by state and the due backlog.
@@ -73,19 +76,30 @@ pub struct Queue {
     db: Db,
 }
 
-/// Queues `job` in the transaction `tx` unless a job for the same file exists.
-pub fn push(tx: &Tx, job: &Job) -> Result<Pushed, TxError> {
-    let idem = job.idempotency_key();
-    if let Some(existing) = tx.get(Tree::Dedupe, idem.as_bytes())? {
-        let existing = JobId::from_bytes(&existing).ok_or_else(|| DbError::Corrupt {
+/// Queues `job`, the file `identity`, in the transaction `tx`, unless a job
+/// for the same file exists: then that job, queued again if it had failed.
+pub fn push(tx: &Tx, job: &Job, identity: &FileIdentity) -> Result<Pushed, TxError> {
+    if let Some(existing) = tx.get(Tree::Dedupe, identity.as_bytes())? {
+        let id = JobId::from_bytes(&existing).ok_or_else(|| DbError::Corrupt {
             tree: "dedupe",
             message: "job key is not 16 bytes".to_owned(),
         })?;
-        return Ok(Pushed::Duplicate(existing));
+        return match tx_get_json::<Job>(tx, Tree::Jobs, id.key())? {
+            Some(mut failed) if failed.state == JobState::Failed => {
+                failed.state = JobState::Queued;
+                failed.attempts = 0;
+                failed.next_attempt_at = job.created_at;
+                failed.updated_at = job.created_at;
+                due::reindex(tx, &id, None, failed.due_at())?;
+                tx.insert(Tree::Jobs, id.key(), &encode(&failed))?;
+                Ok(Pushed::Requeued(id))
+            }
+            _ => Ok(Pushed::Duplicate(id)),
+        };
     }
     tx.insert(Tree::Jobs, job.id.key(), &encode(job))?;
     due::reindex(tx, &job.id, None, job.due_at())?;
-    tx.insert(Tree::Dedupe, idem.as_bytes(), job.id.key())?;
+    tx.insert(Tree::Dedupe, identity.as_bytes(), job.id.key())?;
     Ok(Pushed::New)
 }
 

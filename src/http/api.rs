@@ -293,7 +293,7 @@ async fn replay(
     let ids: Vec<_> = recorded.iter().map(|r| r.event.id).collect();
     rejected::mark_replayed(&state.db, &r, ids.clone())?;
     state.db.durable().await?;
-    if recorded.iter().any(|r| r.new_job.is_some()) {
+    if recorded.iter().any(|r| r.queued_work()) {
         state.wake.notify_waiters();
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({

@@ -119,7 +119,7 @@ async fn receive_inner(
     // Resolves only once the events and jobs are flushed to disk.
     let recorded = crate::ingest::record_events(&state.db, events, received_at).await?;
 
-    if recorded.iter().any(|r| r.new_job.is_some()) {
+    if recorded.iter().any(|r| r.queued_work()) {
         state.wake.notify_waiters();
     }
     let duplicate = recorded.iter().any(|r| r.event.duplicate);

@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{Event, EventKind, Location};
+use crate::event::{Event, EventKind, FileInfo, Location};
 use crate::id::{EventId, JobId};
-use crate::time::{serde_rfc3339, Timestamp};
+use crate::time::{serde_rfc3339, to_millis, Timestamp};
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -123,10 +123,30 @@ impl Job {
             JobState::Failed | JobState::Done => None,
         }
     }
+}
 
-    /// The key that makes a platform's retry of the same callback the same
-    /// job: the same file from the same source.
-    pub fn idempotency_key(&self) -> String {
-        format!("{}\n{}", self.source, self.origin.as_str())
+/// What makes two announcements the same file: the source, the location and
+/// the file's own times as the callback states them. A platform's retry of a
+/// callback is the same file; a new file at a reused URL (JD names snapshots
+/// after their stream, so every snapshot of a stream has one URL) is not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileIdentity(String);
+
+impl FileIdentity {
+    /// The identity of `file` announced by `source`.
+    pub fn of(source: &str, file: &FileInfo) -> FileIdentity {
+        let ms =
+            |t: Option<Timestamp>| t.map_or_else(|| "-".to_owned(), |t| to_millis(&t).to_string());
+        FileIdentity(format!(
+            "{source}\n{}\n{}\n{}",
+            file.location.as_str(),
+            ms(file.facts.started_at),
+            ms(file.facts.ended_at)
+        ))
+    }
+
+    /// The dedupe key, as stored.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::TimeZone;
 
 use super::*;
-use crate::event::{EventKind, FileFacts, FileInfo, Location, ParsedEvent};
+use crate::event::{EventKind, FileInfo, Location, ParsedEvent};
 use crate::id::EventId;
 use crate::providers::Provider;
 
@@ -41,7 +41,7 @@ fn job_for(q: &Queue, url: &str, now: Timestamp) -> Job {
     p.file = Some(FileInfo {
         location: Location::Url(url.into()),
         size: None,
-        facts: FileFacts {
+        facts: crate::event::FileFacts {
             format: None,
             started_at: None,
             ended_at: None,
@@ -55,9 +55,31 @@ fn job_for(q: &Queue, url: &str, now: Timestamp) -> Job {
 }
 
 async fn push_job(f: &Fixture, url: &str, now: Timestamp) -> (Job, Pushed) {
+    push_file(f, url, None, now).await
+}
+
+/// Pushes a job for `url` whose callback states it ended at `ended`.
+async fn push_file(
+    f: &Fixture,
+    url: &str,
+    ended: Option<Timestamp>,
+    now: Timestamp,
+) -> (Job, Pushed) {
     let job = job_for(&f.queue, url, now);
+    let file = FileInfo {
+        location: Location::Url(url.into()),
+        size: None,
+        facts: crate::event::FileFacts {
+            ended_at: ended,
+            ..Default::default()
+        },
+    };
+    let identity = FileIdentity::of(&job.source, &file);
     let j = job.clone();
-    let pushed = f.db.commit(move |tx| push(tx, &j)).await.unwrap();
+    let pushed =
+        f.db.commit(move |tx| push(tx, &j, &identity))
+            .await
+            .unwrap();
     (job, pushed)
 }
 
@@ -75,6 +97,42 @@ async fn the_same_file_is_pushed_once() {
         .list(&PageRequest::new(10, None).unwrap(), |_| true)
         .unwrap();
     assert_eq!(all.items.len(), 2);
+}
+
+#[tokio::test]
+async fn a_new_file_at_a_reused_url_is_a_new_job() {
+    let f = fixture();
+    let (_, p1) = push_file(&f, "http://h/snap.jpg", Some(t0()), t0()).await;
+    let (_, p2) = push_file(&f, "http://h/snap.jpg", Some(t0() + secs(60)), t0()).await;
+    let (_, p3) = push_file(&f, "http://h/snap.jpg", Some(t0() + secs(60)), t0()).await;
+    assert_eq!(p1, Pushed::New);
+    assert_eq!(p2, Pushed::New, "another snapshot time: another file");
+    assert!(
+        matches!(p3, Pushed::Duplicate(_)),
+        "the same callback again"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_job_is_queued_again_when_its_file_is_announced_again() {
+    let f = fixture();
+    let (job, _) = push_job(&f, "http://h/a.flv", t0()).await;
+    let c = f.queue.claim(t0(), LEASE).unwrap().unwrap();
+    f.queue
+        .attempt_failed(&c, "HTTP 404", None, t0())
+        .unwrap()
+        .unwrap();
+    let (_, again) = push_job(&f, "http://h/a.flv", t0() + secs(9)).await;
+    assert_eq!(again, Pushed::Requeued(job.id));
+    let j = f.queue.get(job.id).unwrap().unwrap();
+    assert_eq!((j.state, j.attempts), (JobState::Queued, 0));
+    assert_eq!(f.queue.next_due().unwrap(), Some(t0() + secs(9)));
+    let (_, once_more) = push_job(&f, "http://h/a.flv", t0() + secs(10)).await;
+    assert_eq!(
+        once_more,
+        Pushed::Duplicate(job.id),
+        "queued, not failed: a duplicate"
+    );
 }
 
 #[tokio::test]
