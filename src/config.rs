@@ -135,8 +135,7 @@ pub struct StateConfig {
     pub max_rejected_per_source: u64,
 }
 
-/// The default object key layout.
-pub const DEFAULT_KEY_TEMPLATE: &str = "{kind}/{domain}/{app}/{stream}/{yyyy}/{mm}/{dd}/{filename}";
+pub use crate::store::key::DEFAULT_KEY_TEMPLATE;
 
 fn default_key_template() -> String {
     DEFAULT_KEY_TEMPLATE.to_owned()
@@ -522,7 +521,7 @@ impl Config {
             }
             _ => {}
         }
-        crate::store::KeyTemplate::parse(self.store.key_template())
+        crate::store::key::KeyTemplate::parse(self.store.key_template())
             .map_err(|e| invalid("store.key_template", e))?;
         let t = &self.transfer;
         for (key, value) in [
