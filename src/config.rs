@@ -97,6 +97,9 @@ impl Config {
         path: Option<&Path>,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
+        // The defaults hold no secrets, so serializing them (a secret would
+        // print as `***`) loses nothing; the file and the environment are
+        // merged as TOML values and deserialized once, secrets and all.
         let mut table =
             toml::Table::try_from(Config::default()).map_err(|e| invalid("", e.to_string()))?;
         if let Some(path) = path {
@@ -156,33 +159,16 @@ impl Config {
         self.sources.iter().find(|s| s.name == name)
     }
 
-    /// A copy with every secret replaced by `***`.
+    /// A copy fit to print. Secrets serialize as `***` by themselves; this
+    /// also hides the passwords that proxy and origin URLs may carry.
     pub fn redacted(&self) -> Config {
         let mut c = self.clone();
-        c.api.token = c.api.token.redacted();
-        if let StoreConfig::S3 {
-            secret_access_key, ..
-        } = &mut c.store
-        {
-            *secret_access_key = secret_access_key.redacted();
-        }
         for s in &mut c.sources {
-            s.token = s.token.redacted();
-            for t in &mut s.tokens {
-                *t = t.redacted();
-            }
-            s.sign_key = s.sign_key.redacted();
             if let Some(p) = &mut s.proxy {
                 *p = without_password(p);
             }
             if let Some(OriginConfig::Http { base_url }) = &mut s.origin {
                 *base_url = without_password(base_url);
-            }
-            if let Some(OriginConfig::S3 {
-                secret_access_key, ..
-            }) = &mut s.origin
-            {
-                *secret_access_key = secret_access_key.redacted();
             }
         }
         c
@@ -236,20 +222,77 @@ mod tests {
         assert!(e.contains("listen_on"), "{e}");
     }
 
+    /// Every kind of secret, each with a value that names it.
+    const WITH_SECRETS: &str = concat!(
+        "[api]\ntoken = \"api-secret\"\n",
+        "[store]\ntype = \"s3\"\nbucket = \"b\"\naccess_key_id = \"AK\"\nsecret_access_key = \"store-secret\"\n",
+        "[[sources]]\nname = \"jd\"\ntoken = \"src-secret\"\ntokens = [\"old-secret\"]\n",
+        "sign_key = \"sign-secret\"\nproxy = \"http://u:proxy-secret@proxy:3128\"\n",
+        "[sources.origin]\ntype = \"s3\"\naccess_key_id = \"AK2\"\nsecret_access_key = \"origin-secret\"\n",
+    );
+
+    const SECRETS: [&str; 6] = [
+        "api-secret",
+        "store-secret",
+        "src-secret",
+        "old-secret",
+        "sign-secret",
+        "origin-secret",
+    ];
+
     #[test]
     fn secrets_never_print() {
-        let f = file(concat!(
-            "[api]\ntoken = \"api-secret\"\n",
-            "[store]\ntype = \"s3\"\nbucket = \"b\"\naccess_key_id = \"AK\"\nsecret_access_key = \"store-secret\"\n",
-            "[[sources]]\nname = \"jd\"\ntoken = \"src-secret\"\n",
-            "[sources.origin]\ntype = \"s3\"\naccess_key_id = \"AK2\"\nsecret_access_key = \"origin-secret\"\n",
-        ));
+        let f = file(WITH_SECRETS);
         let c = Config::load_with_env(Some(f.path()), []).unwrap();
         let printed = c.to_redacted_toml();
         let debug = format!("{c:?}");
-        for s in ["api-secret", "src-secret", "store-secret", "origin-secret"] {
+        for s in SECRETS {
             assert!(!printed.contains(s) && !debug.contains(s), "{s}");
         }
+        assert!(!printed.contains("proxy-secret"), "{printed}");
         assert!(printed.contains("***"));
+    }
+
+    #[test]
+    fn serializing_the_config_never_writes_a_secret() {
+        let f = file(WITH_SECRETS);
+        let c = Config::load_with_env(Some(f.path()), []).unwrap();
+        let as_toml = toml::to_string(&c).unwrap();
+        let as_json = serde_json::to_string(&c).unwrap();
+        for s in SECRETS {
+            assert!(!as_toml.contains(s), "{s} in TOML:\n{as_toml}");
+            assert!(!as_json.contains(s), "{s} in JSON:\n{as_json}");
+        }
+    }
+
+    #[test]
+    fn secrets_from_the_file_and_the_environment_survive_the_layering() {
+        // Layers merge as TOML values and are deserialized once: no secret
+        // passes through Secret's Serialize, which would leave only `***`.
+        let f = file(WITH_SECRETS);
+        let env = [(
+            "RECORDING_ARCHIVER__SOURCES__JD__SIGN_KEY".to_owned(),
+            "env-secret".to_owned(),
+        )];
+        let c = Config::load_with_env(Some(f.path()), env).unwrap();
+        assert_eq!(c.api.token.expose(), "api-secret");
+        let StoreConfig::S3 {
+            secret_access_key, ..
+        } = &c.store
+        else {
+            panic!("an s3 store: {:?}", c.store);
+        };
+        assert_eq!(secret_access_key.expose(), "store-secret");
+        let jd = &c.sources[0];
+        assert_eq!(jd.token.expose(), "src-secret");
+        assert_eq!(jd.tokens[0].expose(), "old-secret");
+        assert_eq!(jd.sign_key.expose(), "env-secret");
+        let Some(OriginConfig::S3 {
+            secret_access_key, ..
+        }) = &jd.origin
+        else {
+            panic!("an s3 origin: {:?}", jd.origin);
+        };
+        assert_eq!(secret_access_key.expose(), "origin-secret");
     }
 }

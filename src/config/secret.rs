@@ -2,10 +2,11 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
-/// A secret string: shown as `***` in Debug, Display and printed config.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// A secret string: shown as `***` in Debug and whenever it is serialized,
+/// so printing the config (TOML, JSON, logs) can never leak it.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -22,18 +23,37 @@ impl Secret {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-
-    pub(super) fn redacted(&self) -> Secret {
-        if self.0.is_empty() {
-            Secret::default()
-        } else {
-            Secret("***".to_owned())
-        }
-    }
 }
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(if self.0.is_empty() { "\"\"" } else { "***" })
+    }
+}
+
+/// Writes `***`, or `""` for an unset secret so that "unset" still shows.
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(if self.0.is_empty() { "" } else { "***" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_serializes_as_stars_and_an_unset_one_as_empty() {
+        assert_eq!(
+            serde_json::to_string(&Secret::new("hunter2")).unwrap(),
+            "\"***\""
+        );
+        assert_eq!(serde_json::to_string(&Secret::default()).unwrap(), "\"\"");
+    }
+
+    #[test]
+    fn a_secret_deserializes_from_a_plain_string() {
+        let s: Secret = serde_json::from_str("\"hunter2\"").unwrap();
+        assert_eq!(s.expose(), "hunter2");
     }
 }
