@@ -15,7 +15,7 @@ use crate::catalog::{self, CatalogEntry, StoredAt};
 use crate::config::TransferConfig;
 use crate::db::Db;
 use crate::digest::{Digests, Hasher};
-use crate::event::{Event, FileFacts};
+use crate::event::Event;
 use crate::providers::Provider;
 use crate::queue::{Job, Queue};
 use crate::retry::delay_after;
@@ -245,21 +245,21 @@ async fn transfer(
 }
 
 fn facts(job: &Job, event: &Event) -> ObjectFacts {
-    let file = event.file.as_ref().map(|f| &f.facts);
+    let file = event
+        .file
+        .as_ref()
+        .map(|f| f.facts.clone())
+        .unwrap_or_default();
     ObjectFacts {
         kind: job.kind,
         source: job.source.clone(),
         provider: event.provider.to_string(),
-        domain: event.stream.domain.clone(),
-        app: event.stream.app.clone(),
-        stream: event.stream.name.clone(),
-        format: file.and_then(|f| f.format.clone()),
+        stream: event.stream.clone(),
         filename: job.origin.file_name().to_owned(),
-        at: file.and_then(FileFacts::start).unwrap_or(event.occurred_at),
-        started_at: file.and_then(|f| f.started_at),
-        ended_at: file.and_then(|f| f.ended_at),
-        job_id: job.id.to_string(),
-        event_id: job.event_id.to_string(),
+        at: file.start().unwrap_or(event.occurred_at),
+        file,
+        job_id: job.id,
+        event_id: job.event_id,
     }
 }
 

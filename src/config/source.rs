@@ -1,0 +1,292 @@
+//! `[[sources]]`: the platform accounts that call us back, what their
+//! callbacks must prove, and where their files are fetched from.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{default_region, invalid, ConfigError, Secret};
+use crate::providers::Provider;
+
+/// `[sources.origin]`: where a source's relative file paths are fetched from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum OriginConfig {
+    /// An S3-protocol bucket (Alibaba OSS, JD Cloud OSS, AWS, ...).
+    S3 {
+        #[serde(default)]
+        endpoint: Option<String>,
+        /// Omit when paths start with the bucket (JD legacy `url` = `bucket/key`).
+        #[serde(default)]
+        bucket: Option<String>,
+        #[serde(default = "default_region")]
+        region: String,
+        #[serde(default = "default_true")]
+        force_path_style: bool,
+        #[serde(default)]
+        access_key_id: Option<String>,
+        #[serde(default)]
+        secret_access_key: Secret,
+    },
+    /// Plain HTTP(S): the path is appended to `base_url`.
+    Http { base_url: String },
+    /// Local directories (self-hosted nginx-rtmp / SRS): only files under
+    /// `roots`, symlinks resolved, are ever read.
+    File { roots: Vec<PathBuf> },
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `[[sources]]`: one platform account calling us back.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: String,
+    #[serde(default = "default_provider")]
+    pub provider: Provider,
+    #[serde(default)]
+    pub token: Secret,
+    /// More accepted tokens, for rotation: deploy the new one here, move the
+    /// platforms over, then remove the old.
+    #[serde(default)]
+    pub tokens: Vec<Secret>,
+    /// Callbacks per second accepted from this source (after authentication);
+    /// beyond it, 429. Bursts of up to `rate_burst` pass. Unset: no limit.
+    #[serde(default)]
+    pub rate_per_sec: Option<f64>,
+    #[serde(default = "default_burst")]
+    pub rate_burst: u32,
+    /// The key platforms sign callbacks with (Alibaba `ALI-LIVE-SIGNATURE`).
+    #[serde(default)]
+    pub sign_key: Secret,
+    /// Accepted signature age, in seconds.
+    #[serde(default = "default_sign_window")]
+    pub sign_window_secs: u64,
+    /// What a callback must prove: "token", "signature", or "both".
+    /// Default: "both" when sign_key is set, else "token".
+    #[serde(default)]
+    pub auth: Option<AuthMode>,
+    /// Where relative paths (Alibaba `uri`, JD legacy `url`) are fetched from.
+    #[serde(default)]
+    pub origin: Option<OriginConfig>,
+    /// Hosts downloads may come from: `host`, `*.domain` or `*`. Default: the origin's host.
+    #[serde(default)]
+    pub allow_hosts: Vec<String>,
+    /// An HTTP proxy for this source's downloads (`http://host:port`).
+    #[serde(default)]
+    pub proxy: Option<String>,
+}
+
+fn default_burst() -> u32 {
+    50
+}
+
+fn default_sign_window() -> u64 {
+    300
+}
+
+/// What a source's callbacks must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    Token,
+    Signature,
+    Both,
+}
+
+fn default_provider() -> Provider {
+    Provider::Auto
+}
+
+impl SourceConfig {
+    /// A source called `name` with every other key at its default: the
+    /// provider detected per callback, no secrets, no origin.
+    pub(super) fn named(name: &str) -> SourceConfig {
+        SourceConfig {
+            name: name.to_owned(),
+            provider: default_provider(),
+            token: Secret::default(),
+            tokens: Vec::new(),
+            rate_per_sec: None,
+            rate_burst: default_burst(),
+            sign_key: Secret::default(),
+            sign_window_secs: default_sign_window(),
+            auth: None,
+            origin: None,
+            allow_hosts: Vec::new(),
+            proxy: None,
+        }
+    }
+
+    /// What this source's callbacks must carry.
+    pub fn auth_mode(&self) -> AuthMode {
+        self.auth.unwrap_or(if self.sign_key.is_empty() {
+            AuthMode::Token
+        } else {
+            AuthMode::Both
+        })
+    }
+
+    /// Every token this source accepts.
+    pub fn accepted_tokens(&self) -> impl Iterator<Item = &Secret> {
+        std::iter::once(&self.token)
+            .chain(&self.tokens)
+            .filter(|t| !t.is_empty())
+    }
+
+    /// Checks source `i` (named `sources[i]` in errors); a source without a
+    /// token is refused unless only this machine can reach `listen`.
+    pub fn validate(&self, i: usize, listen: SocketAddr) -> Result<(), ConfigError> {
+        let key = |k: &str| format!("sources[{i}].{k}");
+        if self.name.is_empty()
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(invalid(
+                key("name"),
+                format!(
+                    "{:?}: use letters, digits, '-' and '_' (it is a URL path segment)",
+                    self.name
+                ),
+            ));
+        }
+        if let Some(OriginConfig::Http { base_url }) = &self.origin {
+            if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+                return Err(invalid(
+                    key("origin.base_url"),
+                    format!("{base_url:?} is not an http(s) URL"),
+                ));
+            }
+        }
+        if let Some(OriginConfig::S3 {
+            access_key_id,
+            secret_access_key,
+            ..
+        }) = &self.origin
+        {
+            if access_key_id.is_some() == secret_access_key.is_empty() {
+                return Err(invalid(
+                    key("origin.secret_access_key"),
+                    "set access_key_id and secret_access_key together, or neither",
+                ));
+            }
+        }
+        if let Some(OriginConfig::File { roots }) = &self.origin {
+            if roots.is_empty() {
+                return Err(invalid(
+                    key("origin.roots"),
+                    "list at least one directory files may be read from",
+                ));
+            }
+            if let Some(r) = roots.iter().find(|r| !r.is_absolute()) {
+                return Err(invalid(
+                    key("origin.roots"),
+                    format!("{} is not an absolute path", r.display()),
+                ));
+            }
+        }
+        if let Some(p) = &self.proxy {
+            if !p.starts_with("http://")
+                && !p.starts_with("https://")
+                && !p.starts_with("socks5://")
+            {
+                return Err(invalid(key("proxy"), format!("{p:?} is not a proxy URL")));
+            }
+        }
+        if let Some(r) = self.rate_per_sec {
+            if !(r.is_finite() && r > 0.0) {
+                return Err(invalid(key("rate_per_sec"), "must be a positive number"));
+            }
+        }
+        if self.auth_mode() != AuthMode::Token && self.sign_key.is_empty() {
+            return Err(invalid(
+                key("sign_key"),
+                format!(
+                    "source {:?} requires a signature but has no sign_key",
+                    self.name
+                ),
+            ));
+        }
+        if self.auth_mode() != AuthMode::Token
+            && matches!(self.provider, Provider::Jdcloud | Provider::Ksyun)
+        {
+            return Err(invalid(
+                key("auth"),
+                format!(
+                    "source {:?}: {} does not sign its callbacks; only aliyun, tencent \
+                     and auto sources can require a signature",
+                    self.name, self.provider
+                ),
+            ));
+        }
+        if self.auth_mode() != AuthMode::Signature
+            && self.accepted_tokens().next().is_none()
+            && !listen.ip().is_loopback()
+        {
+            return Err(invalid(
+                key("token"),
+                format!(
+                    "source {:?} has no token, but server.listen {listen} is reachable from other machines",
+                    self.name
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks every source, and that no two share a name: it is their URL path.
+pub(super) fn validate_all(
+    sources: &[SourceConfig],
+    listen: SocketAddr,
+) -> Result<(), ConfigError> {
+    let mut seen = HashSet::new();
+    for (i, s) in sources.iter().enumerate() {
+        if !seen.insert(s.name.as_str()) {
+            return Err(invalid(
+                format!("sources[{i}].name"),
+                format!("{:?} is defined twice", s.name),
+            ));
+        }
+        s.validate(i, listen)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::file;
+    use crate::config::Config;
+
+    #[test]
+    fn a_public_listener_requires_source_tokens() {
+        let f = file("[server]\nlisten = \"0.0.0.0:8080\"\n[[sources]]\nname = \"jd\"\n");
+        let e = Config::load_with_env(Some(f.path()), [])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sources[0].token"), "{e}");
+    }
+
+    #[test]
+    fn only_platforms_that_sign_can_require_a_signature() {
+        let load = |provider: &str| {
+            let f = file(&format!(
+                "[[sources]]\nname = \"s\"\nprovider = \"{provider}\"\nsign_key = \"k\"\n"
+            ));
+            Config::load_with_env(Some(f.path()), []).map_err(|e| e.to_string())
+        };
+        for p in ["jdcloud", "ksyun"] {
+            let e = load(p).unwrap_err();
+            assert!(e.contains("does not sign"), "{p}: {e}");
+        }
+        for p in ["aliyun", "tencent", "auto"] {
+            assert!(load(p).is_ok(), "{p}");
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! `[store]`: where archived files go, and the layout of their keys.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{default_region, invalid, ConfigError, Secret};
+use crate::store::key::KeyTemplate;
+
+pub use crate::store::key::DEFAULT_KEY_TEMPLATE;
+
+fn default_key_template() -> String {
+    DEFAULT_KEY_TEMPLATE.to_owned()
+}
+
+fn default_archive_root() -> PathBuf {
+    PathBuf::from("var/archive")
+}
+
+/// `[store]`: where archived files go.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum StoreConfig {
+    /// A local directory.
+    Fs {
+        #[serde(default = "default_archive_root")]
+        root: PathBuf,
+        #[serde(default = "default_key_template")]
+        key_template: String,
+    },
+    /// An S3 bucket (AWS or any S3-compatible server).
+    S3 {
+        bucket: String,
+        /// Omit for AWS.
+        #[serde(default)]
+        endpoint: Option<String>,
+        #[serde(default = "default_region")]
+        region: String,
+        #[serde(default)]
+        force_path_style: bool,
+        /// Omit both keys to use the standard AWS credential chain.
+        #[serde(default)]
+        access_key_id: Option<String>,
+        #[serde(default)]
+        secret_access_key: Secret,
+        #[serde(default = "default_key_template")]
+        key_template: String,
+    },
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig::Fs {
+            root: default_archive_root(),
+            key_template: default_key_template(),
+        }
+    }
+}
+
+impl StoreConfig {
+    /// The object key layout.
+    pub fn key_template(&self) -> &str {
+        match self {
+            StoreConfig::Fs { key_template, .. } | StoreConfig::S3 { key_template, .. } => {
+                key_template
+            }
+        }
+    }
+
+    /// Checks that the store is named, its credentials come in pairs, and
+    /// its key template parses.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            StoreConfig::Fs { root, .. } if root.as_os_str().is_empty() => {
+                return Err(invalid("store.root", "must not be empty"))
+            }
+            StoreConfig::S3 { bucket, .. } if bucket.is_empty() => {
+                return Err(invalid("store.bucket", "must name the bucket to archive into"))
+            }
+            StoreConfig::S3 {
+                access_key_id,
+                secret_access_key,
+                ..
+            } if access_key_id.is_some() == secret_access_key.is_empty() => {
+                return Err(invalid(
+                    "store.secret_access_key",
+                    "set access_key_id and secret_access_key together, or neither (AWS credential chain)",
+                ))
+            }
+            _ => {}
+        }
+        KeyTemplate::parse(self.key_template()).map_err(|e| invalid("store.key_template", e))?;
+        Ok(())
+    }
+}
