@@ -12,8 +12,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// Prometheus text format.
 async fn metrics(state: web::Data<super::AppState>) -> Result<HttpResponse, super::ApiError> {
     let gauges = state.db.queue_gauges(chrono::Utc::now())?;
+    // "text/plain; version=0.0.4; charset=utf-8": the classic Prometheus text
+    // format, which every Prometheus scrapes without negotiation (and which
+    // the body is); OpenMetrics would need `application/openmetrics-text`.
     Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
+        .content_type(crate::metrics::CONTENT_TYPE)
         .body(state.metrics.render(&gauges)))
 }
 
