@@ -143,7 +143,7 @@ pub async fn serve(
         wake,
         store,
         metrics,
-        limits: limits::Limits::default(),
+        limits: limits::Limits::new(&config.sources),
         rejected_quota,
     });
     let workers = match config.server.http_workers {
