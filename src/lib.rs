@@ -1,6 +1,7 @@
 //! recording-archiver: receives live-streaming platforms' recording callbacks and
 //! archives every announced file into storage the team owns.
 
+pub mod auth;
 pub mod body;
 pub mod catalog;
 pub mod cli;

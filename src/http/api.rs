@@ -2,8 +2,6 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
 use crate::db::PageRequest;
@@ -48,10 +46,7 @@ fn authorize(req: &HttpRequest, state: &AppState) -> Result<(), ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    let ok: bool = Sha256::digest(presented.trim().as_bytes())
-        .ct_eq(&Sha256::digest(token.expose().as_bytes()))
-        .into();
-    if ok {
+    if crate::auth::same_secret(presented.trim(), token.expose()) {
         Ok(())
     } else {
         Err(ApiError::unauthorized(

@@ -8,10 +8,9 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
+use crate::auth::same_secret;
 use crate::body::{self, BodyError, Encoding};
 use crate::config::{AuthMode, SourceConfig};
 use crate::db::keys::hex_encode;
@@ -236,7 +235,7 @@ fn check_token(
         Some(t)
             if source
                 .accepted_tokens()
-                .fold(false, |ok, s| tokens_match(&t, s.expose()) | ok) =>
+                .fold(false, |ok, s| same_secret(&t, s.expose()) | ok) =>
         {
             Ok(())
         }
@@ -282,7 +281,7 @@ fn check_ali_signature(
     }
     let host = header("host").unwrap_or("");
     let expected = md5_hex(&format!("{host}|{ts}|{}", source.sign_key.expose()));
-    if tokens_match(&sig.to_ascii_lowercase(), &expected) {
+    if same_secret(&sig.to_ascii_lowercase(), &expected) {
         Ok(())
     } else {
         Err(ApiError::unauthorized(format!(
@@ -290,13 +289,6 @@ fn check_ali_signature(
             source.name
         )))
     }
-}
-
-/// Constant-time comparison; hashing first hides the length as well.
-fn tokens_match(presented: &str, expected: &str) -> bool {
-    let a = Sha256::digest(presented.as_bytes());
-    let b = Sha256::digest(expected.as_bytes());
-    a.ct_eq(&b).into()
 }
 
 /// Reads the body, up to `limit` bytes and within `timeout`: a sender that
