@@ -3,16 +3,11 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::client;
 use crate::config::Config;
-use crate::db::Db;
-use crate::source::Sources;
-use crate::store::Store;
-use crate::worker;
 
 #[derive(Parser)]
 #[command(
@@ -256,7 +251,7 @@ pub fn main() -> ExitCode {
                 crate::config::LogFormat::Json => LogFormat::Json,
             });
             init_logging(format);
-            match serve(config.is_none(), loaded) {
+            match crate::daemon::run(config.is_none(), loaded) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     tracing::error!("{e}");
@@ -315,70 +310,4 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
     }
-}
-
-fn serve(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let config = Arc::new(config);
-    if defaults {
-        tracing::info!("no --config given: running on built-in defaults");
-    }
-    for s in config
-        .sources
-        .iter()
-        .filter(|s| s.accepted_tokens().next().is_none())
-    {
-        tracing::warn!(
-            source = %s.name,
-            "source {:?} accepts callbacks without a token; acceptable only because {} is a loopback address",
-            s.name, config.server.listen
-        );
-    }
-    std::fs::create_dir_all(&config.state.dir).map_err(|e| {
-        format!(
-            "cannot create state.dir {}: {e}",
-            config.state.dir.display()
-        )
-    })?;
-    let db = Db::open(&config.state.dir)?;
-    let queue = crate::queue::Queue::new(db.clone());
-    let requeued = queue.requeue_running(chrono::Utc::now())?;
-    if requeued > 0 {
-        tracing::warn!(
-            jobs = requeued,
-            "jobs left running by an unclean stop are queued again"
-        );
-    }
-    db.flush_now()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let store = Arc::new(Store::open(&config).await?);
-        if let Err(e) = store.check().await {
-            // Not fatal: callbacks are still received and kept; transfers retry.
-            tracing::error!("the store does not answer: {e}");
-        }
-        let sources = Sources::build(&config).await?;
-        let wake = Arc::new(tokio::sync::Notify::new());
-        let metrics = Arc::new(crate::metrics::Metrics::default());
-        let pool = worker::start(Arc::new(worker::Context {
-            db: db.clone(),
-            queue,
-            store: Arc::clone(&store),
-            sources,
-            transfer: config.transfer.clone(),
-            wake: Arc::clone(&wake),
-            metrics: Arc::clone(&metrics),
-        }));
-        // Returns on SIGTERM/SIGINT once in-flight requests are answered.
-        crate::http::serve(Arc::clone(&config), db.clone(), wake, store, metrics).await?;
-        pool.shutdown(std::time::Duration::from_secs(
-            config.transfer.shutdown_grace_secs,
-        ))
-        .await;
-        Ok::<(), Box<dyn std::error::Error>>(())
-    })?;
-    db.flush_now()?;
-    tracing::info!("stopped");
-    Ok(())
 }

@@ -1,4 +1,4 @@
-//! The actix-web application: routes, errors as JSON, the server's lifecycle.
+//! The actix-web application: routes, errors as JSON, the server itself.
 
 mod api;
 mod callbacks;
@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::dev::Service;
+use actix_web::dev::{Server, Service};
 use futures_util::future::Either;
 
 use actix_web::http::StatusCode;
@@ -122,15 +122,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     }));
 }
 
-/// Binds the listener and serves until SIGINT/SIGTERM; returns once the
-/// in-flight requests have finished.
-pub async fn serve(
+/// Binds the listener and builds the server. It serves once awaited, until
+/// its handle stops it (the daemon does, on SIGTERM/SIGINT), and resolves
+/// once the in-flight requests have finished.
+pub fn bind(
     config: Arc<Config>,
     db: Db,
+    queue: crate::queue::Queue,
     wake: Arc<tokio::sync::Notify>,
     store: Arc<crate::store::Store>,
     metrics: Arc<crate::metrics::Metrics>,
-) -> std::io::Result<()> {
+) -> std::io::Result<Server> {
     let addr: SocketAddr = config
         .listen_addr()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
@@ -139,19 +141,18 @@ pub async fn serve(
     let rejected_quota = limits::RejectedQuota::new(kept, config.state.max_rejected_per_source);
     let state = web::Data::new(AppState {
         config: Arc::clone(&config),
-        queue: crate::queue::Queue::new(db.clone()),
         db,
+        queue,
         wake,
         store,
         metrics,
-        limits: limits::Limits::default(),
+        limits: limits::Limits::new(&config.sources),
         rejected_quota,
     });
     let workers = match config.server.http_workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
         n => n,
     };
-    let queue = state.queue.clone();
     let (max_header_bytes, max_headers) =
         (config.server.max_header_bytes, config.server.max_headers);
     let server = HttpServer::new(move || {
@@ -171,35 +172,13 @@ pub async fn serve(
     .backlog(4096)
     .client_request_timeout(Duration::from_secs(config.server.request_timeout_secs))
     .keep_alive(Duration::from_secs(config.server.keep_alive_secs))
-    // We handle SIGTERM/SIGINT ourselves, to tell systemd we are stopping.
+    // The daemon handles SIGTERM/SIGINT, to tell systemd we are stopping.
     .disable_signals()
     .bind(addr)?;
     for a in server.addrs() {
         tracing::info!(address = %a, "listening");
     }
-    let server = server.run();
-    let handle = server.handle();
-    // The state store is open and the listener bound: serving.
-    crate::notify::send("READY=1");
-    if let Some(every) = crate::notify::watchdog_interval() {
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                // Ping only while the state store answers: a wedged daemon gets restarted.
-                if queue.next_due().is_ok() {
-                    crate::notify::send("WATCHDOG=1");
-                }
-            }
-        });
-    }
-    tokio::spawn(async move {
-        let signal = stop_signal().await;
-        tracing::info!("{signal} received: stopping");
-        crate::notify::send("STOPPING=1");
-        // Stop accepting; answer the requests in flight.
-        handle.stop(true).await;
-    });
-    server.await
+    Ok(server.run())
 }
 
 /// Refuses, with 431, a request whose headers exceed the configured size or count.
@@ -224,24 +203,6 @@ fn header_limits(
         ));
     }
     Ok(())
-}
-
-/// Waits for SIGTERM or SIGINT; names it.
-async fn stop_signal() -> &'static str {
-    use tokio::signal::unix::{signal, SignalKind};
-    match (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) {
-        (Ok(mut term), Ok(mut int)) => tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
-        },
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-            "SIGINT"
-        }
-    }
 }
 
 #[cfg(test)]

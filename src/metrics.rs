@@ -2,13 +2,24 @@
 //! Gauges about the queue are read from the state store at scrape time.
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
+
+use prometheus_client::encoding::{prometheus_text, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Every series' name starts with this.
+const PREFIX: &str = "recording_archiver";
 
 /// Upper bounds of the transfer-duration buckets, in seconds.
 const DURATION_BUCKETS: [f64; 9] = [0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0];
+
+/// The `Content-Type` of [`Metrics::render`]'s text.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// How a transfer attempt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -20,6 +31,13 @@ pub enum TransferOutcome {
 }
 
 impl TransferOutcome {
+    const ALL: [TransferOutcome; 4] = [
+        TransferOutcome::Done,
+        TransferOutcome::Retry,
+        TransferOutcome::Failed,
+        TransferOutcome::Interrupted,
+    ];
+
     fn label(self) -> &'static str {
         match self {
             TransferOutcome::Done => "done",
@@ -30,19 +48,98 @@ impl TransferOutcome {
     }
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallbackLabels {
+    source: String,
+    provider: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: &'static str,
+}
+
 /// The daemon's counters.
-#[derive(Default)]
 pub struct Metrics {
-    /// (source, provider, outcome) → count. Sources are the configured ones
-    /// (an unknown name is counted as "unknown"), so labels stay bounded.
-    callbacks: Mutex<BTreeMap<(String, String, &'static str), u64>>,
-    /// source → rejected requests answered 400 but not kept (quota reached).
-    rejected_dropped: Mutex<BTreeMap<String, u64>>,
-    transfers: Mutex<BTreeMap<TransferOutcome, u64>>,
-    bytes_archived: AtomicU64,
-    duration_buckets: [AtomicU64; DURATION_BUCKETS.len()],
-    duration_count: AtomicU64,
-    duration_sum_ms: AtomicU64,
+    registry: Registry,
+    /// Sources are the configured ones (an unknown name is counted as
+    /// "unknown"), so labels stay bounded.
+    callbacks: Family<CallbackLabels, Counter>,
+    rejected_dropped: Family<SourceLabels, Counter>,
+    transfers: Family<OutcomeLabels, Counter>,
+    retries: Counter,
+    bytes_archived: Counter,
+    transfer_duration: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let callbacks = Family::<CallbackLabels, Counter>::default();
+        let rejected_dropped = Family::<SourceLabels, Counter>::default();
+        let transfers = Family::<OutcomeLabels, Counter>::default();
+        // Every outcome is shown from the start, at 0, so a rate over it
+        // needs no `or vector(0)`.
+        for o in TransferOutcome::ALL {
+            let _ = transfers.get_or_create(&OutcomeLabels { outcome: o.label() });
+        }
+        let retries = Counter::default();
+        let bytes_archived = Counter::default();
+        let transfer_duration = Histogram::new(DURATION_BUCKETS);
+
+        // The registry appends `_total` to counters and a full stop to help texts.
+        let mut registry = Registry::with_prefix(PREFIX);
+        registry.register(
+            "callbacks",
+            "Callbacks received, by source, provider and answer",
+            callbacks.clone(),
+        );
+        registry.register(
+            "rejected_dropped",
+            "Unparseable callbacks answered 400 but not kept: \
+             the source's state.max_rejected_per_source was reached",
+            rejected_dropped.clone(),
+        );
+        registry.register(
+            "transfers",
+            "Transfer attempts, by how they ended",
+            transfers.clone(),
+        );
+        registry.register(
+            "retries",
+            "Attempts that failed and were scheduled again",
+            retries.clone(),
+        );
+        registry.register(
+            "bytes_archived",
+            "Bytes of files archived",
+            bytes_archived.clone(),
+        );
+        registry.register(
+            "transfer_duration_seconds",
+            "Duration of completed transfers",
+            transfer_duration.clone(),
+        );
+        Metrics {
+            registry,
+            callbacks,
+            rejected_dropped,
+            transfers,
+            retries,
+            bytes_archived,
+            transfer_duration,
+        }
+    }
 }
 
 /// Queue gauges, read from the state store when scraped.
@@ -54,165 +151,94 @@ pub struct QueueGauges {
     pub oldest_due_age_s: f64,
 }
 
+impl QueueGauges {
+    /// The gauges as a registry of their own: they are a reading taken for
+    /// this scrape, not state the daemon keeps.
+    fn registry(&self) -> Registry {
+        let jobs = Family::<StateLabels, Gauge<u64, AtomicU64>>::default();
+        for (state, n) in &self.jobs_by_state {
+            jobs.get_or_create(&StateLabels { state }).set(*n);
+        }
+        let depth = Gauge::<u64, AtomicU64>::default();
+        depth.set(self.due_now);
+        let oldest = Gauge::<f64, AtomicU64>::default();
+        // Milliseconds are what the state store records.
+        oldest.set((self.oldest_due_age_s * 1000.0).round() / 1000.0);
+
+        let mut registry = Registry::with_prefix(PREFIX);
+        registry.register("jobs", "Jobs by state", jobs);
+        registry.register("queue_depth", "Jobs due now and not yet claimed", depth);
+        registry.register(
+            "oldest_queued_job_age_seconds",
+            "How long the longest-waiting due job has waited",
+            oldest,
+        );
+        registry
+    }
+}
+
 impl Metrics {
     /// Counts a callback by its answer.
     pub fn callback(&self, source: &str, provider: &str, outcome: &'static str) {
-        if let Ok(mut m) = self.callbacks.lock() {
-            *m.entry((source.to_owned(), provider.to_owned(), outcome))
-                .or_default() += 1;
-        }
+        self.callbacks
+            .get_or_create(&CallbackLabels {
+                source: source.to_owned(),
+                provider: provider.to_owned(),
+                outcome,
+            })
+            .inc();
     }
 
     /// Counts a rejected request not kept because its source's quota is full.
     pub fn rejected_dropped(&self, source: &str) {
-        if let Ok(mut m) = self.rejected_dropped.lock() {
-            *m.entry(source.to_owned()).or_default() += 1;
-        }
+        self.rejected_dropped
+            .get_or_create(&SourceLabels {
+                source: source.to_owned(),
+            })
+            .inc();
     }
 
     /// Counts a transfer attempt; a completed one adds its bytes and duration.
     pub fn transfer(&self, outcome: TransferOutcome, bytes: u64, took: Duration) {
-        if let Ok(mut m) = self.transfers.lock() {
-            *m.entry(outcome).or_default() += 1;
-        }
-        if outcome == TransferOutcome::Done {
-            self.bytes_archived.fetch_add(bytes, Relaxed);
-            let secs = took.as_secs_f64();
-            for (i, bound) in DURATION_BUCKETS.iter().enumerate() {
-                if secs <= *bound {
-                    self.duration_buckets[i].fetch_add(1, Relaxed);
-                }
+        self.transfers
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.label(),
+            })
+            .inc();
+        match outcome {
+            TransferOutcome::Done => {
+                self.bytes_archived.inc_by(bytes);
+                self.transfer_duration.observe(took.as_secs_f64());
             }
-            self.duration_count.fetch_add(1, Relaxed);
-            self.duration_sum_ms
-                .fetch_add(took.as_millis() as u64, Relaxed);
+            TransferOutcome::Retry => {
+                self.retries.inc();
+            }
+            TransferOutcome::Failed | TransferOutcome::Interrupted => {}
         }
     }
 
-    /// The Prometheus text exposition.
+    /// The Prometheus text exposition (format 0.0.4, [`CONTENT_TYPE`]).
     pub fn render(&self, q: &QueueGauges) -> String {
         let mut out = String::new();
-        let p = "recording_archiver";
-        let _ = writeln!(
-            out,
-            "# HELP {p}_callbacks_total Callbacks received, by source, provider and answer."
-        );
-        let _ = writeln!(out, "# TYPE {p}_callbacks_total counter");
-        if let Ok(m) = self.callbacks.lock() {
-            for ((source, provider, outcome), n) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "{p}_callbacks_total{{source=\"{}\",provider=\"{}\",outcome=\"{outcome}\"}} {n}",
-                    escape(source),
-                    escape(provider)
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP {p}_rejected_dropped_total Unparseable callbacks answered 400 but not kept: \
-             the source's state.max_rejected_per_source was reached."
-        );
-        let _ = writeln!(out, "# TYPE {p}_rejected_dropped_total counter");
-        if let Ok(m) = self.rejected_dropped.lock() {
-            for (source, n) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "{p}_rejected_dropped_total{{source=\"{}\"}} {n}",
-                    escape(source)
-                );
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP {p}_transfers_total Transfer attempts, by how they ended."
-        );
-        let _ = writeln!(out, "# TYPE {p}_transfers_total counter");
-        let transfers = self.transfers.lock().map(|m| m.clone()).unwrap_or_default();
-        for o in [
-            TransferOutcome::Done,
-            TransferOutcome::Retry,
-            TransferOutcome::Failed,
-            TransferOutcome::Interrupted,
-        ] {
-            let n = transfers.get(&o).copied().unwrap_or(0);
-            let _ = writeln!(out, "{p}_transfers_total{{outcome=\"{}\"}} {n}", o.label());
-        }
-        let _ = writeln!(
-            out,
-            "# HELP {p}_retries_total Attempts that failed and were scheduled again."
-        );
-        let _ = writeln!(out, "# TYPE {p}_retries_total counter");
-        let _ = writeln!(
-            out,
-            "{p}_retries_total {}",
-            transfers.get(&TransferOutcome::Retry).copied().unwrap_or(0)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP {p}_bytes_archived_total Bytes of files archived."
-        );
-        let _ = writeln!(out, "# TYPE {p}_bytes_archived_total counter");
-        let _ = writeln!(
-            out,
-            "{p}_bytes_archived_total {}",
-            self.bytes_archived.load(Relaxed)
-        );
-        let _ = writeln!(
-            out,
-            "# HELP {p}_transfer_duration_seconds Duration of completed transfers."
-        );
-        let _ = writeln!(out, "# TYPE {p}_transfer_duration_seconds histogram");
-        for (i, bound) in DURATION_BUCKETS.iter().enumerate() {
-            let n = self.duration_buckets[i].load(Relaxed);
-            let _ = writeln!(
-                out,
-                "{p}_transfer_duration_seconds_bucket{{le=\"{bound}\"}} {n}"
-            );
-        }
-        let count = self.duration_count.load(Relaxed);
-        let _ = writeln!(
-            out,
-            "{p}_transfer_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
-        );
-        let _ = writeln!(
-            out,
-            "{p}_transfer_duration_seconds_sum {}",
-            self.duration_sum_ms.load(Relaxed) as f64 / 1000.0
-        );
-        let _ = writeln!(out, "{p}_transfer_duration_seconds_count {count}");
-        let _ = writeln!(out, "# HELP {p}_jobs Jobs by state.");
-        let _ = writeln!(out, "# TYPE {p}_jobs gauge");
-        for (state, n) in &q.jobs_by_state {
-            let _ = writeln!(out, "{p}_jobs{{state=\"{state}\"}} {n}");
-        }
-        let _ = writeln!(
-            out,
-            "# HELP {p}_queue_depth Jobs due now and not yet claimed."
-        );
-        let _ = writeln!(out, "# TYPE {p}_queue_depth gauge");
-        let _ = writeln!(out, "{p}_queue_depth {}", q.due_now);
-        let _ = writeln!(out, "# HELP {p}_oldest_queued_job_age_seconds How long the longest-waiting due job has waited.");
-        let _ = writeln!(out, "# TYPE {p}_oldest_queued_job_age_seconds gauge");
-        let _ = writeln!(
-            out,
-            "{p}_oldest_queued_job_age_seconds {:.3}",
-            q.oldest_due_age_s
-        );
+        // Writing to a String cannot fail; the text format has no end
+        // marker, so two registries' texts simply follow each other.
+        let _ = prometheus_text::encode(&mut out, &self.registry);
+        let _ = prometheus_text::encode(&mut out, &q.registry());
         out
     }
-}
-
-/// Label values escape `\`, `"` and newlines.
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gauges() -> QueueGauges {
+        QueueGauges {
+            jobs_by_state: BTreeMap::from([("done", 1), ("queued", 0)]),
+            due_now: 0,
+            oldest_due_age_s: 0.0,
+        }
+    }
 
     #[test]
     fn the_histogram_is_cumulative_and_counters_render() {
@@ -220,12 +246,7 @@ mod tests {
         m.transfer(TransferOutcome::Done, 100, Duration::from_secs(2));
         m.transfer(TransferOutcome::Retry, 0, Duration::from_secs(1));
         m.callback("jd", "jdcloud", "ok");
-        let q = QueueGauges {
-            jobs_by_state: BTreeMap::from([("done", 1)]),
-            due_now: 0,
-            oldest_due_age_s: 0.0,
-        };
-        let text = m.render(&q);
+        let text = m.render(&gauges());
         assert!(
             text.contains("recording_archiver_transfer_duration_seconds_bucket{le=\"1\"} 0"),
             "{text}"
@@ -235,5 +256,43 @@ mod tests {
         assert!(text.contains("recording_archiver_bytes_archived_total 100"));
         assert!(text.contains("recording_archiver_retries_total 1"));
         assert!(text.contains("recording_archiver_callbacks_total{source=\"jd\",provider=\"jdcloud\",outcome=\"ok\"} 1"));
+    }
+
+    #[test]
+    fn every_series_keeps_its_name_labels_and_type() {
+        let m = Metrics::default();
+        m.callback("unknown", "", "unknown_source");
+        m.rejected_dropped("noisy");
+        let text = m.render(&gauges());
+        for line in [
+            "# TYPE recording_archiver_callbacks_total counter",
+            "recording_archiver_callbacks_total{source=\"unknown\",provider=\"\",outcome=\"unknown_source\"} 1",
+            "# TYPE recording_archiver_rejected_dropped_total counter",
+            "recording_archiver_rejected_dropped_total{source=\"noisy\"} 1",
+            "# TYPE recording_archiver_transfers_total counter",
+            "recording_archiver_transfers_total{outcome=\"done\"} 0",
+            "recording_archiver_transfers_total{outcome=\"retry\"} 0",
+            "recording_archiver_transfers_total{outcome=\"failed\"} 0",
+            "recording_archiver_transfers_total{outcome=\"interrupted\"} 0",
+            "# TYPE recording_archiver_retries_total counter",
+            "recording_archiver_retries_total 0",
+            "# TYPE recording_archiver_bytes_archived_total counter",
+            "# HELP recording_archiver_transfer_duration_seconds Duration of completed transfers.",
+            "# TYPE recording_archiver_transfer_duration_seconds histogram",
+            "recording_archiver_transfer_duration_seconds_bucket{le=\"0.5\"} 0",
+            "recording_archiver_transfer_duration_seconds_bucket{le=\"14400\"} 0",
+            "recording_archiver_transfer_duration_seconds_count 0",
+            "# TYPE recording_archiver_jobs gauge",
+            "recording_archiver_jobs{state=\"done\"} 1",
+            "recording_archiver_jobs{state=\"queued\"} 0",
+            "# TYPE recording_archiver_queue_depth gauge",
+            "recording_archiver_queue_depth 0",
+            "# TYPE recording_archiver_oldest_queued_job_age_seconds gauge",
+        ] {
+            assert!(
+                text.lines().any(|l| l == line),
+                "missing {line:?} in\n{text}"
+            );
+        }
     }
 }

@@ -8,14 +8,13 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
 use super::{ApiError, AppState};
+use crate::auth::same_secret;
 use crate::body::{self, BodyError, Encoding};
 use crate::config::{AuthMode, SourceConfig};
 use crate::event::Event;
-use crate::providers::{self, md5_hex, tencent, Provider};
+use crate::providers::{self, aliyun, tencent, Provider};
 use crate::rejected::RejectedRequest;
 use crate::time::Timestamp;
 
@@ -235,7 +234,7 @@ fn check_token(
         Some(t)
             if source
                 .accepted_tokens()
-                .fold(false, |ok, s| tokens_match(&t, s.expose()) | ok) =>
+                .fold(false, |ok, s| same_secret(&t, s.expose()) | ok) =>
         {
             Ok(())
         }
@@ -250,8 +249,7 @@ fn check_token(
     }
 }
 
-/// Alibaba: `ALI-LIVE-SIGNATURE = md5hex("{host}|{ALI-LIVE-TIMESTAMP}|{key}")`,
-/// the host being the callback URL's, the timestamp fresh within the window.
+/// Alibaba signs in headers: they are read here, checked by the provider.
 fn check_ali_signature(
     req: &HttpRequest,
     source: &SourceConfig,
@@ -263,39 +261,22 @@ fn check_ali_signature(
             .and_then(|v| v.to_str().ok())
             .map(str::trim)
     };
-    let (Some(ts), Some(sig)) = (header("ali-live-timestamp"), header("ali-live-signature")) else {
-        return Err(ApiError::unauthorized(format!(
-            "source {:?} needs signed callbacks (ALI-LIVE-TIMESTAMP, ALI-LIVE-SIGNATURE)",
-            source.name
-        )));
-    };
-    let when: i64 = ts
-        .parse()
-        .map_err(|_| ApiError::unauthorized("ALI-LIVE-TIMESTAMP is not a unix time"))?;
-    let age = (now.timestamp() - when).unsigned_abs();
-    if age > source.sign_window_secs {
-        return Err(ApiError::unauthorized(format!(
-            "stale signature: {age} s old, {} s accepted",
-            source.sign_window_secs
-        )));
-    }
-    let host = header("host").unwrap_or("");
-    let expected = md5_hex(&format!("{host}|{ts}|{}", source.sign_key.expose()));
-    if tokens_match(&sig.to_ascii_lowercase(), &expected) {
-        Ok(())
-    } else {
-        Err(ApiError::unauthorized(format!(
-            "wrong signature for source {:?}",
-            source.name
-        )))
-    }
-}
-
-/// Constant-time comparison; hashing first hides the length as well.
-fn tokens_match(presented: &str, expected: &str) -> bool {
-    let a = Sha256::digest(presented.as_bytes());
-    let b = Sha256::digest(expected.as_bytes());
-    a.ct_eq(&b).into()
+    aliyun::verify_signature(
+        header("host").unwrap_or(""),
+        header("ali-live-timestamp"),
+        header("ali-live-signature"),
+        source.sign_key.expose(),
+        now.timestamp(),
+        source.sign_window_secs,
+    )
+    // The provider cannot name the source; the answer does, where it did before.
+    .map_err(|e| {
+        ApiError::unauthorized(match e {
+            aliyun::SignError::Missing => format!("source {:?} {e}", source.name),
+            aliyun::SignError::Wrong => format!("{e} for source {:?}", source.name),
+            _ => e.to_string(),
+        })
+    })
 }
 
 /// Reads the body, up to `limit` bytes and within `timeout`: a sender that

@@ -1,62 +1,86 @@
 //! Per-source limits, so one noisy or hostile sender cannot starve the
-//! others or grow the state without bound: a token bucket for callbacks, and
+//! others or grow the state without bound: a rate limiter for callbacks, and
 //! a quota of rejected requests kept.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::NoOpMiddleware;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{Quota, RateLimiter};
 
 use super::ApiError;
 use crate::config::SourceConfig;
 
-struct Bucket {
-    tokens: f64,
-    at: Instant,
-}
+/// One source's limiter (GCRA: a token bucket kept as one timestamp).
+type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
-/// The buckets of every rate-limited source.
-#[derive(Default)]
-pub struct Limits {
-    buckets: Mutex<HashMap<String, Bucket>>,
+/// The limiters of every rate-limited source.
+pub struct Limits<C: Clock = DefaultClock> {
+    limiters: HashMap<String, Limiter<C>>,
 }
 
 impl Limits {
-    /// Takes one callback from the source's bucket, or answers 429.
+    /// A limiter for each source that sets `rate_per_sec`.
+    pub fn new(sources: &[SourceConfig]) -> Self {
+        Self::with_clock(sources, &DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> Limits<C> {
+    /// [`Limits::new`] on another clock, for tests.
+    pub fn with_clock(sources: &[SourceConfig], clock: &C) -> Self {
+        let limiters = sources
+            .iter()
+            .filter_map(|s| {
+                let quota = quota(s.rate_per_sec?, s.rate_burst);
+                Some((
+                    s.name.clone(),
+                    RateLimiter::direct_with_clock(quota, clock.clone()),
+                ))
+            })
+            .collect();
+        Limits { limiters }
+    }
+}
+
+impl<C: Clock> Limits<C> {
+    /// Admits one callback from the source, or answers 429.
     pub fn admit(&self, source: &SourceConfig) -> Result<(), ApiError> {
-        let Some(rate) = source.rate_per_sec else {
+        let (Some(rate), Some(limiter)) = (source.rate_per_sec, self.limiters.get(&source.name))
+        else {
             return Ok(());
         };
-        let burst = f64::from(source.rate_burst.max(1));
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().map_err(|_| {
+        limiter.check().map_err(|_| {
             ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "rate limiter poisoned",
-            )
-        })?;
-        let b = buckets.entry(source.name.clone()).or_insert(Bucket {
-            tokens: burst,
-            at: now,
-        });
-        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(burst);
-        b.at = now;
-        if b.tokens >= 1.0 {
-            b.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 format!(
                     "source {:?} is limited to {rate} callbacks/s; retry later",
                     source.name
                 ),
-            ))
-        }
+            )
+        })
     }
+}
+
+/// `rate_burst` callbacks at once, then one every `1 / rate_per_sec` seconds
+/// (the rate may be fractional: 0.5 is one every 2 s).
+fn quota(rate_per_sec: f64, rate_burst: u32) -> Quota {
+    let burst = NonZeroU32::new(rate_burst).unwrap_or(NonZeroU32::MIN);
+    // governor counts in u64 nanoseconds and adds period × burst to the
+    // uptime: bounded to half of that range (292 years), it cannot overflow.
+    let longest = Duration::from_nanos(u64::MAX / 2 / u64::from(burst.get()));
+    let period = Duration::try_from_secs_f64(1.0 / rate_per_sec)
+        .unwrap_or(longest)
+        .clamp(Duration::from_nanos(1), longest);
+    Quota::with_period(period)
+        .unwrap_or_else(|| Quota::per_second(burst))
+        .allow_burst(burst)
 }
 
 /// Rejected requests kept so far, per source, against `state.max_rejected_per_source`.
@@ -100,6 +124,55 @@ impl RejectedQuota {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use governor::clock::FakeRelativeClock;
+
+    fn source(toml: &str) -> SourceConfig {
+        toml::from_str(toml).unwrap()
+    }
+
+    #[test]
+    fn a_spent_burst_refills_one_callback_per_period() {
+        // 0.5 callbacks/s: one every 2 s once the burst of 3 is spent.
+        let noisy = source("name = \"noisy\"\nrate_per_sec = 0.5\nrate_burst = 3\n");
+        let clock = FakeRelativeClock::default();
+        let limits = Limits::with_clock(std::slice::from_ref(&noisy), &clock);
+        for i in 0..3 {
+            assert!(limits.admit(&noisy).is_ok(), "callback {i} of the burst");
+        }
+        let refused = limits.admit(&noisy).unwrap_err();
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.code, "rate_limited");
+        assert_eq!(
+            refused.message,
+            "source \"noisy\" is limited to 0.5 callbacks/s; retry later"
+        );
+
+        clock.advance(Duration::from_millis(1999));
+        assert!(limits.admit(&noisy).is_err(), "not before the period is up");
+        clock.advance(Duration::from_millis(1));
+        assert!(limits.admit(&noisy).is_ok(), "one more after one period");
+        assert!(limits.admit(&noisy).is_err(), "and only one");
+    }
+
+    #[test]
+    fn a_source_without_a_rate_is_never_limited() {
+        let calm = source("name = \"calm\"\n");
+        let limits = Limits::with_clock(std::slice::from_ref(&calm), &FakeRelativeClock::default());
+        for _ in 0..1000 {
+            assert!(limits.admit(&calm).is_ok());
+        }
+    }
+
+    #[test]
+    fn extreme_rates_make_a_quota_rather_than_a_panic() {
+        for (rate, burst) in [(f64::MIN_POSITIVE, u32::MAX), (1e-300, 1), (1e300, 0)] {
+            let q = quota(rate, burst);
+            assert!(q.replenish_interval() > Duration::ZERO);
+            assert_eq!(q.burst_size().get(), burst.max(1));
+            let limiter = RateLimiter::direct_with_clock(q, FakeRelativeClock::default());
+            assert!(limiter.check().is_ok());
+        }
+    }
 
     #[test]
     fn the_rejected_quota_counts_what_is_already_kept() {

@@ -11,14 +11,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// Prometheus text format.
 async fn metrics(state: web::Data<super::AppState>) -> Result<HttpResponse, super::ApiError> {
-    let q = state.queue.gauges(chrono::Utc::now())?;
+    let queue = state.queue.clone();
+    let q = web::block(move || queue.gauges(chrono::Utc::now()))
+        .await
+        .map_err(|e| {
+            super::ApiError::new(
+                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                e.to_string(),
+            )
+        })??;
     let gauges = crate::metrics::QueueGauges {
         jobs_by_state: q.by_state.iter().map(|(s, n)| (s.as_str(), *n)).collect(),
         due_now: q.due_now,
         oldest_due_age_s: q.oldest_due_age_s,
     };
+    // "text/plain; version=0.0.4; charset=utf-8": the classic Prometheus text
+    // format, which every Prometheus scrapes without negotiation (and which
+    // the body is); OpenMetrics would need `application/openmetrics-text`.
     Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
+        .content_type(crate::metrics::CONTENT_TYPE)
         .body(state.metrics.render(&gauges)))
 }
 

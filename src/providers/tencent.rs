@@ -3,8 +3,6 @@
 //! 200 screenshot, 332 recording status), each signed in the body with
 //! `t` (when the signature expires, unix seconds) and `sign = md5hex(key + t)`.
 
-use subtle::ConstantTimeEq;
-
 use crate::body::{BodyError, Fields};
 use crate::event::{EventKind, FileFacts, FileInfo, ParsedEvent, Status};
 use crate::providers::{
@@ -164,12 +162,7 @@ pub fn verify_sign(records: &[Fields], key: &str, now_unix: i64) -> Result<(), S
             });
         }
         let expected = md5_hex(&format!("{key}{t}"));
-        let ok: bool = sign
-            .to_ascii_lowercase()
-            .as_bytes()
-            .ct_eq(expected.as_bytes())
-            .into();
-        if !ok {
+        if !crate::auth::same_secret(&sign.to_ascii_lowercase(), &expected) {
             return Err(SignError::Wrong);
         }
     }

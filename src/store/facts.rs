@@ -48,15 +48,9 @@ impl ObjectFacts {
 
 /// Metadata travels in HTTP headers: printable ASCII only, the rest percent-encoded.
 fn header_safe(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        if (0x20..0x7f).contains(&b) && b != b'%' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    // CONTROLS is 0x00-0x1F and 0x7F; bytes past ASCII are always encoded.
+    const UNSAFE: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS.add(b'%');
+    percent_encoding::utf8_percent_encode(v, UNSAFE).to_string()
 }
 
 #[cfg(test)]

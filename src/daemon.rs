@@ -1,0 +1,136 @@
+//! The process's lifecycle: open the state store, start the workers and the
+//! HTTP server, tell systemd how it goes, and stop cleanly on SIGTERM/SIGINT.
+
+pub mod systemd;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::db::Db;
+use crate::metrics::Metrics;
+use crate::queue::Queue;
+use crate::source::Sources;
+use crate::store::Store;
+use crate::worker;
+
+/// Runs the daemon until SIGTERM/SIGINT; `defaults` says no `--config` was given.
+pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    let config = Arc::new(config);
+    if defaults {
+        tracing::info!("no --config given: running on built-in defaults");
+    }
+    for s in config
+        .sources
+        .iter()
+        .filter(|s| s.accepted_tokens().next().is_none())
+    {
+        tracing::warn!(
+            source = %s.name,
+            "source {:?} accepts callbacks without a token; acceptable only because {} is a loopback address",
+            s.name, config.server.listen
+        );
+    }
+    std::fs::create_dir_all(&config.state.dir).map_err(|e| {
+        format!(
+            "cannot create state.dir {}: {e}",
+            config.state.dir.display()
+        )
+    })?;
+    let db = Db::open(&config.state.dir)?;
+    let queue = Queue::new(db.clone());
+    let requeued = queue.requeue_running(chrono::Utc::now())?;
+    if requeued > 0 {
+        tracing::warn!(
+            jobs = requeued,
+            "jobs left running by an unclean stop are queued again"
+        );
+    }
+    db.flush_now()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let store = Arc::new(Store::open(&config).await?);
+        if let Err(e) = store.check().await {
+            // Not fatal: callbacks are still received and kept; transfers retry.
+            tracing::error!("the store does not answer: {e}");
+        }
+        let sources = Sources::build(&config).await?;
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let metrics = Arc::new(Metrics::default());
+        let pool = worker::start(Arc::new(worker::Context {
+            db: db.clone(),
+            queue: queue.clone(),
+            store: Arc::clone(&store),
+            sources,
+            transfer: config.transfer.clone(),
+            wake: Arc::clone(&wake),
+            metrics: Arc::clone(&metrics),
+        }));
+        // Returns on SIGTERM/SIGINT once in-flight requests are answered.
+        serve(Arc::clone(&config), db.clone(), queue, wake, store, metrics).await?;
+        pool.shutdown(Duration::from_secs(config.transfer.shutdown_grace_secs))
+            .await;
+        Ok::<(), Box<dyn std::error::Error>>(())
+    })?;
+    db.flush_now()?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Serves HTTP until SIGTERM/SIGINT, telling systemd READY, WATCHDOG and
+/// STOPPING; returns once the in-flight requests have finished.
+async fn serve(
+    config: Arc<Config>,
+    db: Db,
+    queue: Queue,
+    wake: Arc<tokio::sync::Notify>,
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+) -> std::io::Result<()> {
+    let server = crate::http::bind(config, db, queue.clone(), wake, store, metrics)?;
+    let handle = server.handle();
+    // The state store is open and the listener bound: serving.
+    systemd::send("READY=1");
+    if let Some(every) = systemd::watchdog_interval() {
+        tokio::spawn(watchdog(queue, every));
+    }
+    tokio::spawn(async move {
+        let signal = stop_signal().await;
+        tracing::info!("{signal} received: stopping");
+        systemd::send("STOPPING=1");
+        // Stop accepting; answer the requests in flight.
+        handle.stop(true).await;
+    });
+    server.await
+}
+
+/// Pings systemd's watchdog every `every`, but only while the state store
+/// answers: a wedged daemon gets restarted.
+async fn watchdog(queue: Queue, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        if queue.next_due().is_ok() {
+            systemd::send("WATCHDOG=1");
+        }
+    }
+}
+
+/// Waits for SIGTERM or SIGINT; names it.
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        },
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    }
+}
