@@ -258,6 +258,12 @@ async fn a_file_origin_reads_nothing_outside_its_roots() {
     std::fs::create_dir_all(outer.path().join("secret")).unwrap();
     std::fs::write(outer.path().join("secret/key"), b"TOP-SECRET").unwrap();
     std::os::unix::fs::symlink(outer.path().join("secret"), root.join("escape")).unwrap();
+    // A FIFO never ends (and opening one waits for a writer): refused unopened.
+    let fifo = std::process::Command::new("mkfifo")
+        .arg(root.join("live/pipe.flv"))
+        .status()
+        .unwrap();
+    assert!(fifo.success());
     let d = Daemon::start(&format!(
         "{QUICK}[[sources]]\nname = \"self\"\nprovider = \"aliyun\"\ntoken = \"t\"\n[sources.origin]\ntype = \"file\"\nroots = [\"{}\"]\n",
         root.display()
@@ -269,6 +275,7 @@ async fn a_file_origin_reads_nothing_outside_its_roots() {
         (secret.to_str().unwrap(), "absolute-outside"),
         ("/etc/passwd", "system-file"),
         ("/dev/zero", "device"),
+        ("live/pipe.flv", "fifo"),
     ];
     for (uri, stream) in attempts {
         let body = json!({"domain": "d", "app": "live", "stream": stream, "uri": uri,
@@ -279,6 +286,17 @@ async fn a_file_origin_reads_nothing_outside_its_roots() {
     for j in &jobs {
         assert_eq!(j["state"], "failed", "{j}");
     }
+    let fifo_job = jobs
+        .iter()
+        .find(|j| j["origin"]["value"] == "live/pipe.flv")
+        .unwrap();
+    assert!(
+        fifo_job["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("not a regular file"),
+        "{fifo_job}"
+    );
     let body = json!({"domain": "d", "app": "live", "stream": "ok", "uri": "live/a.flv",
                       "start_time": 1700000000, "stop_time": 1700000060});
     post_ok(&d, "self?token=t", body.to_string()).await;

@@ -85,8 +85,23 @@ pub(super) async fn open(roots: &[PathBuf], requested: &str) -> Result<Download,
 /// device or a pipe that never ends.
 fn open_checked(roots: &[PathBuf], requested: &str) -> Result<(std::fs::File, u64), Failure> {
     let real = resolve_under(roots, requested)?;
-    let file = std::fs::File::open(&real)
+    let not_regular = || Failure::permanent(format!("{} is not a regular file", real.display()));
+    // Refused before it is opened: opening a FIFO waits for a writer, which
+    // would hold a worker forever. Opened without blocking all the same, in
+    // case a FIFO is swapped in after this look.
+    let before = std::fs::metadata(&real)
         .map_err(|e| Failure::permanent(format!("{}: {e}", real.display())))?;
+    if !before.is_file() {
+        return Err(not_regular());
+    }
+    let file = {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&real)
+    }
+    .map_err(|e| Failure::permanent(format!("{}: {e}", real.display())))?;
     #[cfg(target_os = "linux")]
     {
         use std::os::fd::AsRawFd;
@@ -102,10 +117,7 @@ fn open_checked(roots: &[PathBuf], requested: &str) -> Result<(std::fs::File, u6
         .metadata()
         .map_err(|e| Failure::permanent(format!("{}: {e}", real.display())))?;
     if !meta.is_file() {
-        return Err(Failure::permanent(format!(
-            "{} is not a regular file",
-            real.display()
-        )));
+        return Err(not_regular());
     }
     Ok((file, meta.len()))
 }
