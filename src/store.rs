@@ -66,8 +66,18 @@ impl Store {
         transfer: &TransferConfig,
     ) -> Result<Upload, Failure> {
         Ok(match self {
-            Store::Fs(s) => Upload::Fs(s.begin(key, &facts.job_id.to_string()).await?),
-            Store::S3(s) => Upload::S3(s.begin(key, size_hint, facts.metadata(), transfer)),
+            Store::Fs(s) => {
+                if let Some(size) = size_hint.filter(|n| *n > transfer.max_file_bytes) {
+                    return Err(Failure::permanent(format!(
+                        "the origin announces {size} bytes, more than the {} a stored file may \
+                         have (transfer.max_file_bytes)",
+                        transfer.max_file_bytes
+                    )));
+                }
+                let job = facts.job_id.to_string();
+                Upload::Fs(s.begin(key, &job, transfer.max_file_bytes).await?)
+            }
+            Store::S3(s) => Upload::S3(s.begin(key, size_hint, facts.metadata(), transfer)?),
         })
     }
 

@@ -733,3 +733,51 @@ async fn internal_addresses_are_refused_unless_named_exactly_even_behind_a_name(
     wait_jobs(&d, "done", 1, Duration::from_secs(30)).await;
     assert_eq!(origin.requests("/a.flv").len(), 1);
 }
+
+/// A process's peak virtual memory (VmPeak), in bytes.
+fn vm_peak(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmPeak:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_absurd_announced_size_fails_the_job_by_name_before_any_memory_is_reserved() {
+    let s3 = S3Server::start(&["recordings"]).await;
+    let origin = Origin::start().await;
+    let absurd: u64 = 10_000_000_000_000_000;
+    origin.put(
+        "/huge.flv",
+        FileSpec::new(Content::Generated {
+            len: absurd,
+            seed: 90,
+        }),
+    );
+    let fine = random_bytes(100_000, 91);
+    origin.put("/fine.flv", FileSpec::bytes(fine.clone()));
+    let d = Daemon::start(&format!(
+        "{QUICK_TRANSFER}{}{}",
+        s3.store_config("recordings"),
+        url_source("jd")
+    ));
+    post(&d, "jd", jd_record_done(&origin.url("/huge.flv"), "huge")).await;
+    let failed = wait_jobs(&d, "failed", 1, Duration::from_secs(30)).await;
+    let error = failed[0]["last_error"].as_str().unwrap();
+    assert!(error.contains(&absurd.to_string()), "{error}");
+    assert_eq!(failed[0]["attempts"], 1, "refused for good, not retried");
+    // Before the size was checked, the first part buffer alone reserved
+    // 10^12 bytes (VmPeak ~1,281 GiB measured).
+    let peak = vm_peak(d.pid());
+    assert!(peak < 16 << 30, "VmPeak {} MiB", peak >> 20);
+
+    // The daemon is up and archives the next file.
+    post(&d, "jd", jd_record_done(&origin.url("/fine.flv"), "fine")).await;
+    wait_jobs(&d, "done", 1, Duration::from_secs(30)).await;
+    let catalog = d.all_items("/api/v1/catalog").await;
+    assert_eq!(catalog.len(), 1);
+    assert_eq!(catalog[0]["sha256"], json!(sha256_hex(&fine)));
+}

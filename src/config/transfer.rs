@@ -30,6 +30,9 @@ pub struct TransferConfig {
     /// On SIGTERM/SIGINT, running transfers get this long to finish before
     /// they are interrupted (uploads aborted, jobs queued again).
     pub shutdown_grace_secs: u64,
+    /// The largest file archived (default and most for S3: 5 TiB). A larger
+    /// announced size fails the job before anything is buffered.
+    pub max_file_bytes: u64,
 }
 
 impl Default for TransferConfig {
@@ -45,6 +48,7 @@ impl Default for TransferConfig {
             lease_secs: 60,
             not_found_attempts: 3,
             shutdown_grace_secs: 20,
+            max_file_bytes: 5 << 40,
         }
     }
 }
@@ -58,6 +62,7 @@ impl TransferConfig {
             ("transfer.retry_initial_secs", self.retry_initial_secs),
             ("transfer.request_timeout_secs", self.request_timeout_secs),
             ("transfer.lease_secs", self.lease_secs),
+            ("transfer.max_file_bytes", self.max_file_bytes),
         ] {
             if value == 0 {
                 return Err(invalid(key, "must be at least 1"));

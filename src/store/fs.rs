@@ -22,6 +22,9 @@ pub struct FsStore {
 pub struct FsUpload {
     tmp: PathBuf,
     path: PathBuf,
+    /// transfer.max_file_bytes, for files whose size was not announced.
+    limit: u64,
+    written: u64,
     file: BufWriter<tokio::fs::File>,
 }
 
@@ -40,7 +43,12 @@ impl FsStore {
         self.root.join(key)
     }
 
-    pub(super) async fn begin(&self, key: String, job_id: &str) -> Result<FsUpload, Failure> {
+    pub(super) async fn begin(
+        &self,
+        key: String,
+        job_id: &str,
+        limit: u64,
+    ) -> Result<FsUpload, Failure> {
         let path = self.path_of(&key);
         let parent = path.parent().unwrap_or(&self.root).to_owned();
         tokio::fs::create_dir_all(&parent)
@@ -58,6 +66,8 @@ impl FsStore {
         Ok(FsUpload {
             tmp,
             path,
+            limit,
+            written: 0,
             file: BufWriter::with_capacity(WRITE_BUFFER, file),
         })
     }
@@ -71,6 +81,13 @@ impl FsStore {
 
 impl FsUpload {
     pub(super) async fn write(&mut self, chunk: &[u8]) -> Result<(), Failure> {
+        self.written += chunk.len() as u64;
+        if self.written > self.limit {
+            return Err(Failure::permanent(format!(
+                "more than {} bytes arrived (transfer.max_file_bytes)",
+                self.limit
+            )));
+        }
         self.file
             .write_all(chunk)
             .await

@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub mod parts;
 mod upload;
 
 use aws_sdk_s3::Client;
@@ -29,8 +30,6 @@ pub use crate::s3client::client;
 use upload::abort_multipart;
 pub use upload::S3Upload;
 
-/// S3 allows at most this many parts.
-const MAX_PARTS: u64 = 10_000;
 /// CopyObject (used to set the final metadata in place) handles up to 5 GiB.
 const MAX_COPY: u64 = 5 * 1024 * 1024 * 1024;
 
@@ -84,16 +83,17 @@ impl S3Store {
         size_hint: Option<u64>,
         metadata: BTreeMap<String, String>,
         t: &TransferConfig,
-    ) -> S3Upload {
-        let part_size = t.part_size.max(size_hint.unwrap_or(0).div_ceil(MAX_PARTS)) as usize;
-        S3Upload::new(
+    ) -> Result<S3Upload, Failure> {
+        let plan = parts::PartPlan::new(size_hint, t.part_size, t.max_file_bytes)
+            .map_err(Failure::permanent)?;
+        Ok(S3Upload::new(
             self.client.clone(),
             self.bucket.clone(),
             key,
-            size_hint,
+            plan,
             metadata,
-            (part_size, t.parts_in_flight),
-        )
+            t.parts_in_flight,
+        ))
     }
 
     pub(super) async fn abort_stale(&self, rec: &UploadRecord) {

@@ -13,6 +13,7 @@ use bytes::{Bytes, BytesMut};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::task::JoinSet;
 
+use super::parts::PartPlan;
 use super::MAX_COPY;
 use crate::catalog::StoredAt;
 use crate::queue::UploadRecord;
@@ -20,12 +21,11 @@ use crate::retry::Failure;
 
 /// An object being uploaded.
 pub struct S3Upload {
-    size_hint: Option<u64>,
+    plan: PartPlan,
     client: Client,
     bucket: String,
     key: String,
     metadata: BTreeMap<String, String>,
-    part_size: usize,
     max_in_flight: usize,
     /// The part being filled.
     buf: BytesMut,
@@ -45,22 +45,21 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 impl S3Upload {
-    /// An upload of `key` in parts of `part_size`, at most `in_flight` in memory.
+    /// An upload of `key` in parts as `plan` says, at most `max_in_flight` in memory.
     pub(super) fn new(
         client: Client,
         bucket: String,
         key: String,
-        size_hint: Option<u64>,
+        plan: PartPlan,
         metadata: BTreeMap<String, String>,
-        (part_size, max_in_flight): (usize, usize),
+        max_in_flight: usize,
     ) -> S3Upload {
         S3Upload {
-            size_hint,
+            plan,
             client,
             bucket,
             key,
             metadata,
-            part_size,
             max_in_flight,
             buf: BytesMut::new(),
             part_crc: 0,
@@ -75,29 +74,41 @@ impl S3Upload {
 
     pub(in crate::store) async fn write(&mut self, mut chunk: Bytes) -> Result<(), Failure> {
         self.size += chunk.len() as u64;
+        if let Err(e) = self.plan.admits(self.size) {
+            return Err(match self.plan {
+                // More than the origin announced: a broken or changed origin.
+                PartPlan::Known { .. } => Failure::integrity(e),
+                PartPlan::Growing { .. } => Failure::permanent(e),
+            });
+        }
         while !chunk.is_empty() {
+            // A full part goes up once more bytes come, so that a file of one
+            // part stays a single PutObject.
+            if self.buf.len() as u64 == self.current_part() {
+                self.ship_part().await?;
+            }
+            let part = self.current_part() as usize;
             if self.buf.capacity() == 0 {
                 // A part buffer is filled only when a slot is free: counting
                 // it, at most parts_in_flight parts are in memory.
                 while self.in_flight.len() >= self.max_in_flight {
                     self.join_one().await?;
                 }
-                // Sized once, to the part or to what is left of the file:
-                // growing it would copy, and briefly hold, twice the bytes.
-                let at = self.size - chunk.len() as u64;
-                let left = self.size_hint.map_or(u64::MAX, |t| t.saturating_sub(at));
-                self.buf
-                    .reserve(self.part_size.min(left.max(chunk.len() as u64) as usize));
+                // Sized once, to the part as planned: growing it would copy,
+                // and briefly hold, twice the bytes.
+                self.buf.reserve(part);
             }
-            let take = (self.part_size - self.buf.len()).min(chunk.len());
+            let take = (part - self.buf.len()).min(chunk.len());
             let head = chunk.split_to(take);
             self.part_crc = crc32c::crc32c_append(self.part_crc, &head);
             self.buf.extend_from_slice(&head);
-            if self.buf.len() == self.part_size {
-                self.ship_part().await?;
-            }
         }
         Ok(())
+    }
+
+    /// The planned size of the part being filled.
+    fn current_part(&self) -> u64 {
+        self.plan.part_size(self.next_part as u64)
     }
 
     pub(in crate::store) fn take_started(&mut self) -> Option<UploadRecord> {
