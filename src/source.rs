@@ -215,12 +215,22 @@ fn encode_path(p: &str) -> String {
     utf8_percent_encode(p.trim_start_matches('/'), PATH).to_string()
 }
 
+/// The failure for a file of zero bytes.
+pub fn empty_file() -> Failure {
+    Failure::permanent(
+        "the origin sent 0 bytes: no recording or snapshot is empty; retry the job by hand once \
+         the file is there",
+    )
+}
+
 /// A download in progress.
 pub struct Download {
     /// The size the origin announced.
     pub content_length: Option<u64>,
     /// The MD5 the origin announced (Content-MD5, or a plain S3 ETag), hex.
     pub md5: Option<String>,
+    /// The media type the origin announced, if any.
+    pub content_type: Option<String>,
     body: Body,
 }
 
@@ -231,6 +241,24 @@ enum Body {
 }
 
 impl Download {
+    /// Why this is no recording or snapshot, when the origin's own answer
+    /// says so: an error page or an API error served with status 200, or an
+    /// empty body. Such a download is never archived.
+    pub fn suspect(&self) -> Option<Failure> {
+        let media = self
+            .content_type
+            .as_deref()
+            .and_then(|t| t.split(';').next())
+            .map(|t| t.trim().to_ascii_lowercase());
+        if let Some(t) = media.filter(|t| t == "text/html" || t == "application/json") {
+            return Some(Failure::permanent(format!(
+                "the origin answered with {t}, not a recording or snapshot (an error page?); \
+                 retry the job by hand once the file is there"
+            )));
+        }
+        (self.content_length == Some(0)).then(empty_file)
+    }
+
     /// The next bytes; `None` at the end. Breaks are resumed inside.
     pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, Failure> {
         match &mut self.body {

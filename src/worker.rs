@@ -197,6 +197,9 @@ async fn transfer(
         ctx.queue.set_upload(job, None).map_err(db_failure)?;
     }
     let mut download = source.open(&job.origin).await?;
+    if let Some(f) = download.suspect() {
+        return Err(f);
+    }
     let facts = facts(job, &event);
     let key = ctx.store.key_for(&facts);
     let mut upload = ctx
@@ -314,6 +317,9 @@ async fn pump(
 
 /// Checks the bytes against what the origin and the callback promised.
 fn verify(event: &Event, download: &Download, d: Digests) -> Result<Digests, Failure> {
+    if d.size == 0 {
+        return Err(crate::source::empty_file());
+    }
     if let Some(expected) = download.content_length {
         if expected != d.size {
             return Err(Failure::integrity(format!(

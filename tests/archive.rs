@@ -781,3 +781,57 @@ async fn an_absurd_announced_size_fails_the_job_by_name_before_any_memory_is_res
     assert_eq!(catalog.len(), 1);
     assert_eq!(catalog[0]["sha256"], json!(sha256_hex(&fine)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn error_pages_and_empty_bodies_served_with_200_fail_and_nothing_is_stored() {
+    let s3 = S3Server::start(&["recordings"]).await;
+    let origin = Origin::start().await;
+    let mut page = FileSpec::bytes(&b"<html><body>Access denied</body></html>"[..]);
+    page.content_type = Some("text/html; charset=utf-8".to_owned());
+    origin.put("/page.flv", page);
+    let mut api_error = FileSpec::bytes(&br#"{"code":"NoSuchKey"}"#[..]);
+    api_error.content_type = Some("application/json".to_owned());
+    origin.put("/error.flv", api_error);
+    origin.put("/empty.flv", FileSpec::bytes(Bytes::new()));
+    let d = Daemon::start(&format!(
+        "{QUICK_TRANSFER}{}{}",
+        s3.store_config("recordings"),
+        url_source("jd")
+    ));
+    for name in ["page", "error", "empty"] {
+        let url = origin.url(&format!("/{name}.flv"));
+        post(&d, "jd", jd_record_done(&url, name)).await;
+    }
+    let failed = wait_jobs(&d, "failed", 3, Duration::from_secs(30)).await;
+    let reason = |name: &str| {
+        failed
+            .iter()
+            .find(|j| {
+                j["origin"]["value"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(&format!("/{name}.flv"))
+            })
+            .unwrap()["last_error"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(reason("page").contains("text/html"), "{}", reason("page"));
+    assert!(
+        reason("error").contains("application/json"),
+        "{}",
+        reason("error")
+    );
+    assert!(reason("empty").contains("0 bytes"), "{}", reason("empty"));
+    assert!(d.all_items("/api/v1/catalog").await.is_empty());
+    let listed = s3
+        .client()
+        .await
+        .list_objects_v2()
+        .bucket("recordings")
+        .send()
+        .await
+        .unwrap();
+    assert!(listed.contents().is_empty(), "{:?}", listed.contents());
+}

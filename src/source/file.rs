@@ -72,6 +72,7 @@ pub(super) async fn open(roots: &[PathBuf], requested: &str) -> Result<Download,
     Ok(Download {
         content_length: Some(len),
         md5: None,
+        content_type: None,
         body: Body::File(FileBody {
             file: tokio::fs::File::from_std(file),
             left: len,

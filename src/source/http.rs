@@ -56,9 +56,15 @@ pub(super) async fn open(client: &Client, url: Url) -> Result<Download, Failure>
         url,
         ranges,
     };
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     Ok(Download {
         content_length: total,
         md5,
+        content_type,
         body: Body::Http(Resuming::new(get, response, total)),
     })
 }

@@ -44,6 +44,7 @@ pub(super) async fn open(
     Ok(Download {
         content_length: total,
         md5,
+        content_type: out.content_type.clone(),
         body: Body::S3(Resuming::new(get, out.body, total)),
     })
 }

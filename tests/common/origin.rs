@@ -80,6 +80,8 @@ pub struct FileSpec {
     pub content_md5: Option<String>,
     /// Pause between 64 KiB chunks.
     pub delay: Option<Duration>,
+    /// The Content-Type sent (default application/octet-stream).
+    pub content_type: Option<String>,
 }
 
 impl FileSpec {
@@ -90,6 +92,7 @@ impl FileSpec {
             ranges: true,
             content_md5: None,
             delay: None,
+            content_type: None,
         }
     }
 
@@ -262,8 +265,11 @@ async fn serve(mut sock: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
         "HTTP/1.1 200 OK\r\n".to_owned()
     };
     resp.push_str(&format!(
-        "content-length: {}\r\nconnection: close\r\ncontent-type: application/octet-stream\r\n",
-        len - start
+        "content-length: {}\r\nconnection: close\r\ncontent-type: {}\r\n",
+        len - start,
+        spec.content_type
+            .as_deref()
+            .unwrap_or("application/octet-stream")
     ));
     if spec.ranges {
         resp.push_str("accept-ranges: bytes\r\n");
