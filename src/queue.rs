@@ -21,8 +21,8 @@ use crate::time::{from_millis, to_millis, Timestamp};
 /// Which job may be changed.
 #[derive(Debug, Clone, Copy)]
 enum Guard {
-    /// Only while this claim holds it: running, with this attempt number.
-    Claim(u32),
+    /// Only while this claim holds it: running, with this claim generation.
+    Claim(u64),
     /// Only while it is in this state.
     State(JobState),
     /// Only if it may be claimed at this time: waiting and due, or running
@@ -33,7 +33,7 @@ enum Guard {
 impl Guard {
     fn admits(self, job: &Job) -> bool {
         match self {
-            Guard::Claim(attempt) => job.state == JobState::Running && job.attempts == attempt,
+            Guard::Claim(generation) => job.state == JobState::Running && job.claims == generation,
             Guard::State(s) => job.state == s,
             Guard::Claimable(now) => {
                 job.state != JobState::Done
@@ -210,6 +210,7 @@ impl Queue {
                 |j| {
                     j.state = JobState::Running;
                     j.attempts += 1;
+                    j.claims += 1;
                     j.lease_until = Some(lease_until);
                     j.updated_at = now;
                 },
@@ -249,7 +250,7 @@ impl Queue {
     ) -> Result<bool, DbError> {
         let got = self.transition(
             job.id,
-            Guard::Claim(job.attempts),
+            Guard::Claim(job.claims),
             |j| {
                 j.lease_until = Some(lease_until);
                 j.bytes_done = bytes_done;
@@ -264,7 +265,7 @@ impl Queue {
     pub fn set_upload(&self, job: &Job, upload: Option<UploadRecord>) -> Result<bool, DbError> {
         let got = self.transition(
             job.id,
-            Guard::Claim(job.attempts),
+            Guard::Claim(job.claims),
             |j| j.upload = upload.clone(),
             None,
         )?;
@@ -282,7 +283,7 @@ impl Queue {
     ) -> Result<Option<Job>, DbError> {
         self.transition(
             job.id,
-            Guard::Claim(job.attempts),
+            Guard::Claim(job.claims),
             |j| {
                 change(j);
                 j.lease_until = None;

@@ -64,6 +64,7 @@ impl Store {
         size_hint: Option<u64>,
         facts: &ObjectFacts,
         transfer: &TransferConfig,
+        claim: u64,
     ) -> Result<Upload, Failure> {
         Ok(match self {
             Store::Fs(s) => {
@@ -74,8 +75,10 @@ impl Store {
                         transfer.max_file_bytes
                     )));
                 }
-                let job = facts.job_id.to_string();
-                Upload::Fs(s.begin(key, &job, transfer.max_file_bytes).await?)
+                // Each claim writes its own temporary file: a superseded
+                // attempt never truncates the one about to be renamed.
+                let attempt = format!("{}-{claim}", facts.job_id);
+                Upload::Fs(s.begin(key, &attempt, transfer.max_file_bytes).await?)
             }
             Store::S3(s) => Upload::S3(s.begin(key, size_hint, facts.metadata(), transfer)?),
         })

@@ -2,6 +2,8 @@
 //! store while hashing it, verify, file the catalog entry; or schedule the
 //! retry the failure calls for.
 
+mod heartbeat;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +24,7 @@ use crate::retry::delay_after;
 use crate::retry::{Failure, FailureKind};
 use crate::source::{Download, Sources};
 use crate::store::{ObjectFacts, Store, Upload};
+use heartbeat::Heartbeat;
 
 /// What every worker shares.
 pub struct Context {
@@ -121,7 +124,11 @@ async fn run(
 
 async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
     let started = std::time::Instant::now();
-    let result = transfer(ctx, &job, interrupt).await;
+    let lease = Duration::from_secs(ctx.transfer.lease_secs);
+    let beat = Heartbeat::start(ctx.queue.clone(), job.clone(), lease);
+    let result = transfer(ctx, &job, &beat, interrupt).await;
+    // The claim ends with the outcome recorded below; no more renewals.
+    drop(beat);
     let now = Utc::now();
     let recorded = match &result {
         Ok(entry) => ctx
@@ -183,6 +190,7 @@ fn db_failure(e: crate::db::DbError) -> Failure {
 async fn transfer(
     ctx: &Context,
     job: &Job,
+    beat: &Heartbeat,
     interrupt: watch::Receiver<bool>,
 ) -> Result<CatalogEntry, Failure> {
     let event = crate::ingest::event(&ctx.db, job.event_id)
@@ -204,9 +212,15 @@ async fn transfer(
     let key = ctx.store.key_for(&facts);
     let mut upload = ctx
         .store
-        .begin(key.clone(), download.content_length, &facts, &ctx.transfer)
+        .begin(
+            key.clone(),
+            download.content_length,
+            &facts,
+            &ctx.transfer,
+            job.claims,
+        )
         .await?;
-    let digests = match pump(ctx, job, &mut download, &mut upload, interrupt)
+    let digests = match pump(ctx, job, beat, &mut download, &mut upload, interrupt)
         .await
         .and_then(|d| verify(&event, &download, d))
     {
@@ -243,6 +257,11 @@ async fn transfer(
     metadata.insert("md5".to_owned(), digests.md5.clone());
     metadata.insert("size".to_owned(), digests.size.to_string());
     let sidecar = Bytes::from(serde_json::to_vec_pretty(&entry).unwrap_or_default());
+    // A superseded claim puts nothing into place: another attempt owns the job.
+    if beat.lost() {
+        upload.abort().await;
+        return Err(lease_lost());
+    }
     upload.finish(metadata, sidecar).await?;
     Ok(entry)
 }
@@ -267,30 +286,33 @@ fn facts(job: &Job, event: &Event) -> ObjectFacts {
 }
 
 /// Streams every byte from the origin into the store, hashing as it passes,
-/// refreshing the lease and the progress on the way.
+/// reporting progress to the heartbeat.
 async fn pump(
     ctx: &Context,
     job: &Job,
+    beat: &Heartbeat,
     download: &mut Download,
     upload: &mut Upload,
     mut interrupt: watch::Receiver<bool>,
 ) -> Result<Digests, Failure> {
-    let lease = Duration::from_secs(ctx.transfer.lease_secs);
-    let beat = (lease / 3).min(Duration::from_secs(2));
-    let mut last_beat = tokio::time::Instant::now();
+    let mut lost = beat.lost.clone();
     let mut hasher = Hasher::new();
     loop {
-        // Both the download and the upload may wait long; a shutdown cuts either short.
+        // Both the download and the upload may wait long; a shutdown or a
+        // lost claim cuts either short.
         let chunk = tokio::select! {
             _ = interrupt.wait_for(|i| *i) => return Err(Failure::interrupted()),
+            _ = lost.wait_for(|l| *l) => return Err(lease_lost()),
             chunk = download.next_chunk() => chunk?,
         };
         let Some(chunk) = chunk else { break };
         hasher.update(&chunk);
         tokio::select! {
             _ = interrupt.wait_for(|i| *i) => return Err(Failure::interrupted()),
+            _ = lost.wait_for(|l| *l) => return Err(lease_lost()),
             written = upload.write(chunk) => written?,
         }
+        beat.progress(hasher.size(), download.content_length);
         if let Some(started) = upload.take_started() {
             // Durable before more parts go up, so a crash cannot orphan it.
             ctx.queue
@@ -298,21 +320,12 @@ async fn pump(
                 .map_err(db_failure)?;
             ctx.queue.durable().await.map_err(db_failure)?;
         }
-        if last_beat.elapsed() >= beat {
-            last_beat = tokio::time::Instant::now();
-            let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
-            if !ctx
-                .queue
-                .renew(job, until, hasher.size(), download.content_length)
-                .map_err(db_failure)?
-            {
-                return Err(Failure::transient(
-                    "the job's lease was lost to another worker",
-                ));
-            }
-        }
     }
     Ok(hasher.finish())
+}
+
+fn lease_lost() -> Failure {
+    Failure::transient("the job's lease was lost to another worker")
 }
 
 /// Checks the bytes against what the origin and the callback promised.

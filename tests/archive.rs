@@ -835,3 +835,35 @@ async fn error_pages_and_empty_bodies_served_with_200_fail_and_nothing_is_stored
         .unwrap();
     assert!(listed.contents().is_empty(), "{:?}", listed.contents());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lease_outlives_a_slow_finish_and_the_job_completes_exactly_once() {
+    let s3 = S3Server::start(&["recordings"]).await;
+    // CompleteMultipartUpload takes 6 s here; the lease is 2 s.
+    let slow_s3 = common::delay::DelayProxy::start(&s3.endpoint, Duration::from_secs(6)).await;
+    let origin = Origin::start().await;
+    let content = random_bytes(12 << 20, 95); // two parts: a multipart upload
+    origin.put("/slow-finish.flv", FileSpec::bytes(content.clone()));
+    let d = Daemon::start(&format!(
+        "[transfer]\nworkers = 2\nretry_initial_secs = 1\nretry_max_secs = 2\nrequest_timeout_secs = 20\nlease_secs = 2\npart_size = 5242880\n{}{}",
+        s3.store_config_via("recordings", &slow_s3.endpoint),
+        url_source("jd")
+    ));
+    post(
+        &d,
+        "jd",
+        jd_record_done(&origin.url("/slow-finish.flv"), "slow"),
+    )
+    .await;
+    let done = wait_jobs(&d, "done", 1, Duration::from_secs(60)).await;
+    assert_eq!(done[0]["attempts"], 1, "one attempt: {}", done[0]);
+    // Give a (wrong) second claim the time to run and finish too.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let catalog = d.all_items("/api/v1/catalog").await;
+    assert_eq!(catalog.len(), 1, "{catalog:?}");
+    assert_eq!(catalog[0]["sha256"], json!(sha256_hex(&content)));
+    assert_eq!(origin.requests("/slow-finish.flv").len(), 1, "fetched once");
+    let logs = d.log_text();
+    assert!(!logs.contains("taken over"), "{logs}");
+    assert!(!logs.contains("lease was lost"), "{logs}");
+}

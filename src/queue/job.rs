@@ -51,9 +51,13 @@ pub enum FileKind {
 pub struct Job {
     pub id: JobId,
     pub state: JobState,
-    /// Attempts begun; the current one's number is also its claim's fencing
-    /// token: a worker whose claim was superseded can change nothing.
+    /// Attempts begun (an attempt a shutdown interrupted is given back).
     pub attempts: u32,
+    /// Claims ever made, never given back: the current claim's generation,
+    /// its fencing token. A worker whose claim was superseded holds an older
+    /// generation and can change nothing.
+    #[serde(default)]
+    pub claims: u64,
     #[serde(with = "serde_rfc3339")]
     pub next_attempt_at: Timestamp,
     #[serde(default)]
@@ -95,6 +99,7 @@ impl Job {
             id,
             state: JobState::Queued,
             attempts: 0,
+            claims: 0,
             next_attempt_at: now,
             last_error: None,
             event_id: event.id,

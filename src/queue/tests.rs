@@ -190,6 +190,20 @@ async fn a_lapsed_lease_is_taken_over_and_the_old_claim_can_change_nothing() {
 }
 
 #[tokio::test]
+async fn a_claim_released_and_claimed_again_is_a_new_generation() {
+    let f = fixture();
+    push_job(&f, "http://h/a.flv", t0()).await;
+    let first = f.queue.claim(t0(), LEASE).unwrap().unwrap();
+    f.queue.release(&first, t0()).unwrap().unwrap();
+    let second = f.queue.claim(t0(), LEASE).unwrap().unwrap();
+    // The released attempt is not counted, yet the claims differ.
+    assert_eq!(first.attempts, second.attempts);
+    assert_ne!(first.claims, second.claims);
+    assert!(!f.queue.renew(&first, t0() + secs(90), 0, None).unwrap());
+    assert!(f.queue.renew(&second, t0() + secs(90), 0, None).unwrap());
+}
+
+#[tokio::test]
 async fn a_failed_attempt_is_due_again_at_its_retry_time() {
     let f = fixture();
     push_job(&f, "http://h/a.flv", t0()).await;

@@ -46,7 +46,7 @@ impl FsStore {
     pub(super) async fn begin(
         &self,
         key: String,
-        job_id: &str,
+        attempt: &str,
         limit: u64,
     ) -> Result<FsUpload, Failure> {
         let path = self.path_of(&key);
@@ -58,8 +58,8 @@ impl FsStore {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        // Named after the job: a retry of the same job truncates and reuses it.
-        let tmp = parent.join(format!(".{name}.part-{job_id}"));
+        // Named after the job's attempt: a retry by the same claim reuses it.
+        let tmp = parent.join(format!(".{name}.part-{attempt}"));
         let file = tokio::fs::File::create(&tmp)
             .await
             .map_err(|e| io_failure("cannot create", &tmp, e))?;

@@ -95,9 +95,14 @@ impl S3Server {
 
     /// The `[store]` section archiving into `bucket` here.
     pub fn store_config(&self, bucket: &str) -> String {
+        self.store_config_via(bucket, &self.endpoint)
+    }
+
+    /// The same, reaching this server through `endpoint` (a proxy in front).
+    pub fn store_config_via(&self, bucket: &str, endpoint: &str) -> String {
         format!(
             "[store]\ntype = \"s3\"\nbucket = \"{bucket}\"\nendpoint = \"{}\"\nregion = \"us-east-1\"\nforce_path_style = true\naccess_key_id = \"{ACCESS_KEY}\"\nsecret_access_key = \"{SECRET_KEY}\"\n",
-            self.endpoint
+            endpoint
         )
     }
 

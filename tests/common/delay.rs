@@ -1,0 +1,92 @@
+//! A small HTTP proxy in front of a server that holds back chosen requests:
+//! S3's CompleteMultipartUpload (`POST ...?uploadId=...`), to make finishing
+//! a transfer take longer than a job's lease.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+pub struct DelayProxy {
+    pub endpoint: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for DelayProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl DelayProxy {
+    /// Forwards to `upstream` (`http://host:port`); a CompleteMultipartUpload
+    /// waits `delay` before it is forwarded.
+    pub async fn start(upstream: &str, delay: Duration) -> DelayProxy {
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    continue;
+                };
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let _ = relay(client, &upstream, delay).await;
+                });
+            }
+        });
+        DelayProxy { endpoint, task }
+    }
+}
+
+/// One request per connection: read it whole, maybe wait, forward it with
+/// `connection: close`, and copy the answer back until the server closes.
+async fn relay(mut client: TcpStream, upstream: &str, delay: Duration) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = client.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let length: usize = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.trim().parse().ok())
+        .unwrap_or(0);
+    while buf.len() < head_end + length {
+        let n = client.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    let request_line = head.lines().next().unwrap_or("");
+    let completes = request_line.starts_with("POST ")
+        && request_line.contains("uploadId=")
+        && !request_line.contains("partNumber=");
+    if completes {
+        tokio::time::sleep(delay).await;
+    }
+    let mut head_out = String::new();
+    for line in head.trim_end().lines() {
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            head_out.push_str(line);
+            head_out.push_str("\r\n");
+        }
+    }
+    head_out.push_str("connection: close\r\n\r\n");
+    let mut server = TcpStream::connect(upstream).await?;
+    server.write_all(head_out.as_bytes()).await?;
+    server.write_all(&buf[head_end..]).await?;
+    tokio::io::copy(&mut server, &mut client).await?;
+    client.shutdown().await
+}
