@@ -4,6 +4,7 @@
 mod facts;
 pub mod fs;
 pub mod key;
+pub mod place;
 pub mod s3;
 
 use std::collections::BTreeMap;
@@ -80,7 +81,7 @@ impl Store {
                 let attempt = format!("{}-{claim}", facts.job_id);
                 Upload::Fs(s.begin(key, &attempt, transfer.max_file_bytes).await?)
             }
-            Store::S3(s) => Upload::S3(s.begin(key, size_hint, facts.metadata(), transfer)?),
+            Store::S3(s) => Upload::S3(s.begin(key, size_hint, facts.metadata(), transfer).await?),
         })
     }
 
@@ -123,15 +124,28 @@ impl Upload {
         }
     }
 
-    /// Completes the object with its final metadata and the catalog sidecar.
+    /// The key the file will have: its template's, or the first free
+    /// variant of it when another file is already there.
+    pub fn key(&self) -> &str {
+        match self {
+            Upload::Fs(u) => u.key(),
+            Upload::S3(u) => u.key(),
+        }
+    }
+
+    /// Completes the object with its final metadata and the catalog sidecar,
+    /// never over another object; where an object found in the key's way
+    /// holds the same bytes (`sha256`), that one is the file's, and nothing
+    /// is written. Returns where the file is.
     pub async fn finish(
         self,
         metadata: BTreeMap<String, String>,
+        sha256: &str,
         sidecar: Bytes,
     ) -> Result<StoredAt, Failure> {
         match self {
-            Upload::Fs(u) => u.finish(sidecar).await,
-            Upload::S3(u) => u.finish(metadata, sidecar).await,
+            Upload::Fs(u) => u.finish(sha256, sidecar).await,
+            Upload::S3(u) => u.finish(metadata, sha256, sidecar).await,
         }
     }
 

@@ -243,7 +243,7 @@ async fn transfer(
             .map(|f| f.facts.clone())
             .unwrap_or_default(),
         origin: job.origin.clone(),
-        store: ctx.store.stored_at(&key),
+        store: ctx.store.stored_at(upload.key()),
         size: digests.size,
         sha256: digests.sha256.clone(),
         md5: digests.md5.clone(),
@@ -262,7 +262,8 @@ async fn transfer(
         upload.abort().await;
         return Err(lease_lost());
     }
-    upload.finish(metadata, sidecar).await?;
+    let mut entry = entry;
+    entry.store = upload.finish(metadata, &digests.sha256, sidecar).await?;
     Ok(entry)
 }
 
@@ -278,7 +279,8 @@ fn facts(job: &Job, event: &Event) -> ObjectFacts {
         provider: event.provider.to_string(),
         stream: event.stream.clone(),
         filename: job.origin.file_name().to_owned(),
-        at: file.start().unwrap_or(event.occurred_at),
+        // A snapshot (or a file with no start) is dated by when it was taken.
+        at: file.start().or(file.ended_at).unwrap_or(event.occurred_at),
         file,
         job_id: job.id,
         event_id: job.event_id,

@@ -164,11 +164,11 @@ base_url = \"{oss}\"
     wait_jobs(&d, "done", 5, Duration::from_secs(60)).await;
 
     let expected = [
-        ("recording/push.test.com/appname/streamname/2018/04/23/20180423174942_20180423180942.flv", &legacy, "streamname", "jdcloud", "jd"),
-        ("recording/push.yourdomain.com/live/350802/2019/03/28/20190319175419_20190319175422.flv", &auto, "350802", "jdcloud", "jd"),
-        ("recording/push.yourdomain.com/live/350802/2019/03/22/20190322122547_20190322173152.mp4", &point, "350802", "jdcloud", "jd"),
-        ("snapshot/push.yourdomain.com/jw/210235T85E3188001452/2019/03/29/210235T85E3188001452.jpg", &snap, "210235T85E3188001452", "jdcloud", "jd"),
-        ("recording/demo.aliyundoc.com/liveApp****/liveStream****/2017/03/08/0_2017-03-08-23:09:46_2017-03-08-23:10:40.flv", &ali, "liveStream****", "aliyun", "ali"),
+        ("recording/push.test.com/appname/streamname/2018/04/23/20180423T094942Z-20180423174942_20180423180942.flv", &legacy, "streamname", "jdcloud", "jd"),
+        ("recording/push.yourdomain.com/live/350802/2019/03/28/20190328T025733Z-20190319175419_20190319175422.flv", &auto, "350802", "jdcloud", "jd"),
+        ("recording/push.yourdomain.com/live/350802/2019/03/22/20190322T042547Z-20190322122547_20190322173152.mp4", &point, "350802", "jdcloud", "jd"),
+        ("snapshot/push.yourdomain.com/jw/210235T85E3188001452/2019/03/29/20190329T023018Z-210235T85E3188001452.jpg", &snap, "210235T85E3188001452", "jdcloud", "jd"),
+        ("recording/demo.aliyundoc.com/liveApp****/liveStream****/2017/03/08/20170308T150946Z-0_2017-03-08-23:09:46_2017-03-08-23:10:40.flv", &ali, "liveStream****", "aliyun", "ali"),
     ];
     let s3c = s3.client().await;
     let catalog = d.all_items("/api/v1/catalog").await;
@@ -500,7 +500,7 @@ async fn the_fs_store_writes_the_file_and_its_sidecar_and_nothing_else() {
     let archive = d.dir.join("archive");
     assert_eq!(
         path,
-        archive.join("recording/push.example.com/live/.._.._etc/2023/11/14/a.flv")
+        archive.join("recording/push.example.com/live/.._.._etc/2023/11/14/20231114T221320Z-a.flv")
     );
     assert_eq!(
         sha256_hex(&std::fs::read(&path).unwrap()),

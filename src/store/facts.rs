@@ -17,7 +17,8 @@ pub struct ObjectFacts {
     pub stream: StreamRef,
     pub file: FileFacts,
     pub filename: String,
-    /// The recording's start (or the event's time): the key's date.
+    /// The file's start (else its end, else the event's time): the key's
+    /// date and `{start}`.
     pub at: Timestamp,
     pub job_id: JobId,
     pub event_id: EventId,

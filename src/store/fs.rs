@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use bytes::Bytes;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
+use super::place::Placement;
 use super::KeyTemplate;
 use crate::catalog::StoredAt;
 use crate::retry::Failure;
@@ -22,6 +23,7 @@ pub struct FsStore {
 pub struct FsUpload {
     tmp: PathBuf,
     path: PathBuf,
+    placement: Placement,
     /// transfer.max_file_bytes, for files whose size was not announced.
     limit: u64,
     written: u64,
@@ -49,7 +51,9 @@ impl FsStore {
         attempt: &str,
         limit: u64,
     ) -> Result<FsUpload, Failure> {
-        let path = self.path_of(&key);
+        let placement =
+            Placement::find(&key, |k: String| recorded_sha256(self.path_of(&k))).await?;
+        let path = self.path_of(&placement.key);
         let parent = path.parent().unwrap_or(&self.root).to_owned();
         tokio::fs::create_dir_all(&parent)
             .await
@@ -66,6 +70,7 @@ impl FsStore {
         Ok(FsUpload {
             tmp,
             path,
+            placement,
             limit,
             written: 0,
             file: BufWriter::with_capacity(WRITE_BUFFER, file),
@@ -94,7 +99,16 @@ impl FsUpload {
             .map_err(|e| io_failure("cannot write", &self.tmp, e))
     }
 
-    pub(super) async fn finish(mut self, sidecar: Bytes) -> Result<StoredAt, Failure> {
+    /// The key the file will have.
+    pub(super) fn key(&self) -> &str {
+        &self.placement.key
+    }
+
+    pub(super) async fn finish(
+        mut self,
+        sha256: &str,
+        sidecar: Bytes,
+    ) -> Result<StoredAt, Failure> {
         self.file
             .flush()
             .await
@@ -104,9 +118,22 @@ impl FsUpload {
             .sync_all()
             .await
             .map_err(|e| io_failure("cannot fsync", &self.tmp, e))?;
-        tokio::fs::rename(&self.tmp, &self.path)
+        if let Some(existing) = self.placement.same_bytes(sha256) {
+            // The very same bytes are already archived there: no second copy.
+            let existing = self
+                .path
+                .with_file_name(Path::new(existing).file_name().unwrap_or_default());
+            let _ = tokio::fs::remove_file(&self.tmp).await;
+            return Ok(StoredAt::Fs {
+                path: existing.to_string_lossy().into_owned(),
+            });
+        }
+        // A link, not a rename: it fails if a file appeared there meanwhile,
+        // where a rename would replace it.
+        tokio::fs::hard_link(&self.tmp, &self.path)
             .await
-            .map_err(|e| io_failure("cannot rename into", &self.path, e))?;
+            .map_err(|e| io_failure("cannot link into", &self.path, e))?;
+        let _ = tokio::fs::remove_file(&self.tmp).await;
         let mut sidecar_path = self.path.clone().into_os_string();
         sidecar_path.push(".json");
         write_durably(Path::new(&sidecar_path), &sidecar).await?;
@@ -120,6 +147,23 @@ impl FsUpload {
         drop(self.file);
         let _ = tokio::fs::remove_file(&self.tmp).await;
     }
+}
+
+/// Whether a file is at `path` and, from its sidecar, the SHA-256 it holds.
+async fn recorded_sha256(path: PathBuf) -> Result<Option<Option<String>>, Failure> {
+    match tokio::fs::try_exists(&path).await {
+        Ok(false) => return Ok(None),
+        Ok(true) => {}
+        Err(e) => return Err(io_failure("cannot look at", &path, e)),
+    }
+    let mut sidecar = path.into_os_string();
+    sidecar.push(".json");
+    let sha = tokio::fs::read(&sidecar)
+        .await
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v["sha256"].as_str().map(str::to_owned));
+    Ok(Some(sha))
 }
 
 /// Writes `bytes` to `path` through a temporary file, fsynced before the rename.

@@ -6,7 +6,8 @@ use super::facts::ObjectFacts;
 use crate::queue::FileKind;
 
 /// The default object key layout.
-pub const DEFAULT_KEY_TEMPLATE: &str = "{kind}/{domain}/{app}/{stream}/{yyyy}/{mm}/{dd}/{filename}";
+pub const DEFAULT_KEY_TEMPLATE: &str =
+    "{kind}/{domain}/{app}/{stream}/{yyyy}/{mm}/{dd}/{start}-{filename}";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Var {
@@ -22,6 +23,7 @@ enum Var {
     Mm,
     Dd,
     Hh,
+    Start,
     JobId,
 }
 
@@ -61,11 +63,12 @@ impl KeyTemplate {
                 "mm" => Var::Mm,
                 "dd" => Var::Dd,
                 "hh" => Var::Hh,
+                "start" => Var::Start,
                 "job_id" => Var::JobId,
                 other => {
                     return Err(format!(
                     "unknown placeholder {{{other}}} (known: kind, source, provider, domain, app, \
-                         stream, format, filename, yyyy, mm, dd, hh, job_id)"
+                         stream, format, filename, yyyy, mm, dd, hh, start, job_id)"
                 ))
                 }
             };
@@ -119,6 +122,7 @@ impl KeyTemplate {
                         Var::Mm => format!("{:02}", f.at.month()),
                         Var::Dd => format!("{:02}", f.at.day()),
                         Var::Hh => format!("{:02}", f.at.hour()),
+                        Var::Start => f.at.format("%Y%m%dT%H%M%SZ").to_string(),
                         Var::JobId => f.job_id.to_string(),
                     };
                     key.push_str(&sanitize_component(&value));
@@ -174,7 +178,7 @@ mod tests {
     fn the_default_template_files_by_kind_stream_and_date() {
         assert_eq!(
             key("350802", "a.flv"),
-            "recording/push.example.com/live/350802/2019/03/28/a.flv"
+            "recording/push.example.com/live/350802/2019/03/28/20190328T025733Z-a.flv"
         );
     }
 
@@ -183,18 +187,24 @@ mod tests {
         for (stream, expected) in [
             (
                 "../../etc",
-                "recording/push.example.com/live/.._.._etc/2019/03/28/a.flv",
+                "recording/push.example.com/live/.._.._etc/2019/03/28/20190328T025733Z-a.flv",
             ),
             (
                 "/abs",
-                "recording/push.example.com/live/_abs/2019/03/28/a.flv",
+                "recording/push.example.com/live/_abs/2019/03/28/20190328T025733Z-a.flv",
             ),
-            ("..", "recording/push.example.com/live/_/2019/03/28/a.flv"),
+            (
+                "..",
+                "recording/push.example.com/live/_/2019/03/28/20190328T025733Z-a.flv",
+            ),
             (
                 "a\0b\nc",
-                "recording/push.example.com/live/abc/2019/03/28/a.flv",
+                "recording/push.example.com/live/abc/2019/03/28/20190328T025733Z-a.flv",
             ),
-            ("", "recording/push.example.com/live/_/2019/03/28/a.flv"),
+            (
+                "",
+                "recording/push.example.com/live/_/2019/03/28/20190328T025733Z-a.flv",
+            ),
         ] {
             let k = key(stream, "a.flv");
             assert_eq!(k, expected);

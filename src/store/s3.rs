@@ -26,6 +26,7 @@ use crate::config::{StoreConfig, TransferConfig};
 use crate::queue::UploadRecord;
 use crate::retry::Failure;
 // Kept at this path too: the integration tests build their S3 client with it.
+use super::place::Placement;
 pub use crate::s3client::client;
 use upload::abort_multipart;
 pub use upload::S3Upload;
@@ -77,7 +78,7 @@ impl S3Store {
         &self.bucket
     }
 
-    pub(super) fn begin(
+    pub(super) async fn begin(
         &self,
         key: String,
         size_hint: Option<u64>,
@@ -86,14 +87,55 @@ impl S3Store {
     ) -> Result<S3Upload, Failure> {
         let plan = parts::PartPlan::new(size_hint, t.part_size, t.max_file_bytes)
             .map_err(Failure::permanent)?;
+        let placement = Placement::find(&key, |k| self.recorded_sha256(k)).await?;
         Ok(S3Upload::new(
             self.client.clone(),
             self.bucket.clone(),
-            key,
+            placement,
             plan,
             metadata,
             t.parts_in_flight,
         ))
+    }
+
+    /// Whether an object is at `key` and the SHA-256 it records: in its
+    /// metadata, or (objects over 5 GiB) in its catalog sidecar.
+    async fn recorded_sha256(&self, key: String) -> Result<Option<Option<String>>, Failure> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await;
+        let out = match head {
+            Ok(out) => out,
+            Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(Failure::from_s3(&format!("HeadObject {key}"), e)),
+        };
+        if let Some(sha) = out.metadata().and_then(|m| m.get("sha256")) {
+            return Ok(Some(Some(sha.clone())));
+        }
+        let sidecar = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(format!("{key}.json"))
+            .send()
+            .await;
+        let sha = match sidecar {
+            Ok(o) => o
+                .body
+                .collect()
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b.into_bytes()).ok())
+                .and_then(|v| v["sha256"].as_str().map(str::to_owned)),
+            Err(_) => None,
+        };
+        Ok(Some(sha))
     }
 
     pub(super) async fn abort_stale(&self, rec: &UploadRecord) {

@@ -18,6 +18,7 @@ use super::MAX_COPY;
 use crate::catalog::StoredAt;
 use crate::queue::UploadRecord;
 use crate::retry::Failure;
+use crate::store::place::Placement;
 
 /// An object being uploaded.
 pub struct S3Upload {
@@ -25,6 +26,8 @@ pub struct S3Upload {
     client: Client,
     bucket: String,
     key: String,
+    /// Objects found in the key's way at the start.
+    placement: Placement,
     metadata: BTreeMap<String, String>,
     max_in_flight: usize,
     /// The part being filled.
@@ -49,7 +52,7 @@ impl S3Upload {
     pub(super) fn new(
         client: Client,
         bucket: String,
-        key: String,
+        placement: Placement,
         plan: PartPlan,
         metadata: BTreeMap<String, String>,
         max_in_flight: usize,
@@ -58,7 +61,8 @@ impl S3Upload {
             plan,
             client,
             bucket,
-            key,
+            key: placement.key.clone(),
+            placement,
             metadata,
             max_in_flight,
             buf: BytesMut::new(),
@@ -182,11 +186,26 @@ impl S3Upload {
         }
     }
 
+    /// The key the object will have.
+    pub(in crate::store) fn key(&self) -> &str {
+        &self.key
+    }
+
     pub(in crate::store) async fn finish(
         mut self,
         metadata: BTreeMap<String, String>,
+        sha256: &str,
         sidecar: Bytes,
     ) -> Result<StoredAt, Failure> {
+        if let Some(existing) = self.placement.same_bytes(sha256) {
+            // The very same bytes are already archived there: no second copy.
+            let existing = existing.to_owned();
+            self.abort_inner().await;
+            return Ok(StoredAt::S3 {
+                bucket: self.bucket.clone(),
+                key: existing,
+            });
+        }
         match self.complete(metadata, sidecar).await {
             Ok(at) => Ok(at),
             Err(f) => {
@@ -211,6 +230,7 @@ impl S3Upload {
                     .bucket(&self.bucket)
                     .key(&self.key)
                     .set_metadata(Some(metadata))
+                    .if_none_match("*")
                     .checksum_crc32_c(checksum)
                     .body(ByteStream::from(body))
                     .customize()
@@ -233,6 +253,7 @@ impl S3Upload {
                     .bucket(&self.bucket)
                     .key(&self.key)
                     .upload_id(&upload_id)
+                    .if_none_match("*")
                     .multipart_upload(
                         CompletedMultipartUpload::builder()
                             .set_parts(Some(parts))

@@ -1,0 +1,223 @@
+//! Every file archived once, never overwritten: the real daemon, a real
+//! S3-protocol server (s3s-fs over HTTP) and a real HTTP origin.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::origin::{Content, FileSpec, Origin};
+use common::s3::S3Server;
+use common::{fixture, Daemon};
+use serde_json::{json, Value};
+
+const QUICK: &str = "[transfer]\nworkers = 2\nretry_initial_secs = 1\nretry_max_secs = 2\nrequest_timeout_secs = 5\nlease_secs = 6\n";
+
+fn bytes(n: usize, seed: u64) -> Bytes {
+    Content::Generated {
+        len: n as u64,
+        seed,
+    }
+    .slice(0, n)
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+async fn start(s3: &S3Server, origin: &Origin) -> Daemon {
+    // The origin serves the platform's own URLs, as the source's egress proxy.
+    Daemon::start(&format!(
+        "{QUICK}{}[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"t\"\nproxy = \"http://{}\"\nallow_hosts = [\"*.jcloudcs.com\", \"127.0.0.1\"]\n",
+        s3.store_config("recordings"),
+        origin.addr
+    ))
+}
+
+async fn post(d: &Daemon, body: String) -> Value {
+    let (status, reply) = d.post("jd?token=t", Some("application/json"), body).await;
+    assert_eq!(status, 200, "{reply}");
+    reply
+}
+
+/// Waits until `n` jobs are done; panics with the jobs and logs otherwise.
+async fn done(d: &Daemon, n: usize) {
+    let start = Instant::now();
+    loop {
+        let jobs = d.all_items("/api/v1/jobs").await;
+        let finished = jobs.iter().filter(|j| j["state"] == "done").count();
+        if finished >= n {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{finished} of {n} done: {jobs:#?}\n{}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every object in the bucket but the sidecars, with its bytes' SHA-256.
+async fn objects(s3: &S3Server) -> Vec<(String, String)> {
+    let c = s3.client().await;
+    let listed = c
+        .list_objects_v2()
+        .bucket("recordings")
+        .send()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for o in listed.contents() {
+        let key = o.key().unwrap().to_owned();
+        if key.ends_with(".json") {
+            continue;
+        }
+        let body = c
+            .get_object()
+            .bucket("recordings")
+            .key(&key)
+            .send()
+            .await
+            .unwrap()
+            .body
+            .collect()
+            .await
+            .unwrap()
+            .into_bytes();
+        out.push((key, sha256_hex(&body)));
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn snapshots_at_one_url_are_each_archived_and_a_retry_is_not() {
+    let s3 = S3Server::start(&["recordings"]).await;
+    let origin = Origin::start().await;
+    let path = "/jd-video-formal/snapshot/20190328/43/jw/210235T85E3188001452.jpg";
+    let first = bytes(30_000, 1);
+    origin.put(path, FileSpec::bytes(first.clone()));
+    let d = start(&s3, &origin).await;
+
+    // JD's own v1.1 example, then the same stream's next snapshot a minute
+    // later: the platform overwrites the one URL it names after the stream.
+    let example = fixture("jdcloud_v1_1_snapshot.json").replace("<br>", "");
+    assert_eq!(post(&d, example.clone()).await["duplicate"], json!(false));
+    done(&d, 1).await;
+    let second = bytes(31_000, 2);
+    origin.put(path, FileSpec::bytes(second.clone()));
+    let later = example.replace("1553826618026", "1553826678026");
+    assert_eq!(post(&d, later.clone()).await["duplicate"], json!(false));
+    done(&d, 2).await;
+    // A platform's retry of a callback is still the same file.
+    assert_eq!(post(&d, later).await["duplicate"], json!(true));
+
+    let stored = objects(&s3).await;
+    assert_eq!(stored.len(), 2, "{stored:?}");
+    let shas: Vec<&str> = stored.iter().map(|(_, s)| s.as_str()).collect();
+    assert!(shas.contains(&sha256_hex(&first).as_str()), "{stored:?}");
+    assert!(shas.contains(&sha256_hex(&second).as_str()), "{stored:?}");
+    assert_eq!(d.all_items("/api/v1/catalog").await.len(), 2);
+    assert_eq!(d.all_items("/api/v1/jobs").await.len(), 2);
+}
+
+/// A JD v1.1 record_done for `url` with the given stream and start.
+fn record_done(url: &str, begin_ms: u64) -> String {
+    json!({
+        "version": "v1.1", "publishDomain": "push.example.com", "appName": "live",
+        "streamName": "room", "event": "record_done", "status": "success",
+        "beginTime": begin_ms, "endTime": begin_ms + 60_000, "downloadUrl": url
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn files_with_one_key_are_never_overwritten_and_the_same_bytes_are_stored_once() {
+    let s3 = S3Server::start(&["recordings"]).await;
+    let origin = Origin::start().await;
+    // Same file name, stream and start, different bytes (Tencent names every
+    // HLS recording playlist.m3u8).
+    let a = bytes(20_000, 3);
+    let b = bytes(21_000, 4);
+    origin.put("/a/playlist.m3u8", FileSpec::bytes(a.clone()));
+    origin.put("/b/playlist.m3u8", FileSpec::bytes(b.clone()));
+    // And one file announced at two URLs: the same bytes.
+    let same = bytes(22_000, 5);
+    origin.put("/c/rec.flv", FileSpec::bytes(same.clone()));
+    origin.put("/d/rec.flv", FileSpec::bytes(same.clone()));
+    let d = start(&s3, &origin).await;
+    let at = 1_700_000_000_000;
+    post(&d, record_done(&origin.url("/a/playlist.m3u8"), at)).await;
+    done(&d, 1).await;
+    post(&d, record_done(&origin.url("/b/playlist.m3u8"), at)).await;
+    done(&d, 2).await;
+    post(&d, record_done(&origin.url("/c/rec.flv"), at)).await;
+    done(&d, 3).await;
+    post(&d, record_done(&origin.url("/d/rec.flv"), at)).await;
+    done(&d, 4).await;
+
+    let prefix = "recording/push.example.com/live/room/2023/11/14/20231114T221320Z-";
+    let stored = objects(&s3).await;
+    assert_eq!(
+        stored,
+        vec![
+            (format!("{prefix}playlist.m3u8"), sha256_hex(&a)),
+            (format!("{prefix}playlist~2.m3u8"), sha256_hex(&b)),
+            (format!("{prefix}rec.flv"), sha256_hex(&same)),
+        ],
+        "two objects for two files, neither overwritten; one for the same bytes"
+    );
+    // Each catalog entry describes bytes that are there.
+    let catalog = d.all_items("/api/v1/catalog").await;
+    assert_eq!(catalog.len(), 4);
+    for e in &catalog {
+        let key = e["store"]["key"].as_str().unwrap();
+        let sha = &stored.iter().find(|(k, _)| k == key).unwrap().1;
+        assert_eq!(e["sha256"], json!(sha), "{e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_fs_store_never_overwrites_a_file_either() {
+    let origin = Origin::start().await;
+    let a = bytes(20_000, 6);
+    let b = bytes(21_000, 7);
+    origin.put("/a/playlist.m3u8", FileSpec::bytes(a.clone()));
+    origin.put("/b/playlist.m3u8", FileSpec::bytes(b.clone()));
+    origin.put("/c/playlist.m3u8", FileSpec::bytes(a.clone()));
+    let d = Daemon::start(&format!(
+        "{QUICK}[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"t\"\nallow_hosts = [\"127.0.0.1\"]\n"
+    ));
+    for (n, path) in ["/a/playlist.m3u8", "/b/playlist.m3u8", "/c/playlist.m3u8"]
+        .iter()
+        .enumerate()
+    {
+        post(&d, record_done(&origin.url(path), 1_700_000_000_000)).await;
+        done(&d, n + 1).await;
+    }
+    let dir = d
+        .dir
+        .join("archive/recording/push.example.com/live/room/2023/11/14");
+    let read = |name: &str| sha256_hex(&std::fs::read(dir.join(name)).unwrap());
+    assert_eq!(read("20231114T221320Z-playlist.m3u8"), sha256_hex(&a));
+    assert_eq!(read("20231114T221320Z-playlist~2.m3u8"), sha256_hex(&b));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.ends_with(".json"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "20231114T221320Z-playlist.m3u8",
+            "20231114T221320Z-playlist~2.m3u8"
+        ],
+        "the third announcement holds the first's bytes: no third file, no temporary left"
+    );
+}
