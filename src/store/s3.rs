@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+mod conditional;
 pub mod parts;
 mod upload;
 

@@ -13,6 +13,7 @@ use bytes::{Bytes, BytesMut};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::task::JoinSet;
 
+use super::conditional::{conditional_failure, refuses_conditions, warn_unconditional};
 use super::parts::PartPlan;
 use super::MAX_COPY;
 use crate::catalog::StoredAt;
@@ -225,19 +226,27 @@ impl S3Upload {
             None => {
                 let body = std::mem::take(&mut self.buf).freeze();
                 let checksum = b64(&std::mem::take(&mut self.part_crc).to_be_bytes());
-                self.client
-                    .put_object()
-                    .bucket(&self.bucket)
-                    .key(&self.key)
-                    .set_metadata(Some(metadata))
-                    .if_none_match("*")
-                    .checksum_crc32_c(checksum)
-                    .body(ByteStream::from(body))
-                    .customize()
-                    .disable_payload_signing()
-                    .send()
-                    .await
-                    .map_err(|e| Failure::from_s3("PutObject", e))?;
+                let put = |condition: Option<&str>| {
+                    self.client
+                        .put_object()
+                        .bucket(&self.bucket)
+                        .key(&self.key)
+                        .set_metadata(Some(metadata.clone()))
+                        .set_if_none_match(condition.map(str::to_owned))
+                        .checksum_crc32_c(checksum.clone())
+                        .body(ByteStream::from(body.clone()))
+                        .customize()
+                        .disable_payload_signing()
+                        .send()
+                };
+                match put(Some("*")).await {
+                    Err(e) if refuses_conditions(&e) => {
+                        warn_unconditional();
+                        put(None).await
+                    }
+                    r => r,
+                }
+                .map_err(|e| conditional_failure("PutObject", e))?;
             }
             Some(upload_id) => {
                 if !self.buf.is_empty() {
@@ -248,20 +257,28 @@ impl S3Upload {
                 }
                 let mut parts = std::mem::take(&mut self.done);
                 parts.sort_by_key(|p| p.part_number());
-                self.client
-                    .complete_multipart_upload()
-                    .bucket(&self.bucket)
-                    .key(&self.key)
-                    .upload_id(&upload_id)
-                    .if_none_match("*")
-                    .multipart_upload(
-                        CompletedMultipartUpload::builder()
-                            .set_parts(Some(parts))
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| Failure::from_s3("CompleteMultipartUpload", e))?;
+                let complete = |condition: Option<&str>| {
+                    self.client
+                        .complete_multipart_upload()
+                        .bucket(&self.bucket)
+                        .key(&self.key)
+                        .upload_id(&upload_id)
+                        .set_if_none_match(condition.map(str::to_owned))
+                        .multipart_upload(
+                            CompletedMultipartUpload::builder()
+                                .set_parts(Some(parts.clone()))
+                                .build(),
+                        )
+                        .send()
+                };
+                match complete(Some("*")).await {
+                    Err(e) if refuses_conditions(&e) => {
+                        warn_unconditional();
+                        complete(None).await
+                    }
+                    r => r,
+                }
+                .map_err(|e| conditional_failure("CompleteMultipartUpload", e))?;
                 self.upload_id = None;
                 // The checksums are known only now; set them in place.
                 if self.size <= MAX_COPY {
