@@ -221,3 +221,29 @@ async fn the_fs_store_never_overwrites_a_file_either() {
         "the third announcement holds the first's bytes: no third file, no temporary left"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_replaced_mid_download_is_never_spliced() {
+    use common::origin::Fault;
+    let s3 = S3Server::start(&["recordings"]).await;
+    let origin = Origin::start().await;
+    let len = 3 << 20;
+    let old = bytes(len, 8);
+    let new = bytes(len, 9); // the same length: only a validator tells them apart
+    let mut spec = FileSpec::bytes(old.clone()).with_faults(&[Fault::ResetAt(1 << 20)]);
+    spec.replaced_on_reset = Some(Box::new(FileSpec::bytes(new.clone())));
+    origin.put("/swap.flv", spec);
+    let d = start(&s3, &origin).await;
+    post(&d, record_done(&origin.url("/swap.flv"), 1_700_000_000_000)).await;
+    done(&d, 1).await;
+    let stored = objects(&s3).await;
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    // The resume asked for the old bytes only (If-Range); the origin sent the
+    // new file whole, and the attempt restarted on it.
+    assert_eq!(stored[0].1, sha256_hex(&new), "the new file, whole");
+    let mut spliced = old[..1 << 20].to_vec();
+    spliced.extend_from_slice(&new[1 << 20..]);
+    assert_ne!(stored[0].1, sha256_hex(&spliced));
+    let catalog = d.all_items("/api/v1/catalog").await;
+    assert_eq!(catalog[0]["sha256"], json!(sha256_hex(&new)));
+}

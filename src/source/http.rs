@@ -16,6 +16,10 @@ pub struct Get {
     url: Url,
     /// The first response offered `Accept-Ranges: bytes`.
     ranges: bool,
+    /// What identifies the bytes first served (a strong ETag, else
+    /// Last-Modified): sent as `If-Range`, so a file replaced meanwhile is
+    /// served whole (and the attempt restarts) instead of spliced.
+    validator: Option<String>,
 }
 
 /// The URL as shown in errors: no query string (it may hold a signature).
@@ -51,10 +55,21 @@ pub(super) async fn open(client: &Client, url: Url) -> Result<Download, Failure>
         .get(ACCEPT_RANGES)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("bytes"));
+    let header = |name| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let validator = header(reqwest::header::ETAG)
+        .filter(|e| !e.starts_with("W/"))
+        .or_else(|| header(reqwest::header::LAST_MODIFIED));
     let get = Get {
         client: client.clone(),
         url,
         ranges,
+        validator,
     };
     let content_type = response
         .headers()
@@ -73,12 +88,14 @@ impl Reopen for Get {
     type Body = Response;
 
     async fn reopen(&self, from: u64) -> Result<Response, Failure> {
-        let response = self
+        let mut request = self
             .client
             .get(self.url.clone())
-            .header(RANGE, format!("bytes={from}-"))
-            .send()
-            .await?;
+            .header(RANGE, format!("bytes={from}-"));
+        if let Some(v) = &self.validator {
+            request = request.header(reqwest::header::IF_RANGE, v);
+        }
+        let response = request.send().await?;
         let what = format!("GET {} (from byte {from})", shown(&self.url));
         match response.status() {
             StatusCode::PARTIAL_CONTENT => {
@@ -97,7 +114,8 @@ impl Reopen for Get {
                 Ok(response)
             }
             s if s.is_success() => Err(Failure::transient(format!(
-                "{what}: the origin ignored the Range request"
+                "{what}: the origin sent the whole file again (it changed since the download \
+                 began, or ignores Range requests), so the attempt restarts"
             ))),
             s => Err(Failure::from_status(s.as_u16(), &what)),
         }
@@ -110,8 +128,10 @@ impl Reopen for Get {
             .map_err(|e| Failure::from(e).to_string())
     }
 
+    /// Without a validator a replaced file could not be told from the one
+    /// being read: such a download restarts rather than resumes.
     fn accepts_ranges(&self) -> bool {
-        self.ranges
+        self.ranges && self.validator.is_some()
     }
 
     fn name(&self) -> String {

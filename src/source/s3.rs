@@ -14,6 +14,9 @@ pub struct GetObject {
     client: Client,
     bucket: String,
     key: String,
+    /// The object's ETag when the download began: a ranged GetObject asks
+    /// for that version only (`If-Match`), so a replaced object is not spliced.
+    etag: Option<String>,
 }
 
 pub(super) async fn open(
@@ -40,6 +43,7 @@ pub(super) async fn open(
         client: client.clone(),
         bucket,
         key,
+        etag: out.e_tag.clone(),
     };
     Ok(Download {
         content_length: total,
@@ -63,9 +67,18 @@ impl Reopen for GetObject {
             .bucket(&self.bucket)
             .key(&self.key)
             .range(format!("bytes={from}-"))
+            .set_if_match(self.etag.clone())
             .send()
             .await
-            .map_err(|e| Failure::from_s3(&what, e))?;
+            .map_err(|e| {
+                if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) {
+                    Failure::transient(format!(
+                        "{what}: the object changed since the download began, so the attempt restarts"
+                    ))
+                } else {
+                    Failure::from_s3(&what, e)
+                }
+            })?;
         Ok(out.body)
     }
 

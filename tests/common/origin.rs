@@ -45,6 +45,21 @@ impl Content {
         }
     }
 
+    /// A cheap identity for an ETag: the length and the bytes at both ends.
+    pub fn fingerprint(&self) -> String {
+        use std::hash::{Hash, Hasher};
+        match self {
+            Content::Generated { len, seed } => format!("g{seed}-{len}"),
+            Content::Bytes(b) => {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                b.len().hash(&mut h);
+                b[..b.len().min(4096)].hash(&mut h);
+                b[b.len().saturating_sub(4096)..].hash(&mut h);
+                format!("b{:016x}", h.finish())
+            }
+        }
+    }
+
     /// SHA-256 of the whole content, hex.
     pub fn sha256(&self) -> String {
         use sha2::{Digest, Sha256};
@@ -82,6 +97,12 @@ pub struct FileSpec {
     pub delay: Option<Duration>,
     /// The Content-Type sent (default application/octet-stream).
     pub content_type: Option<String>,
+    /// Sent as ETag (and honoured in If-Range); default: one derived from
+    /// the content. `Some("")` sends none.
+    pub etag: Option<String>,
+    /// After a reset fault fires, the file is replaced by this one (an
+    /// origin whose file changes while it is being downloaded).
+    pub replaced_on_reset: Option<Box<FileSpec>>,
 }
 
 impl FileSpec {
@@ -93,11 +114,22 @@ impl FileSpec {
             content_md5: None,
             delay: None,
             content_type: None,
+            etag: None,
+            replaced_on_reset: None,
         }
     }
 
     pub fn bytes(b: impl Into<Bytes>) -> Self {
         Self::new(Content::Bytes(b.into()))
+    }
+
+    /// The ETag this file is served with, if any.
+    pub fn etag_value(&self) -> Option<String> {
+        match self.etag.as_deref() {
+            Some("") => None,
+            Some(e) => Some(e.to_owned()),
+            None => Some(format!("\"{}\"", self.content.fingerprint())),
+        }
     }
 
     pub fn with_faults(mut self, f: &[Fault]) -> Self {
@@ -217,6 +249,12 @@ async fn serve(mut sock: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
                 .ok()
         });
 
+    let if_range = text
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("if-range"))
+        .map(|(_, v)| v.trim().to_owned());
+
     let redirect = {
         let mut st = state.lock().unwrap();
         st.requests.push((path.clone(), range_start.unwrap_or(0)));
@@ -251,6 +289,14 @@ async fn serve(mut sock: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
         return Ok(());
     }
     let len = spec.content.len();
+    let etag = spec.etag_value();
+    // If-Range: the range only if the file is still the one named; else all of it.
+    let range_start = match (&if_range, range_start) {
+        (Some(v), Some(r)) if Some(v) == etag.as_ref() => Some(r),
+        (Some(_), Some(_)) => None,
+        (None, r) => r,
+        (_, None) => None,
+    };
     let start = if spec.ranges {
         range_start.unwrap_or(0).min(len)
     } else {
@@ -273,6 +319,9 @@ async fn serve(mut sock: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
     ));
     if spec.ranges {
         resp.push_str("accept-ranges: bytes\r\n");
+    }
+    if let Some(e) = &etag {
+        resp.push_str(&format!("etag: {e}\r\n"));
     }
     if let Some(md5) = &spec.content_md5 {
         resp.push_str(&format!("content-md5: {md5}\r\n"));
@@ -299,6 +348,13 @@ async fn serve(mut sock: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
         }
     }
     if let Some(Fault::ResetAt(_)) = fault {
+        if let Some(next) = &spec.replaced_on_reset {
+            state
+                .lock()
+                .unwrap()
+                .files
+                .insert(path.clone(), (**next).clone());
+        }
         // Linger 0 turns the close into a RST; with zero it never blocks.
         #[allow(deprecated)]
         sock.set_linger(Some(Duration::ZERO))?;
