@@ -8,24 +8,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::origin::{Content, Fault, FileSpec, Origin};
 use common::s3::{S3Server, ACCESS_KEY, SECRET_KEY};
-use common::{client, fixture, jd_record_done, Daemon};
+use common::{client, fixture, jd_record_done, random_bytes, sha256_hex, Daemon};
 use serde_json::{json, Value};
-
-fn random_bytes(n: usize, seed: u64) -> Bytes {
-    Content::Generated {
-        len: n as u64,
-        seed,
-    }
-    .slice(0, n)
-}
-
-fn sha256_hex(b: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
-}
 
 /// Fast retries, so faults resolve within a test.
 const QUICK_TRANSFER: &str = "[transfer]\nworkers = 2\nretry_initial_secs = 1\nretry_max_secs = 2\nrequest_timeout_secs = 5\nlease_secs = 6\n";

@@ -5,29 +5,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use common::origin::{Content, FileSpec, Origin};
+use common::origin::{FileSpec, Origin};
 use common::s3::S3Server;
-use common::{fixture, Daemon};
+use common::{fixture, random_bytes, sha256_hex, Daemon};
 use serde_json::{json, Value};
 
 const QUICK: &str = "[transfer]\nworkers = 2\nretry_initial_secs = 1\nretry_max_secs = 2\nrequest_timeout_secs = 5\nlease_secs = 6\n";
-
-fn bytes(n: usize, seed: u64) -> Bytes {
-    Content::Generated {
-        len: n as u64,
-        seed,
-    }
-    .slice(0, n)
-}
-
-fn sha256_hex(b: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(b)
-        .iter()
-        .map(|x| format!("{x:02x}"))
-        .collect()
-}
 
 async fn start(s3: &S3Server, origin: &Origin) -> Daemon {
     // The origin serves the platform's own URLs, as the source's egress proxy.
@@ -100,7 +83,7 @@ async fn snapshots_at_one_url_are_each_archived_and_a_retry_is_not() {
     let s3 = S3Server::start(&["recordings"]).await;
     let origin = Origin::start().await;
     let path = "/jd-video-formal/snapshot/20190328/43/jw/210235T85E3188001452.jpg";
-    let first = bytes(30_000, 1);
+    let first = random_bytes(30_000, 1);
     origin.put(path, FileSpec::bytes(first.clone()));
     let d = start(&s3, &origin).await;
 
@@ -109,7 +92,7 @@ async fn snapshots_at_one_url_are_each_archived_and_a_retry_is_not() {
     let example = fixture("jdcloud_v1_1_snapshot.json").replace("<br>", "");
     assert_eq!(post(&d, example.clone()).await["duplicate"], json!(false));
     done(&d, 1).await;
-    let second = bytes(31_000, 2);
+    let second = random_bytes(31_000, 2);
     origin.put(path, FileSpec::bytes(second.clone()));
     let later = example.replace("1553826618026", "1553826678026");
     assert_eq!(post(&d, later.clone()).await["duplicate"], json!(false));
@@ -142,12 +125,12 @@ async fn files_with_one_key_are_never_overwritten_and_the_same_bytes_are_stored_
     let origin = Origin::start().await;
     // Same file name, stream and start, different bytes (Tencent names every
     // HLS recording playlist.m3u8).
-    let a = bytes(20_000, 3);
-    let b = bytes(21_000, 4);
+    let a = random_bytes(20_000, 3);
+    let b = random_bytes(21_000, 4);
     origin.put("/a/playlist.m3u8", FileSpec::bytes(a.clone()));
     origin.put("/b/playlist.m3u8", FileSpec::bytes(b.clone()));
     // And one file announced at two URLs: the same bytes.
-    let same = bytes(22_000, 5);
+    let same = random_bytes(22_000, 5);
     origin.put("/c/rec.flv", FileSpec::bytes(same.clone()));
     origin.put("/d/rec.flv", FileSpec::bytes(same.clone()));
     let d = start(&s3, &origin).await;
@@ -185,8 +168,8 @@ async fn files_with_one_key_are_never_overwritten_and_the_same_bytes_are_stored_
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_fs_store_never_overwrites_a_file_either() {
     let origin = Origin::start().await;
-    let a = bytes(20_000, 6);
-    let b = bytes(21_000, 7);
+    let a = random_bytes(20_000, 6);
+    let b = random_bytes(21_000, 7);
     origin.put("/a/playlist.m3u8", FileSpec::bytes(a.clone()));
     origin.put("/b/playlist.m3u8", FileSpec::bytes(b.clone()));
     origin.put("/c/playlist.m3u8", FileSpec::bytes(a.clone()));
@@ -228,8 +211,8 @@ async fn a_file_replaced_mid_download_is_never_spliced() {
     let s3 = S3Server::start(&["recordings"]).await;
     let origin = Origin::start().await;
     let len = 3 << 20;
-    let old = bytes(len, 8);
-    let new = bytes(len, 9); // the same length: only a validator tells them apart
+    let old = random_bytes(len, 8);
+    let new = random_bytes(len, 9); // the same length: only a validator tells them apart
     let mut spec = FileSpec::bytes(old.clone()).with_faults(&[Fault::ResetAt(1 << 20)]);
     spec.replaced_on_reset = Some(Box::new(FileSpec::bytes(new.clone())));
     origin.put("/swap.flv", spec);

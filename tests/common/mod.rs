@@ -215,6 +215,24 @@ pub fn jd_record_done(url: &str, stream: &str) -> String {
     .to_string()
 }
 
+/// `n` deterministic pseudo-random bytes (the same for the same `seed`).
+pub fn random_bytes(n: usize, seed: u64) -> bytes::Bytes {
+    origin::Content::Generated {
+        len: n as u64,
+        seed,
+    }
+    .slice(0, n)
+}
+
+/// SHA-256 of `b`, lower-case hex.
+pub fn sha256_hex(b: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
 /// A client that does not pool connections across daemons.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()

@@ -7,15 +7,30 @@ type SdkError<E> = aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::Http
 
 /// True when the server refuses `If-None-Match` itself (501 NotImplemented),
 /// as some S3-compatible servers do: the write is then sent without it.
-pub(super) fn refuses_conditions<E: aws_sdk_s3::error::ProvideErrorMetadata>(
-    e: &SdkError<E>,
-) -> bool {
+/// Sends a write with `If-None-Match: *`, and again without it if the
+/// server refuses the condition itself.
+pub(super) async fn create_only<T, E, F, Fut>(send: F) -> Result<T, SdkError<E>>
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata,
+    F: Fn(Option<&'static str>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, SdkError<E>>>,
+{
+    match send(Some("*")).await {
+        Err(e) if refuses_conditions(&e) => {
+            warn_unconditional();
+            send(None).await
+        }
+        r => r,
+    }
+}
+
+fn refuses_conditions<E: aws_sdk_s3::error::ProvideErrorMetadata>(e: &SdkError<E>) -> bool {
     use aws_sdk_s3::error::ProvideErrorMetadata;
     e.code() == Some("NotImplemented")
         || e.raw_response().is_some_and(|r| r.status().as_u16() == 501)
 }
 
-pub(super) fn warn_unconditional() {
+fn warn_unconditional() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         tracing::warn!(

@@ -13,7 +13,7 @@ use bytes::{Bytes, BytesMut};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::task::JoinSet;
 
-use super::conditional::{conditional_failure, refuses_conditions, warn_unconditional};
+use super::conditional::{conditional_failure, create_only};
 use super::parts::PartPlan;
 use super::MAX_COPY;
 use crate::catalog::StoredAt;
@@ -239,14 +239,9 @@ impl S3Upload {
                         .disable_payload_signing()
                         .send()
                 };
-                match put(Some("*")).await {
-                    Err(e) if refuses_conditions(&e) => {
-                        warn_unconditional();
-                        put(None).await
-                    }
-                    r => r,
-                }
-                .map_err(|e| conditional_failure("PutObject", e))?;
+                create_only(put)
+                    .await
+                    .map_err(|e| conditional_failure("PutObject", e))?;
             }
             Some(upload_id) => {
                 if !self.buf.is_empty() {
@@ -271,14 +266,9 @@ impl S3Upload {
                         )
                         .send()
                 };
-                match complete(Some("*")).await {
-                    Err(e) if refuses_conditions(&e) => {
-                        warn_unconditional();
-                        complete(None).await
-                    }
-                    r => r,
-                }
-                .map_err(|e| conditional_failure("CompleteMultipartUpload", e))?;
+                create_only(complete)
+                    .await
+                    .map_err(|e| conditional_failure("CompleteMultipartUpload", e))?;
                 self.upload_id = None;
                 // The checksums are known only now; set them in place.
                 if self.size <= MAX_COPY {
