@@ -213,7 +213,7 @@ async fn transfer(
     let mut upload = ctx
         .store
         .begin(
-            key.clone(),
+            key,
             download.content_length,
             &facts,
             &ctx.transfer,
@@ -236,12 +236,9 @@ async fn transfer(
         kind: job.kind,
         source: job.source.clone(),
         provider: event.provider,
-        stream: event.stream.clone(),
-        file: event
-            .file
-            .as_ref()
-            .map(|f| f.facts.clone())
-            .unwrap_or_default(),
+        // The same facts the key and the object metadata are made of.
+        stream: facts.stream.clone(),
+        file: facts.file.clone(),
         origin: job.origin.clone(),
         store: ctx.store.stored_at(upload.key()),
         size: digests.size,
