@@ -68,10 +68,18 @@ pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Err
             wake: Arc::clone(&wake),
             metrics: Arc::clone(&metrics),
         }));
+        let janitor = tokio::spawn(crate::janitor::run(Arc::new(crate::janitor::Janitor {
+            db: db.clone(),
+            store: Arc::clone(&store),
+            transfer: config.transfer.clone(),
+            orphan_age: config.store.orphan_upload_age(),
+        })));
         // Returns on SIGTERM/SIGINT once in-flight requests are answered.
         serve(Arc::clone(&config), db.clone(), queue, wake, store, metrics).await?;
         pool.shutdown(Duration::from_secs(config.transfer.shutdown_grace_secs))
             .await;
+        // It holds nothing in memory: what it has yet to abort is on disk.
+        janitor.abort();
         Ok::<(), Box<dyn std::error::Error>>(())
     })?;
     db.flush_now()?;

@@ -67,10 +67,12 @@ pub enum Tree {
     Catalog,
     /// stream \0 EntryId → (): the catalog by stream.
     CatalogByStream,
+    /// upload id → Abandoned JSON: multipart uploads to abort once the store answers.
+    Abandoned,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 9] = [
+    pub const ALL: [Tree; 10] = [
         Tree::Meta,
         Tree::Events,
         Tree::Jobs,
@@ -80,6 +82,7 @@ impl Tree {
         Tree::Streams,
         Tree::Catalog,
         Tree::CatalogByStream,
+        Tree::Abandoned,
     ];
 
     /// The tree's name on disk, and in error messages.
@@ -94,6 +97,7 @@ impl Tree {
             Tree::Streams => "streams",
             Tree::Catalog => "catalog",
             Tree::CatalogByStream => "catalog_by_stream",
+            Tree::Abandoned => "abandoned_uploads",
         }
     }
 }

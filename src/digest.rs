@@ -1,7 +1,11 @@
 //! Hashing while bytes stream past: SHA-256, MD5 and the byte count in one
-//! pass, so a checksum never needs a second read.
+//! pass, so a checksum never needs a second read. The running state can be
+//! saved and taken up again, so an upload resumed after a restart hashes on
+//! from where it was without reading its first bytes again.
 
+use base64::Engine;
 use md5::Md5;
+use sha2::digest::common::hazmat::{SerializableState, SerializedState};
 use sha2::{Digest, Sha256};
 
 /// Running hashes of a stream.
@@ -39,6 +43,35 @@ impl Hasher {
         self.size
     }
 
+    /// The running state, to save with an upload and take up with [`Hasher::resume`].
+    pub fn state(&self) -> String {
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        format!(
+            "{}:{}:{}",
+            self.size,
+            b64(&self.sha256.serialize()),
+            b64(&self.md5.serialize())
+        )
+    }
+
+    /// Takes up a saved state; `None` if it is not one.
+    pub fn resume(state: &str) -> Option<Hasher> {
+        let mut fields = state.split(':');
+        let size = fields.next()?.parse().ok()?;
+        let bytes = |f: Option<&str>| base64::engine::general_purpose::STANDARD.decode(f?).ok();
+        let sha = bytes(fields.next())?;
+        let md5 = bytes(fields.next())?;
+        if fields.next().is_some() {
+            return None;
+        }
+        Some(Hasher {
+            sha256: Sha256::deserialize(&SerializedState::<Sha256>::try_from(&sha[..]).ok()?)
+                .ok()?,
+            md5: Md5::deserialize(&SerializedState::<Md5>::try_from(&md5[..]).ok()?).ok()?,
+            size,
+        })
+    }
+
     pub fn finish(self) -> Digests {
         Digests {
             sha256: hex::encode(self.sha256.finalize()),
@@ -65,5 +98,36 @@ mod tests {
         );
         assert_eq!(d.md5, "900150983cd24fb0d6963f7d28e17f72");
         assert_eq!(d.size, 3);
+    }
+
+    #[test]
+    fn a_saved_state_hashes_on_as_if_never_stopped() {
+        let data: Vec<u8> = (0..10_000u32).map(|i| (i * 7 % 251) as u8).collect();
+        let mut whole = Hasher::new();
+        whole.update(&data);
+        let expected = whole.finish();
+        // Cut anywhere, block-aligned or not.
+        for cut in [0, 1, 63, 64, 65, 4096, 9_999, 10_000] {
+            let mut first = Hasher::new();
+            first.update(&data[..cut]);
+            let mut resumed = Hasher::resume(&first.state()).expect("a saved state");
+            assert_eq!(resumed.size(), cut as u64);
+            resumed.update(&data[cut..]);
+            assert_eq!(resumed.finish(), expected, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_damaged_state_is_refused() {
+        let good = Hasher::new().state();
+        for bad in [
+            "",
+            "x",
+            "0:abc:def",
+            &good[..good.len() - 4],
+            &format!("{good}:1"),
+        ] {
+            assert!(Hasher::resume(bad).is_none(), "{bad:?}");
+        }
     }
 }

@@ -16,6 +16,7 @@ pub mod fuzzing;
 pub mod http;
 pub mod id;
 pub mod ingest;
+pub mod janitor;
 pub mod metrics;
 pub mod net;
 pub mod providers;

@@ -161,7 +161,8 @@ impl Queue {
     }
 
     /// Puts jobs a crash left `running` back to `queued`, due now. Their
-    /// multipart upload, if any, stays recorded so the next claim aborts it.
+    /// multipart upload, if any, stays recorded so the next claim continues
+    /// (or aborts) it.
     /// Returns how many.
     pub fn requeue_running(&self, now: Timestamp) -> Result<usize, DbError> {
         let mut ids = Vec::new();
@@ -272,8 +273,9 @@ impl Queue {
         Ok(got.is_some())
     }
 
-    /// Ends a claim: `change` says what the job becomes; its lease and its
-    /// upload record end with the claim.
+    /// Ends a claim: `change` says what the job becomes; its lease ends with
+    /// the claim. Its upload record stays: a suspended upload is the next
+    /// attempt's to continue (the worker forgets the uploads it aborts).
     fn end_claim(
         &self,
         job: &Job,
@@ -287,7 +289,6 @@ impl Queue {
             |j| {
                 change(j);
                 j.lease_until = None;
-                j.upload = None;
                 j.updated_at = now;
             },
             also,
@@ -340,6 +341,8 @@ impl Queue {
             j.last_error = None;
             j.bytes_done = size;
             j.bytes_total = Some(size);
+            // Completed, or aborted as a second copy of bytes already stored.
+            j.upload = None;
         };
         self.end_claim(job, now, change, Some(also))
     }

@@ -50,3 +50,18 @@ pub async fn client(
     }
     Client::from_conf(b.build())
 }
+
+/// How long a request whose work is all server-side may take to answer:
+/// CompleteMultipartUpload and CopyObject of a large object take minutes on
+/// some servers, silent until done, and are not to be cut off by the
+/// per-read timeout meant for stalled transfers.
+pub const SERVER_SIDE_WORK: Duration = Duration::from_secs(15 * 60);
+
+/// A per-request override giving such a request [`SERVER_SIDE_WORK`].
+pub fn server_side_work() -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::new().timeout_config(
+        TimeoutConfig::builder()
+            .read_timeout(SERVER_SIDE_WORK)
+            .build(),
+    )
+}

@@ -19,6 +19,7 @@ use crate::config::{Config, OriginConfig, SourceConfig};
 use crate::event::Location;
 use crate::net::{redirect_policy, AllowList, GuardedResolver};
 use crate::retry::Failure;
+use crate::store::record::OriginMark;
 
 // Here rather than in `net`: reading a source's config is the source's
 // business, and the network policy stays free of it.
@@ -129,45 +130,95 @@ impl Sources {
     }
 }
 
+/// Where a location's bytes are.
+enum Target<'a> {
+    Url(reqwest::Url),
+    File(&'a [std::path::PathBuf], &'a str),
+    S3(&'a aws_sdk_s3::Client, String, String),
+}
+
 impl SourceClient {
     /// Starts fetching a file.
     pub async fn open(&self, location: &Location) -> Result<Download, Failure> {
-        match location {
-            Location::Url(u) => self.open_url(u).await,
-            Location::Path(p) => match &self.origin {
-                None => Err(Failure::permanent(format!(
-                    "source {:?} has no [sources.origin] to fetch the relative path {p:?} from",
-                    self.name
-                ))),
-                Some(Origin::Http { base }) => {
-                    if p.split(['/', '\\']).any(|seg| seg == "..") {
-                        return Err(Failure::permanent(format!(
-                            "the relative path {p:?} climbs out of the origin with `..`"
-                        )));
-                    }
-                    self.open_url(&format!("{base}/{}", encode_path(p))).await
-                }
-                Some(Origin::File { roots }) => file::open(roots, p).await,
-                Some(Origin::S3 { client, bucket }) => {
-                    let p = p.trim_start_matches('/');
-                    let (bucket, key) = match bucket {
-                        Some(b) => (b.clone(), p.to_owned()),
-                        None => match p.split_once('/') {
-                            Some((b, k)) if !b.is_empty() && !k.is_empty() => (b.to_owned(), k.to_owned()),
-                            _ => {
-                                return Err(Failure::permanent(format!(
-                                    "path {p:?} does not start with a bucket, and [sources.origin] names none"
-                                )))
-                            }
-                        },
-                    };
-                    s3::open(client, bucket, key).await
-                }
-            },
+        match self.target(location)? {
+            Target::Url(url) => http::open(&self.http, url).await,
+            Target::File(roots, p) => file::open(roots, p).await,
+            Target::S3(client, bucket, key) => s3::open(client, bucket, key).await,
         }
     }
 
-    async fn open_url(&self, url: &str) -> Result<Download, Failure> {
+    /// Fetches the file `mark` describes from byte `from` on, to continue an
+    /// upload an earlier attempt left; `None` when the origin cannot serve
+    /// that very file from there (it changed, or cannot be told apart).
+    pub async fn open_from(
+        &self,
+        location: &Location,
+        from: u64,
+        mark: &OriginMark,
+    ) -> Result<Option<Download>, Failure> {
+        let Some(validator) = &mark.validator else {
+            return Ok(None);
+        };
+        let target = self.target(location)?;
+        if Some(from) == mark.size {
+            // Every byte is in the store already: nothing more to fetch.
+            return Ok(Some(Download {
+                content_length: mark.size,
+                md5: mark.md5.clone(),
+                content_type: None,
+                validator: Some(validator.clone()),
+                body: Body::Done,
+            }));
+        }
+        match target {
+            Target::Url(url) => http::open_from(&self.http, url, from, mark).await,
+            Target::File(roots, p) => file::open_from(roots, p, from, validator).await,
+            Target::S3(client, bucket, key) => s3::open_from(client, bucket, key, from, mark).await,
+        }
+    }
+
+    fn target<'a>(&'a self, location: &'a Location) -> Result<Target<'a>, Failure> {
+        let p = match location {
+            Location::Url(u) => return self.checked_url(u).map(Target::Url),
+            Location::Path(p) => p,
+        };
+        match &self.origin {
+            None => Err(Failure::permanent(format!(
+                "source {:?} has no [sources.origin] to fetch the relative path {p:?} from",
+                self.name
+            ))),
+            Some(Origin::Http { base }) => {
+                if p.split(['/', '\\']).any(|seg| seg == "..") {
+                    return Err(Failure::permanent(format!(
+                        "the relative path {p:?} climbs out of the origin with `..`"
+                    )));
+                }
+                self.checked_url(&format!("{base}/{}", encode_path(p)))
+                    .map(Target::Url)
+            }
+            Some(Origin::File { roots }) => Ok(Target::File(roots, p)),
+            Some(Origin::S3 { client, bucket }) => {
+                let p = p.trim_start_matches('/');
+                let (bucket, key) = match bucket {
+                    Some(b) => (b.clone(), p.to_owned()),
+                    None => match p.split_once('/') {
+                        Some((b, k)) if !b.is_empty() && !k.is_empty() => {
+                            (b.to_owned(), k.to_owned())
+                        }
+                        _ => {
+                            return Err(Failure::permanent(format!(
+                                "path {p:?} does not start with a bucket, and [sources.origin] names none"
+                            )))
+                        }
+                    },
+                };
+                Ok(Target::S3(client, bucket, key))
+            }
+        }
+    }
+
+    /// `url` parsed, if it is http(s) and its host allowed.
+    fn checked_url(&self, url: &str) -> Result<reqwest::Url, Failure> {
         let parsed = reqwest::Url::parse(url)
             .map_err(|e| Failure::permanent(format!("{url:?} is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
@@ -184,7 +235,7 @@ impl SourceClient {
                 self.allow.describe()
             )));
         }
-        http::open(&self.http, parsed).await
+        Ok(parsed)
     }
 }
 
@@ -231,6 +282,8 @@ pub struct Download {
     pub md5: Option<String>,
     /// The media type the origin announced, if any.
     pub content_type: Option<String>,
+    /// What identifies the file served (see [`OriginMark::validator`]).
+    pub validator: Option<String>,
     body: Body,
 }
 
@@ -238,6 +291,8 @@ enum Body {
     Http(resume::Resuming<http::Get>),
     S3(resume::Resuming<s3::GetObject>),
     File(file::FileBody),
+    /// Nothing left to read.
+    Done,
 }
 
 impl Download {
@@ -265,6 +320,16 @@ impl Download {
             Body::Http(b) => b.next_chunk().await,
             Body::S3(b) => b.next_chunk().await,
             Body::File(b) => b.next_chunk().await,
+            Body::Done => Ok(None),
+        }
+    }
+
+    /// The file as first seen, to continue it later.
+    pub fn mark(&self) -> OriginMark {
+        OriginMark {
+            validator: self.validator.clone(),
+            size: self.content_length,
+            md5: self.md5.clone(),
         }
     }
 }

@@ -5,19 +5,34 @@ mod facts;
 pub mod fs;
 pub mod key;
 pub mod place;
+pub mod record;
 pub mod s3;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use bytes::Bytes;
+use futures_util::future::BoxFuture;
 
 use crate::catalog::StoredAt;
 use crate::config::{Config, StoreConfig, TransferConfig};
-use crate::queue::UploadRecord;
+use crate::digest::{Digests, Hasher};
 use crate::retry::Failure;
+use record::{OriginMark, UploadRecord};
 
 pub use facts::ObjectFacts;
 pub use key::{sanitize_component, KeyTemplate};
+
+/// Where an upload reports what must outlive the process: the job's record
+/// of it, and the uploads that could not be aborted.
+pub trait UploadLog: Send + Sync {
+    /// Stores `rec` as the job's upload, durably, before the upload goes on;
+    /// fails if the job's claim is lost.
+    fn save(&self, rec: UploadRecord) -> BoxFuture<'static, Result<(), Failure>>;
+
+    /// An upload whose abort failed: it is aborted later, until that works.
+    fn abandoned(&self, rec: UploadRecord);
+}
 
 /// An archive store.
 pub enum Store {
@@ -58,18 +73,19 @@ impl Store {
         }
     }
 
-    /// Starts writing `key`. `size_hint` is the origin's Content-Length.
+    /// Starts writing `key`, a file from `origin`.
     pub async fn begin(
         &self,
         key: String,
-        size_hint: Option<u64>,
+        origin: OriginMark,
         facts: &ObjectFacts,
         transfer: &TransferConfig,
         claim: u64,
+        log: Arc<dyn UploadLog>,
     ) -> Result<Upload, Failure> {
         Ok(match self {
             Store::Fs(s) => {
-                if let Some(size) = size_hint.filter(|n| *n > transfer.max_file_bytes) {
+                if let Some(size) = origin.size.filter(|n| *n > transfer.max_file_bytes) {
                     return Err(Failure::permanent(format!(
                         "the origin announces {size} bytes, more than the {} a stored file may \
                          have (transfer.max_file_bytes)",
@@ -79,16 +95,60 @@ impl Store {
                 // Each claim writes its own temporary file: a superseded
                 // attempt never truncates the one about to be renamed.
                 let attempt = format!("{}-{claim}", facts.job_id);
-                Upload::Fs(s.begin(key, &attempt, transfer.max_file_bytes).await?)
+                let u = s.begin(key, &attempt, transfer.max_file_bytes).await?;
+                Upload::Fs(u, Hasher::new())
             }
-            Store::S3(s) => Upload::S3(s.begin(key, size_hint, facts.metadata(), transfer).await?),
+            Store::S3(s) => Upload::S3(
+                s.begin(key, origin, facts.metadata(), transfer, log)
+                    .await?,
+            ),
         })
     }
 
-    /// Aborts an upload a previous run left behind (crash recovery).
-    pub async fn abort_stale(&self, rec: &UploadRecord) {
+    /// Continues the upload an earlier attempt left (`rec`) of the file
+    /// whose template key is `key`; `None` (the old upload aborted) when it
+    /// cannot be continued and the file is to be written afresh.
+    pub async fn resume(
+        &self,
+        key: String,
+        rec: &UploadRecord,
+        facts: &ObjectFacts,
+        transfer: &TransferConfig,
+        log: Arc<dyn UploadLog>,
+    ) -> Result<Option<Upload>, Failure> {
+        Ok(match self {
+            // Files in a directory are written afresh by every attempt.
+            Store::Fs(_) => None,
+            Store::S3(s) => s
+                .resume(key, rec, facts.metadata(), transfer, log)
+                .await?
+                .map(Upload::S3),
+        })
+    }
+
+    /// Aborts an upload an earlier attempt left, or has `log` keep it.
+    pub async fn abort_stale(&self, rec: &UploadRecord, log: &dyn UploadLog) {
         if let Store::S3(s) = self {
-            s.abort_stale(rec).await;
+            s.abort_stale(rec, log).await;
+        }
+    }
+
+    /// Aborts an upload; true once it is gone.
+    pub async fn abort_upload(&self, rec: &UploadRecord) -> bool {
+        match self {
+            Store::Fs(_) => true,
+            Store::S3(s) => s.abort_upload(rec).await,
+        }
+    }
+
+    /// The multipart uploads under the archive's key prefixes, with when
+    /// each began (a directory has none).
+    pub async fn open_uploads(
+        &self,
+    ) -> Result<Vec<(UploadRecord, Option<crate::time::Timestamp>)>, Failure> {
+        match self {
+            Store::Fs(_) => Ok(Vec::new()),
+            Store::S3(s) => s.open_uploads().await,
         }
     }
 
@@ -101,9 +161,9 @@ impl Store {
     }
 }
 
-/// An object being written.
+/// An object being written, hashed as it is.
 pub enum Upload {
-    Fs(fs::FsUpload),
+    Fs(fs::FsUpload, Hasher),
     S3(s3::S3Upload),
 }
 
@@ -111,16 +171,28 @@ impl Upload {
     /// Appends bytes; may wait for earlier parts to upload (bounded memory).
     pub async fn write(&mut self, chunk: Bytes) -> Result<(), Failure> {
         match self {
-            Upload::Fs(u) => u.write(&chunk).await,
+            Upload::Fs(u, h) => {
+                h.update(&chunk);
+                u.write(&chunk).await
+            }
             Upload::S3(u) => u.write(chunk).await,
         }
     }
 
-    /// A multipart upload that started since the last call, to persist with the job.
-    pub fn take_started(&mut self) -> Option<UploadRecord> {
+    /// Bytes of the file written so far (a continued upload counts those
+    /// written by earlier attempts).
+    pub fn size(&self) -> u64 {
         match self {
-            Upload::Fs(_) => None,
-            Upload::S3(u) => u.take_started(),
+            Upload::Fs(_, h) => h.size(),
+            Upload::S3(u) => u.size(),
+        }
+    }
+
+    /// The digests of every byte of the file written so far.
+    pub fn digests(&self) -> Digests {
+        match self {
+            Upload::Fs(_, h) => h.clone().finish(),
+            Upload::S3(u) => u.digests(),
         }
     }
 
@@ -128,7 +200,7 @@ impl Upload {
     /// variant of it when another file is already there.
     pub fn key(&self) -> &str {
         match self {
-            Upload::Fs(u) => u.key(),
+            Upload::Fs(u, _) => u.key(),
             Upload::S3(u) => u.key(),
         }
     }
@@ -136,23 +208,33 @@ impl Upload {
     /// Completes the object with its final metadata and the catalog sidecar,
     /// never over another object; where an object found in the key's way
     /// holds the same bytes (`sha256`), that one is the file's, and nothing
-    /// is written. Returns where the file is.
+    /// is written. Returns where the file is. On failure the upload is left
+    /// to be suspended or aborted.
     pub async fn finish(
-        self,
+        &mut self,
         metadata: BTreeMap<String, String>,
         sha256: &str,
         sidecar: Bytes,
     ) -> Result<StoredAt, Failure> {
         match self {
-            Upload::Fs(u) => u.finish(sha256, sidecar).await,
+            Upload::Fs(u, _) => u.finish(sha256, sidecar).await,
             Upload::S3(u) => u.finish(metadata, sha256, sidecar).await,
+        }
+    }
+
+    /// Stops, leaving what is in the store for the next attempt to continue
+    /// (a multipart upload, as recorded); a directory keeps nothing.
+    pub async fn suspend(self) {
+        match self {
+            Upload::Fs(u, _) => u.abort().await,
+            Upload::S3(u) => u.suspend().await,
         }
     }
 
     /// Gives up: nothing is left behind.
     pub async fn abort(self) {
         match self {
-            Upload::Fs(u) => u.abort().await,
+            Upload::Fs(u, _) => u.abort().await,
             Upload::S3(u) => u.abort().await,
         }
     }

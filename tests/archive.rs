@@ -603,7 +603,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigterm_mid_transfer_aborts_the_upload_requeues_the_job_and_the_next_start_completes_it() {
+async fn sigterm_mid_transfer_keeps_the_upload_requeues_the_job_and_the_next_start_continues_it() {
     use recording_archiver::db::{Db, PageRequest};
     use recording_archiver::queue::{JobState, Queue};
     let s3 = S3Server::start(&["recordings"]).await;
@@ -626,12 +626,12 @@ async fn sigterm_mid_transfer_aborts_the_upload_requeues_the_job_and_the_next_st
     let status = d.terminate();
     assert!(status.success(), "clean exit: {status:?}\n{}", d.log_text());
     assert!(d.log_text().contains("interrupted"), "{}", d.log_text());
-    assert!(
-        s3.open_uploads().is_empty(),
-        "the interrupted upload was aborted: {:?}",
-        s3.open_uploads()
+    assert_eq!(
+        s3.open_uploads().len(),
+        1,
+        "the interrupted upload is kept, to be continued"
     );
-    {
+    let offset = {
         let queue = Queue::new(Db::open(&dir.path().join("state")).unwrap());
         let jobs = queue
             .list(&PageRequest::new(10, None).unwrap(), |_| true)
@@ -647,8 +647,13 @@ async fn sigterm_mid_transfer_aborts_the_upload_requeues_the_job_and_the_next_st
             jobs[0].attempts, 0,
             "the interrupted attempt is not counted"
         );
-        assert!(jobs[0].upload.is_none());
-    }
+        let progress = jobs[0].upload.as_ref().unwrap().progress.clone().unwrap();
+        assert!(
+            progress.parts >= 1 && progress.offset >= 5 << 20,
+            "{progress:?}"
+        );
+        progress.offset
+    };
 
     origin.put("/big.flv", FileSpec::bytes(content.clone()));
     let d = Daemon::start_in(dir.path(), &config);
@@ -656,6 +661,12 @@ async fn sigterm_mid_transfer_aborts_the_upload_requeues_the_job_and_the_next_st
     let catalog = d.all_items("/api/v1/catalog").await;
     assert_eq!(catalog.len(), 1);
     assert_eq!(catalog[0]["sha256"], json!(sha256_hex(&content)));
+    assert_eq!(
+        origin.requests("/big.flv"),
+        [0, offset],
+        "the second start asks the origin only for the bytes not yet in the store"
+    );
+    assert!(s3.open_uploads().is_empty(), "{:?}", s3.open_uploads());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

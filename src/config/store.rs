@@ -13,6 +13,10 @@ fn default_key_template() -> String {
     DEFAULT_KEY_TEMPLATE.to_owned()
 }
 
+fn default_orphan_age() -> u64 {
+    24 * 3600
+}
+
 fn default_archive_root() -> PathBuf {
     PathBuf::from("var/archive")
 }
@@ -45,6 +49,10 @@ pub enum StoreConfig {
         secret_access_key: Secret,
         #[serde(default = "default_key_template")]
         key_template: String,
+        /// Multipart uploads under the key template's fixed prefixes that no
+        /// job knows are aborted (at start, then hourly) once this old.
+        #[serde(default = "default_orphan_age")]
+        orphan_upload_age_secs: u64,
     },
 }
 
@@ -64,6 +72,17 @@ impl StoreConfig {
             StoreConfig::Fs { key_template, .. } | StoreConfig::S3 { key_template, .. } => {
                 key_template
             }
+        }
+    }
+
+    /// How old an upload no job knows must be before it is aborted.
+    pub fn orphan_upload_age(&self) -> std::time::Duration {
+        match self {
+            StoreConfig::Fs { .. } => std::time::Duration::MAX,
+            StoreConfig::S3 {
+                orphan_upload_age_secs,
+                ..
+            } => std::time::Duration::from_secs(*orphan_upload_age_secs),
         }
     }
 

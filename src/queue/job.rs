@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, EventKind, FileInfo, Location};
 use crate::id::{EventId, JobId};
+pub use crate::store::record::UploadRecord;
 use crate::time::{serde_rfc3339, to_millis, Timestamp};
 
 /// Where a job is in its life.
@@ -77,17 +78,10 @@ pub struct Job {
     /// While running: when the lease lapses unless refreshed.
     #[serde(with = "serde_rfc3339::option", default)]
     pub lease_until: Option<Timestamp>,
-    /// A multipart upload in progress, so a restart can abort it.
+    /// A multipart upload in progress and how far it got, so the next
+    /// attempt continues it (or aborts it).
     #[serde(default)]
     pub upload: Option<UploadRecord>,
-}
-
-/// A multipart upload in the store, remembered with its job.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UploadRecord {
-    pub bucket: String,
-    pub key: String,
-    pub upload_id: String,
 }
 
 impl Job {

@@ -64,15 +64,12 @@ fn is_under_a_root(roots: &[PathBuf], real: &Path) -> bool {
 
 /// Opens a file under the roots for reading.
 pub(super) async fn open(roots: &[PathBuf], requested: &str) -> Result<Download, Failure> {
-    let roots = roots.to_vec();
-    let requested = requested.to_owned();
-    let (file, len) = tokio::task::spawn_blocking(move || open_checked(&roots, &requested))
-        .await
-        .map_err(|e| Failure::transient(format!("file open task: {e}")))??;
+    let (file, len, validator) = open_blocking(roots, requested).await?;
     Ok(Download {
         content_length: Some(len),
         md5: None,
         content_type: None,
+        validator: Some(validator),
         body: Body::File(FileBody {
             file: tokio::fs::File::from_std(file),
             left: len,
@@ -80,11 +77,52 @@ pub(super) async fn open(roots: &[PathBuf], requested: &str) -> Result<Download,
     })
 }
 
+/// Opens the file again to read on from byte `from`, if it is still the
+/// one first read (`validator`: the same size and modification time).
+pub(super) async fn open_from(
+    roots: &[PathBuf],
+    requested: &str,
+    from: u64,
+    validator: &str,
+) -> Result<Option<Download>, Failure> {
+    let (mut file, len, now) = open_blocking(roots, requested).await?;
+    if now != validator || from > len {
+        return Ok(None);
+    }
+    use std::io::Seek;
+    file.seek(std::io::SeekFrom::Start(from))
+        .map_err(|e| Failure::transient(format!("{requested}: {e}")))?;
+    Ok(Some(Download {
+        content_length: Some(len),
+        md5: None,
+        content_type: None,
+        validator: Some(now),
+        body: Body::File(FileBody {
+            file: tokio::fs::File::from_std(file),
+            left: len - from,
+        }),
+    }))
+}
+
+async fn open_blocking(
+    roots: &[PathBuf],
+    requested: &str,
+) -> Result<(std::fs::File, u64, String), Failure> {
+    let roots = roots.to_vec();
+    let requested = requested.to_owned();
+    tokio::task::spawn_blocking(move || open_checked(&roots, &requested))
+        .await
+        .map_err(|e| Failure::transient(format!("file open task: {e}")))?
+}
+
 /// Resolves, opens, then checks what was opened: the descriptor's own path
 /// (`/proc/self/fd`) must still be under a root, so a link swapped in between
 /// the check and the open gains nothing; and it must be a regular file, not a
 /// device or a pipe that never ends.
-fn open_checked(roots: &[PathBuf], requested: &str) -> Result<(std::fs::File, u64), Failure> {
+fn open_checked(
+    roots: &[PathBuf],
+    requested: &str,
+) -> Result<(std::fs::File, u64, String), Failure> {
     let real = resolve_under(roots, requested)?;
     let not_regular = || Failure::permanent(format!("{} is not a regular file", real.display()));
     // Refused before it is opened: opening a FIFO waits for a writer, which
@@ -120,7 +158,13 @@ fn open_checked(roots: &[PathBuf], requested: &str) -> Result<(std::fs::File, u6
     if !meta.is_file() {
         return Err(not_regular());
     }
-    Ok((file, meta.len()))
+    // Size and modification time, to the nanosecond: what a continuation checks.
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos());
+    Ok((file, meta.len(), format!("{}-{mtime}", meta.len())))
 }
 
 pub struct FileBody {

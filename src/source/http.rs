@@ -9,6 +9,7 @@ use reqwest::{Client, Response, StatusCode, Url};
 use super::resume::{Reopen, Resuming};
 use super::{Body, Download};
 use crate::retry::Failure;
+use crate::store::record::OriginMark;
 
 /// One URL, fetched again from a byte when its body breaks.
 pub struct Get {
@@ -80,14 +81,60 @@ pub(super) async fn open(client: &Client, url: Url) -> Result<Download, Failure>
         content_length: total,
         md5,
         content_type,
+        validator: get.validator.clone(),
         body: Body::Http(Resuming::new(get, response, total)),
     })
 }
 
-impl Reopen for Get {
-    type Body = Response;
+/// Asks for the file first served (`validator`, sent as `If-Range`) from
+/// byte `from` on; `None` when the origin serves anything else: a changed
+/// file, a whole file, another range or size.
+pub(super) async fn open_from(
+    client: &Client,
+    url: Url,
+    from: u64,
+    mark: &OriginMark,
+) -> Result<Option<Download>, Failure> {
+    let Some(validator) = mark.validator.clone() else {
+        return Ok(None);
+    };
+    let get = Get {
+        client: client.clone(),
+        url,
+        ranges: true,
+        validator: Some(validator),
+    };
+    let response = match get.ranged(from).await? {
+        Ranged::Part(r, total) if total.is_none() || total == mark.size => r,
+        _ => return Ok(None),
+    };
+    let content_type = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    Ok(Some(Download {
+        content_length: mark.size,
+        md5: mark.md5.clone(),
+        content_type,
+        validator: get.validator.clone(),
+        body: Body::Http(Resuming::starting_at(get, response, from, mark.size)),
+    }))
+}
 
-    async fn reopen(&self, from: u64) -> Result<Response, Failure> {
+/// The answer to a Range request.
+enum Ranged {
+    /// The range asked for, and the file's size if stated.
+    Part(Response, Option<u64>),
+    /// The whole file again (it changed, or the origin ignores ranges).
+    Whole,
+    /// A part other than the one asked for, or a range not satisfiable.
+    Other,
+}
+
+impl Get {
+    /// GET from byte `from`, with `If-Range` when a validator is known.
+    async fn ranged(&self, from: u64) -> Result<Ranged, Failure> {
         let mut request = self
             .client
             .get(self.url.clone())
@@ -96,28 +143,50 @@ impl Reopen for Get {
             request = request.header(reqwest::header::IF_RANGE, v);
         }
         let response = request.send().await?;
-        let what = format!("GET {} (from byte {from})", shown(&self.url));
         match response.status() {
             StatusCode::PARTIAL_CONTENT => {
-                let start = response
+                // bytes <start>-<end>/<size or *>
+                let range = response
                     .headers()
                     .get(CONTENT_RANGE)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.strip_prefix("bytes "))
-                    .and_then(|v| v.split('-').next())
-                    .and_then(|v| v.parse::<u64>().ok());
-                if start != Some(from) {
-                    return Err(Failure::transient(format!(
-                        "{what}: the origin answered a different range"
-                    )));
+                    .and_then(|v| v.split_once('/'))
+                    .map(|(r, size)| {
+                        (
+                            r.split('-').next().and_then(|s| s.parse::<u64>().ok()),
+                            size.parse::<u64>().ok(),
+                        )
+                    });
+                match range {
+                    Some((Some(start), size)) if start == from => Ok(Ranged::Part(response, size)),
+                    _ => Ok(Ranged::Other),
                 }
-                Ok(response)
             }
-            s if s.is_success() => Err(Failure::transient(format!(
+            StatusCode::RANGE_NOT_SATISFIABLE => Ok(Ranged::Other),
+            s if s.is_success() => Ok(Ranged::Whole),
+            s => Err(Failure::from_status(
+                s.as_u16(),
+                &format!("GET {} (from byte {from})", shown(&self.url)),
+            )),
+        }
+    }
+}
+
+impl Reopen for Get {
+    type Body = Response;
+
+    async fn reopen(&self, from: u64) -> Result<Response, Failure> {
+        let what = format!("GET {} (from byte {from})", shown(&self.url));
+        match self.ranged(from).await? {
+            Ranged::Part(response, _) => Ok(response),
+            Ranged::Whole => Err(Failure::transient(format!(
                 "{what}: the origin sent the whole file again (it changed since the download \
                  began, or ignores Range requests), so the attempt restarts"
             ))),
-            s => Err(Failure::from_status(s.as_u16(), &what)),
+            Ranged::Other => Err(Failure::transient(format!(
+                "{what}: the origin answered a different range"
+            ))),
         }
     }
 

@@ -42,10 +42,15 @@ pub(super) struct Resuming<O: Reopen> {
 impl<O: Reopen> Resuming<O> {
     /// Reads `body`, the file from its first byte; `total` is the size announced.
     pub(super) fn new(origin: O, body: O::Body, total: Option<u64>) -> Self {
+        Self::starting_at(origin, body, 0, total)
+    }
+
+    /// Reads `body`, the file from byte `pos` on.
+    pub(super) fn starting_at(origin: O, body: O::Body, pos: u64, total: Option<u64>) -> Self {
         Resuming {
             origin,
             body: Some(body),
-            pos: 0,
+            pos,
             total,
             resumes_left: MAX_RESUMES,
         }

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use super::resume::{Reopen, Resuming};
 use super::{Body, Download};
 use crate::retry::Failure;
+use crate::store::record::OriginMark;
 
 /// One object, fetched again from a byte when its body breaks.
 pub struct GetObject {
@@ -49,20 +50,69 @@ pub(super) async fn open(
         content_length: total,
         md5,
         content_type: out.content_type.clone(),
+        validator: get.etag.clone(),
         body: Body::S3(Resuming::new(get, out.body, total)),
     })
 }
 
-impl Reopen for GetObject {
-    type Body = ByteStream;
+/// The object first read (`mark`'s ETag, as `If-Match`) from byte `from`
+/// on; `None` when it changed since, or no ETag was known.
+pub(super) async fn open_from(
+    client: &Client,
+    bucket: String,
+    key: String,
+    from: u64,
+    mark: &OriginMark,
+) -> Result<Option<Download>, Failure> {
+    let Some(etag) = mark.validator.clone() else {
+        return Ok(None);
+    };
+    let get = GetObject {
+        client: client.clone(),
+        bucket,
+        key,
+        etag: Some(etag),
+    };
+    let out = match get.ranged(from).await {
+        Ok(out) => out,
+        Err(e)
+            if matches!(
+                e.raw_response().map(|r| r.status().as_u16()),
+                Some(412 | 416)
+            ) =>
+        {
+            return Ok(None)
+        }
+        Err(e) => return Err(Failure::from_s3(&get.what(from), e)),
+    };
+    Ok(Some(Download {
+        content_length: mark.size,
+        md5: mark.md5.clone(),
+        content_type: out.content_type.clone(),
+        validator: get.etag.clone(),
+        body: Body::S3(Resuming::starting_at(get, out.body, from, mark.size)),
+    }))
+}
 
-    async fn reopen(&self, from: u64) -> Result<ByteStream, Failure> {
-        let what = format!(
+type GetError = aws_sdk_s3::error::SdkError<
+    aws_sdk_s3::operation::get_object::GetObjectError,
+    aws_sdk_s3::config::http::HttpResponse,
+>;
+
+impl GetObject {
+    fn what(&self, from: u64) -> String {
+        format!(
             "GetObject s3://{}/{} from byte {from}",
             self.bucket, self.key
-        );
-        let out = self
-            .client
+        )
+    }
+
+    /// A ranged GetObject of the version first read.
+    async fn ranged(
+        &self,
+        from: u64,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, GetError> {
+        self.client
             .get_object()
             .bucket(&self.bucket)
             .key(&self.key)
@@ -70,15 +120,23 @@ impl Reopen for GetObject {
             .set_if_match(self.etag.clone())
             .send()
             .await
-            .map_err(|e| {
-                if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) {
-                    Failure::transient(format!(
-                        "{what}: the object changed since the download began, so the attempt restarts"
-                    ))
-                } else {
-                    Failure::from_s3(&what, e)
-                }
-            })?;
+    }
+}
+
+impl Reopen for GetObject {
+    type Body = ByteStream;
+
+    async fn reopen(&self, from: u64) -> Result<ByteStream, Failure> {
+        let what = self.what(from);
+        let out = self.ranged(from).await.map_err(|e| {
+            if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) {
+                Failure::transient(format!(
+                    "{what}: the object changed since the download began, so the attempt restarts"
+                ))
+            } else {
+                Failure::from_s3(&what, e)
+            }
+        })?;
         Ok(out.body)
     }
 

@@ -105,7 +105,7 @@ impl FsUpload {
     }
 
     pub(super) async fn finish(
-        mut self,
+        &mut self,
         sha256: &str,
         sidecar: Bytes,
     ) -> Result<StoredAt, Failure> {

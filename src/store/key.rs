@@ -99,6 +99,29 @@ impl KeyTemplate {
         Ok(KeyTemplate(parts))
     }
 
+    /// The beginnings every key rendered from this template shares: its
+    /// literal start, with each `{kind}` before any other placeholder
+    /// spelled out. Uploads under them are this archive's.
+    pub fn fixed_prefixes(&self) -> Vec<String> {
+        let mut prefixes = vec![String::new()];
+        for p in &self.0 {
+            match p {
+                Part::Literal(l) => prefixes.iter_mut().for_each(|x| x.push_str(l)),
+                Part::Var(Var::Kind) => {
+                    prefixes = prefixes
+                        .iter()
+                        .flat_map(|x| ["recording", "snapshot"].map(|k| format!("{x}{k}")))
+                        .collect();
+                }
+                Part::Var(_) => break,
+            }
+        }
+        prefixes
+            .into_iter()
+            .map(|x| x.trim_start_matches('/').to_owned())
+            .collect()
+    }
+
     /// Renders the key; every placeholder value is sanitized first.
     pub fn render(&self, f: &ObjectFacts) -> String {
         let mut key = String::new();
@@ -221,5 +244,17 @@ mod tests {
         assert!(KeyTemplate::parse("{kind}").is_err());
         assert!(KeyTemplate::parse("../{filename}").is_err());
         assert!(KeyTemplate::parse("{filename").is_err());
+    }
+
+    #[test]
+    fn fixed_prefixes_spell_out_the_kind_and_stop_at_other_placeholders() {
+        let t = |s: &str| KeyTemplate::parse(s).unwrap().fixed_prefixes();
+        assert_eq!(t(DEFAULT_KEY_TEMPLATE), ["recording/", "snapshot/"]);
+        assert_eq!(
+            t("/archive/{kind}-{app}/{filename}"),
+            ["archive/recording-", "archive/snapshot-"]
+        );
+        assert_eq!(t("{app}/{kind}/{filename}"), [""]);
+        assert_eq!(t("live/{filename}"), ["live/"]);
     }
 }

@@ -14,23 +14,29 @@
 //! here to prove it against.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 mod conditional;
+mod orphans;
 pub mod parts;
 mod upload;
 
+use aws_sdk_s3::types::CompletedPart;
 use aws_sdk_s3::Client;
 
-use super::KeyTemplate;
+use super::record::{OriginMark, Progress, UploadRecord};
+use super::{KeyTemplate, UploadLog};
 use crate::config::{StoreConfig, TransferConfig};
-use crate::queue::UploadRecord;
+use crate::digest::Hasher;
 use crate::retry::Failure;
+use parts::PartPlan;
 // Kept at this path too: the integration tests build their S3 client with it.
 use super::place::Placement;
 pub use crate::s3client::client;
-use upload::abort_multipart;
+use orphans::abort_multipart;
 pub use upload::S3Upload;
+use upload::Setup;
 
 /// CopyObject (used to set the final metadata in place) handles up to 5 GiB.
 const MAX_COPY: u64 = 5 * 1024 * 1024 * 1024;
@@ -82,21 +88,161 @@ impl S3Store {
     pub(super) async fn begin(
         &self,
         key: String,
-        size_hint: Option<u64>,
+        origin: OriginMark,
         metadata: BTreeMap<String, String>,
         t: &TransferConfig,
+        log: Arc<dyn UploadLog>,
     ) -> Result<S3Upload, Failure> {
-        let plan = parts::PartPlan::new(size_hint, t.part_size, t.max_file_bytes)
+        let plan = parts::PartPlan::new(origin.size, t.part_size, t.max_file_bytes)
             .map_err(Failure::permanent)?;
         let placement = Placement::find(&key, |k| self.recorded_sha256(k)).await?;
-        Ok(S3Upload::new(
-            self.client.clone(),
-            self.bucket.clone(),
+        Ok(S3Upload::new(Setup {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
             placement,
             plan,
             metadata,
-            t.parts_in_flight,
-        ))
+            max_in_flight: t.parts_in_flight,
+            origin,
+            log,
+        }))
+    }
+
+    /// Continues the upload `rec` left by an earlier attempt of the file
+    /// whose template key is `key`, if its parts are still in the store as
+    /// recorded and no object took its key meanwhile. Otherwise it is
+    /// aborted and `None` says to start afresh.
+    pub(super) async fn resume(
+        &self,
+        key: String,
+        rec: &UploadRecord,
+        metadata: BTreeMap<String, String>,
+        t: &TransferConfig,
+        log: Arc<dyn UploadLog>,
+    ) -> Result<Option<S3Upload>, Failure> {
+        let usable = rec
+            .progress
+            .as_ref()
+            .filter(|p| p.offset > 0 && rec.bucket == self.bucket)
+            .and_then(|p| Some((p, Hasher::resume(&p.hashes)?)));
+        let Some((progress, hasher)) = usable else {
+            self.abort_stale(rec, log.as_ref()).await;
+            return Ok(None);
+        };
+        let placement = Placement::find(&key, |k| self.recorded_sha256(k)).await?;
+        let setup = |placement| Setup {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            placement,
+            plan: progress.plan,
+            metadata: metadata.clone(),
+            max_in_flight: t.parts_in_flight,
+            origin: progress.origin.clone(),
+            log: Arc::clone(&log),
+        };
+        if placement.key != rec.key {
+            if self.completed_meanwhile(rec, progress, &metadata).await? {
+                tracing::info!(key = %rec.key, "the store completed the upload after the last attempt stopped waiting");
+                let u = S3Upload::completed(setup(placement), rec, progress, hasher);
+                return Ok(Some(u));
+            }
+            tracing::info!(key = %rec.key, "an object took the upload's key meanwhile; starting afresh");
+            self.abort_stale(rec, log.as_ref()).await;
+            return Ok(None);
+        }
+        let Some(listed) = self.listed_parts(rec).await? else {
+            tracing::info!(key = %rec.key, upload_id = %rec.upload_id, "the upload is gone from the store; starting afresh");
+            return Ok(None);
+        };
+        let mut kept = Vec::new();
+        for n in 1..=progress.parts as i32 {
+            let expected = progress.plan.part_size(n as u64);
+            match listed.get(&n) {
+                Some((size, part)) if *size == expected => kept.push(part.clone()),
+                _ => {
+                    tracing::warn!(key = %rec.key, part = n, "a recorded part is missing or of another size; starting afresh");
+                    self.abort_stale(rec, log.as_ref()).await;
+                    return Ok(None);
+                }
+            }
+        }
+        tracing::info!(key = %rec.key, parts = progress.parts, offset = progress.offset, "continuing the multipart upload of an earlier attempt");
+        let u = S3Upload::resumed(setup(placement), rec, progress, hasher, kept);
+        Ok(Some(u))
+    }
+
+    /// Whether the object at `rec.key` is this very upload, completed by
+    /// the store after the attempt that asked stopped waiting (a timeout, a
+    /// crash): every byte was in its parts, the upload is gone, and the
+    /// object is this job's (its metadata) and of the file's size.
+    async fn completed_meanwhile(
+        &self,
+        rec: &UploadRecord,
+        progress: &Progress,
+        metadata: &BTreeMap<String, String>,
+    ) -> Result<bool, Failure> {
+        let PartPlan::Known { size, .. } = progress.plan else {
+            return Ok(false);
+        };
+        if progress.offset != size {
+            return Ok(false);
+        }
+        // Gone, or (servers that answer for any id) without a part left.
+        if self.listed_parts(rec).await?.is_some_and(|p| !p.is_empty()) {
+            return Ok(false);
+        }
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&rec.key)
+            .send()
+            .await
+            .map_err(|e| Failure::from_s3(&format!("HeadObject {}", rec.key), e))?;
+        let job = |m: Option<&std::collections::HashMap<String, String>>| {
+            m.and_then(|m| m.get("job-id").cloned())
+        };
+        Ok(job(head.metadata()).is_some()
+            && job(head.metadata()).as_ref() == metadata.get("job-id")
+            && head.content_length() == i64::try_from(size).ok())
+    }
+
+    /// The parts of `rec`'s upload in the store, by number, with their
+    /// sizes; `None` if the store no longer knows the upload.
+    async fn listed_parts(
+        &self,
+        rec: &UploadRecord,
+    ) -> Result<Option<BTreeMap<i32, (u64, CompletedPart)>>, Failure> {
+        let mut parts = BTreeMap::new();
+        let mut pages = self
+            .client
+            .list_parts()
+            .bucket(&rec.bucket)
+            .key(&rec.key)
+            .upload_id(&rec.upload_id)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = match page {
+                Ok(p) => p,
+                Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
+                    return Ok(None)
+                }
+                Err(e) => return Err(Failure::from_s3("ListParts", e)),
+            };
+            for p in page.parts() {
+                let (Some(n), Some(size)) = (p.part_number(), p.size()) else {
+                    continue;
+                };
+                let part = CompletedPart::builder()
+                    .part_number(n)
+                    .set_e_tag(p.e_tag().map(str::to_owned))
+                    .set_checksum_crc32_c(p.checksum_crc32_c().map(str::to_owned))
+                    .build();
+                parts.insert(n, (size.max(0) as u64, part));
+            }
+        }
+        Ok(Some(parts))
     }
 
     /// Whether an object is at `key` and the SHA-256 it records: in its
@@ -139,10 +285,30 @@ impl S3Store {
         Ok(Some(sha))
     }
 
-    pub(super) async fn abort_stale(&self, rec: &UploadRecord) {
+    /// Aborts an upload an earlier attempt left; if that fails, `log` keeps
+    /// it to be aborted later.
+    pub(super) async fn abort_stale(&self, rec: &UploadRecord, log: &dyn UploadLog) {
         if abort_multipart(&self.client, rec).await {
-            tracing::info!(key = %rec.key, upload_id = %rec.upload_id, "aborted a multipart upload left by an earlier run");
+            tracing::info!(key = %rec.key, upload_id = %rec.upload_id, "aborted a multipart upload left by an earlier attempt");
+        } else {
+            log.abandoned(rec.clone());
         }
+    }
+
+    /// The multipart uploads under the key template's fixed prefixes.
+    pub(super) async fn open_uploads(
+        &self,
+    ) -> Result<Vec<(UploadRecord, Option<crate::time::Timestamp>)>, Failure> {
+        let mut all = Vec::new();
+        for prefix in self.template.fixed_prefixes() {
+            all.extend(orphans::list_uploads(&self.client, &self.bucket, &prefix).await?);
+        }
+        Ok(all)
+    }
+
+    /// Aborts an upload, saying whether it worked (or it was already gone).
+    pub async fn abort_upload(&self, rec: &UploadRecord) -> bool {
+        abort_multipart(&self.client, rec).await
     }
 
     pub(super) async fn check(&self) -> Result<(), String> {

@@ -2,6 +2,8 @@
 //! S3's CompleteMultipartUpload (`POST ...?uploadId=...`), to make finishing
 //! a transfer take longer than a job's lease.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -9,6 +11,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub struct DelayProxy {
     pub endpoint: String,
+    /// CompleteMultipartUpload requests received so far.
+    completes: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -25,24 +29,42 @@ impl DelayProxy {
         let upstream = upstream.trim_start_matches("http://").to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let completes = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&completes);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
                     continue;
                 };
                 let upstream = upstream.clone();
+                let seen = Arc::clone(&seen);
                 tokio::spawn(async move {
-                    let _ = relay(client, &upstream, delay).await;
+                    let _ = relay(client, &upstream, delay, &seen).await;
                 });
             }
         });
-        DelayProxy { endpoint, task }
+        DelayProxy {
+            endpoint,
+            completes,
+            task,
+        }
+    }
+
+    /// CompleteMultipartUpload requests received so far (each is forwarded
+    /// after the delay, whether or not its sender still waits).
+    pub fn completes(&self) -> usize {
+        self.completes.load(Ordering::SeqCst)
     }
 }
 
 /// One request per connection: read it whole, maybe wait, forward it with
 /// `connection: close`, and copy the answer back until the server closes.
-async fn relay(mut client: TcpStream, upstream: &str, delay: Duration) -> std::io::Result<()> {
+async fn relay(
+    mut client: TcpStream,
+    upstream: &str,
+    delay: Duration,
+    completes_seen: &AtomicUsize,
+) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 64 * 1024];
     let head_end = loop {
@@ -74,6 +96,7 @@ async fn relay(mut client: TcpStream, upstream: &str, delay: Duration) -> std::i
         && request_line.contains("uploadId=")
         && !request_line.contains("partNumber=");
     if completes {
+        completes_seen.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(delay).await;
     }
     let mut head_out = String::new();

@@ -145,6 +145,8 @@ struct State {
     redirects: HashMap<String, String>,
     /// Request log: (path, range start).
     requests: Vec<(String, u64)>,
+    /// path → body bytes written to clients.
+    served: HashMap<String, u64>,
 }
 
 pub struct Origin {
@@ -199,6 +201,17 @@ impl Origin {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Body bytes of `path` written to clients so far, over all requests.
+    pub fn bytes_served(&self, path: &str) -> u64 {
+        self.state
+            .lock()
+            .unwrap()
+            .served
+            .get(path)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Requests seen for `path`, with the byte each started at.
@@ -342,6 +355,12 @@ async fn serve(mut sock: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
             n = n.min(stop - pos);
         }
         sock.write_all(&spec.content.slice(pos, n as usize)).await?;
+        *state
+            .lock()
+            .unwrap()
+            .served
+            .entry(path.clone())
+            .or_default() += n;
         pos += n;
         if let Some(d) = spec.delay {
             tokio::time::sleep(d).await;

@@ -1,12 +1,19 @@
 //! A real S3-protocol server over HTTP on 127.0.0.1: s3s + s3s-fs, in-process.
+//! s3s-fs keeps no list of multipart uploads, so the server keeps one beside
+//! it and answers ListMultipartUploads from it. It can be stopped (every
+//! connection cut, the port closed) and started again on the same port.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::auth::SimpleAuth;
-use s3s::service::S3ServiceBuilder;
+use s3s::dto::*;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::{S3Request, S3Response, S3Result, S3};
 
 pub const ACCESS_KEY: &str = "test-access-key";
 pub const SECRET_KEY: &str = "test-secret-key";
@@ -14,13 +21,149 @@ pub const SECRET_KEY: &str = "test-secret-key";
 pub struct S3Server {
     pub endpoint: String,
     pub root: PathBuf,
+    addr: std::net::SocketAddr,
+    service: S3Service,
+    /// Open multipart uploads: id → (bucket, key, initiated).
+    uploads: Uploads,
     _dir: tempfile::TempDir,
-    task: tokio::task::JoinHandle<()>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
+
+type Uploads = Arc<Mutex<BTreeMap<String, (String, String, SystemTime)>>>;
 
 impl Drop for S3Server {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(t) = self.task.lock().unwrap().take() {
+            t.abort();
+        }
+    }
+}
+
+/// s3s-fs, plus the list of multipart uploads it does not keep.
+struct Fs {
+    inner: s3s_fs::FileSystem,
+    uploads: Uploads,
+}
+
+/// Methods passed to s3s-fs as they are, in the form `async_trait` gives
+/// (it cannot see into a macro's output).
+macro_rules! delegate {
+    ($($name:ident: $input:ty => $output:ty;)*) => {
+        $(
+            fn $name<'a, 't>(
+                &'a self,
+                req: S3Request<$input>,
+            ) -> std::pin::Pin<Box<dyn std::future::Future<Output = S3Result<S3Response<$output>>> + Send + 't>>
+            where
+                'a: 't,
+                Self: 't,
+            {
+                self.inner.$name(req)
+            }
+        )*
+    };
+}
+
+#[async_trait::async_trait]
+impl S3 for Fs {
+    delegate! {
+        create_bucket: CreateBucketInput => CreateBucketOutput;
+        copy_object: CopyObjectInput => CopyObjectOutput;
+        delete_bucket: DeleteBucketInput => DeleteBucketOutput;
+        delete_object: DeleteObjectInput => DeleteObjectOutput;
+        delete_objects: DeleteObjectsInput => DeleteObjectsOutput;
+        get_bucket_location: GetBucketLocationInput => GetBucketLocationOutput;
+        get_object: GetObjectInput => GetObjectOutput;
+        head_bucket: HeadBucketInput => HeadBucketOutput;
+        head_object: HeadObjectInput => HeadObjectOutput;
+        list_buckets: ListBucketsInput => ListBucketsOutput;
+        list_objects: ListObjectsInput => ListObjectsOutput;
+        list_objects_v2: ListObjectsV2Input => ListObjectsV2Output;
+        put_object: PutObjectInput => PutObjectOutput;
+        upload_part: UploadPartInput => UploadPartOutput;
+        upload_part_copy: UploadPartCopyInput => UploadPartCopyOutput;
+    }
+
+    async fn list_parts(
+        &self,
+        req: S3Request<ListPartsInput>,
+    ) -> S3Result<S3Response<ListPartsOutput>> {
+        // As S3 does: an upload completed or aborted is no longer known.
+        if !self
+            .uploads
+            .lock()
+            .unwrap()
+            .contains_key(&req.input.upload_id)
+        {
+            return Err(s3s::s3_error!(NoSuchUpload));
+        }
+        self.inner.list_parts(req).await
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
+        let out = self.inner.create_multipart_upload(req).await?;
+        if let Some(id) = &out.output.upload_id {
+            self.uploads
+                .lock()
+                .unwrap()
+                .insert(id.clone(), (bucket, key, SystemTime::now()));
+        }
+        Ok(out)
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        let id = req.input.upload_id.clone();
+        let out = self.inner.complete_multipart_upload(req).await?;
+        self.uploads.lock().unwrap().remove(&id);
+        Ok(out)
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        let id = req.input.upload_id.clone();
+        if !self.uploads.lock().unwrap().contains_key(&id) {
+            return Err(s3s::s3_error!(NoSuchUpload));
+        }
+        let out = self.inner.abort_multipart_upload(req).await?;
+        self.uploads.lock().unwrap().remove(&id);
+        Ok(out)
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        let input = req.input;
+        let prefix = input.prefix.clone().unwrap_or_default();
+        let uploads: Vec<MultipartUpload> = self
+            .uploads
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, (b, k, _))| *b == input.bucket && k.starts_with(&prefix))
+            .map(|(id, (_, k, at))| MultipartUpload {
+                key: Some(k.clone()),
+                upload_id: Some(id.clone()),
+                initiated: Some(Timestamp::from(*at)),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(input.bucket),
+            prefix: input.prefix,
+            is_truncated: Some(false),
+            uploads: Some(uploads),
+            ..Default::default()
+        }))
     }
 }
 
@@ -31,14 +174,35 @@ impl S3Server {
         for b in buckets {
             std::fs::create_dir_all(dir.path().join(b)).unwrap();
         }
-        let fs = s3s_fs::FileSystem::new(dir.path()).unwrap();
+        let uploads = Uploads::default();
+        let fs = Fs {
+            inner: s3s_fs::FileSystem::new(dir.path()).unwrap(),
+            uploads: Arc::clone(&uploads),
+        };
         let mut b = S3ServiceBuilder::new(fs);
         b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
         let service = b.build();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let server = S3Server {
+            endpoint: format!("http://{addr}"),
+            root: dir.path().to_owned(),
+            addr,
+            service,
+            uploads,
+            _dir: dir,
+            task: Mutex::new(None),
+        };
+        server.serve(listener);
+        server
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let service = self.service.clone();
         let task = tokio::spawn(async move {
             let http = ConnBuilder::new(TokioExecutor::new());
+            // Connections end with the server: stopping it cuts them all.
+            let mut conns = tokio::task::JoinSet::new();
             loop {
                 let Ok((socket, _)) = listener.accept().await else {
                     continue;
@@ -46,17 +210,32 @@ impl S3Server {
                 let conn = http
                     .serve_connection(TokioIo::new(socket), service.clone())
                     .into_owned();
-                tokio::spawn(async move {
+                conns.spawn(async move {
                     let _ = conn.await;
                 });
+                while conns.try_join_next().is_some() {}
             }
         });
-        S3Server {
-            endpoint: format!("http://{addr}"),
-            root: dir.path().to_owned(),
-            _dir: dir,
-            task,
+        *self.task.lock().unwrap() = Some(task);
+    }
+
+    /// Stops the server: connections cut, the port refusing new ones.
+    pub async fn stop(&self) {
+        if let Some(t) = self.task.lock().unwrap().take() {
+            t.abort();
         }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    /// Starts the stopped server again, on the same port, with what it held.
+    pub async fn restart(&self) {
+        let listener = tokio::net::TcpListener::bind(self.addr).await.unwrap();
+        self.serve(listener);
+    }
+
+    /// The multipart uploads the server knows are open (ListMultipartUploads).
+    pub fn listed_uploads(&self) -> Vec<String> {
+        self.uploads.lock().unwrap().keys().cloned().collect()
     }
 
     /// Puts a file into a bucket directly on disk (as a platform's recorder would).

@@ -13,8 +13,11 @@ pub const MAX_OBJECT: u64 = 5 << 40;
 /// (capped at 5 GiB), so that 10,000 parts hold 5 TiB whatever `part_size`.
 const GROWTH_EVERY: u64 = 500;
 
+use serde::{Deserialize, Serialize};
+
 /// The sizes of a file's parts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum PartPlan {
     /// The size is known: every part but the last is `part`.
     Known { size: u64, part: u64 },

@@ -1,47 +1,68 @@
 //! One object being uploaded: a single PutObject for a file of one part,
 //! else a multipart upload with at most `parts_in_flight` parts in memory.
+//!
+//! A multipart upload is recorded with its job before its first part goes
+//! up, and again each time the parts in the store reach further: the record
+//! holds the parts done, the bytes they hold and the SHA-256/MD5 state after
+//! those bytes, so the next attempt continues from there (`resumed`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{
-    ChecksumAlgorithm, CompletedMultipartUpload, CompletedPart, MetadataDirective,
-};
+use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedPart};
 use aws_sdk_s3::Client;
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use tokio::task::JoinSet;
 
-use super::conditional::{conditional_failure, create_only};
+mod complete;
+
+use super::orphans::abort_multipart;
 use super::parts::PartPlan;
-use super::MAX_COPY;
-use crate::catalog::StoredAt;
-use crate::queue::UploadRecord;
+use crate::digest::{Digests, Hasher};
 use crate::retry::Failure;
 use crate::store::place::Placement;
+use crate::store::record::{OriginMark, Progress, UploadRecord};
+use crate::store::UploadLog;
+
+/// What an upload is made of before its first byte.
+pub(super) struct Setup {
+    pub client: Client,
+    pub bucket: String,
+    /// Objects found in the key's way at the start.
+    pub placement: Placement,
+    pub plan: PartPlan,
+    pub metadata: BTreeMap<String, String>,
+    pub max_in_flight: usize,
+    pub origin: OriginMark,
+    pub log: Arc<dyn UploadLog>,
+}
 
 /// An object being uploaded.
 pub struct S3Upload {
-    plan: PartPlan,
-    client: Client,
-    bucket: String,
+    s: Setup,
     key: String,
-    /// Objects found in the key's way at the start.
-    placement: Placement,
-    metadata: BTreeMap<String, String>,
-    max_in_flight: usize,
     /// The part being filled.
     buf: BytesMut,
     /// CRC32C of the part being filled, computed as its bytes arrive.
     part_crc: u32,
-    size: u64,
+    /// Every byte written so far, hashed.
+    hasher: Hasher,
     upload_id: Option<String>,
-    /// The upload id has not been handed out for persisting yet.
-    unreported: bool,
     next_part: i32,
     in_flight: JoinSet<Result<CompletedPart, Failure>>,
     done: Vec<CompletedPart>,
+    /// Parts 1..=confirmed are in the store, and recorded so.
+    confirmed: i32,
+    /// Parts above `confirmed` already in the store.
+    landed: BTreeSet<i32>,
+    /// For each part cut and not yet confirmed: the bytes up to its end and
+    /// the hash state there.
+    cuts: BTreeMap<i32, (u64, String)>,
+    /// The multipart upload is complete: only the final metadata and the
+    /// sidecar are left to write.
+    completed: bool,
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -49,38 +70,63 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 impl S3Upload {
-    /// An upload of `key` in parts as `plan` says, at most `max_in_flight` in memory.
-    pub(super) fn new(
-        client: Client,
-        bucket: String,
-        placement: Placement,
-        plan: PartPlan,
-        metadata: BTreeMap<String, String>,
-        max_in_flight: usize,
-    ) -> S3Upload {
+    /// An upload of a new object.
+    pub(super) fn new(s: Setup) -> S3Upload {
         S3Upload {
-            plan,
-            client,
-            bucket,
-            key: placement.key.clone(),
-            placement,
-            metadata,
-            max_in_flight,
+            key: s.placement.key.clone(),
+            s,
             buf: BytesMut::new(),
             part_crc: 0,
-            size: 0,
+            hasher: Hasher::new(),
             upload_id: None,
-            unreported: false,
             next_part: 1,
             in_flight: JoinSet::new(),
             done: Vec::new(),
+            confirmed: 0,
+            landed: BTreeSet::new(),
+            cuts: BTreeMap::new(),
+            completed: false,
         }
     }
 
+    /// The upload `rec` continued: `parts` (1..=progress.parts, as the
+    /// store lists them) are kept, and bytes are written on from its offset.
+    pub(super) fn resumed(
+        s: Setup,
+        rec: &UploadRecord,
+        progress: &Progress,
+        hasher: Hasher,
+        parts: Vec<CompletedPart>,
+    ) -> S3Upload {
+        let mut u = S3Upload::new(s);
+        u.key = rec.key.clone();
+        u.upload_id = Some(rec.upload_id.clone());
+        u.hasher = hasher;
+        u.next_part = progress.parts as i32 + 1;
+        u.confirmed = progress.parts as i32;
+        u.done = parts;
+        u
+    }
+
+    /// The upload `rec`, which the store completed after the attempt that
+    /// asked stopped waiting: every byte is in the object; its final
+    /// metadata and sidecar are left to write.
+    pub(super) fn completed(
+        s: Setup,
+        rec: &UploadRecord,
+        progress: &Progress,
+        hasher: Hasher,
+    ) -> S3Upload {
+        let mut u = S3Upload::resumed(s, rec, progress, hasher, Vec::new());
+        u.upload_id = None;
+        u.completed = true;
+        u
+    }
+
     pub(in crate::store) async fn write(&mut self, mut chunk: Bytes) -> Result<(), Failure> {
-        self.size += chunk.len() as u64;
-        if let Err(e) = self.plan.admits(self.size) {
-            return Err(match self.plan {
+        let total = self.hasher.size() + chunk.len() as u64;
+        if let Err(e) = self.s.plan.admits(total) {
+            return Err(match self.s.plan {
                 // More than the origin announced: a broken or changed origin.
                 PartPlan::Known { .. } => Failure::integrity(e),
                 PartPlan::Growing { .. } => Failure::permanent(e),
@@ -96,7 +142,7 @@ impl S3Upload {
             if self.buf.capacity() == 0 {
                 // A part buffer is filled only when a slot is free: counting
                 // it, at most parts_in_flight parts are in memory.
-                while self.in_flight.len() >= self.max_in_flight {
+                while self.in_flight.len() >= self.s.max_in_flight {
                     self.join_one().await?;
                 }
                 // Sized once, to the part as planned: growing it would copy,
@@ -105,37 +151,54 @@ impl S3Upload {
             }
             let take = (part - self.buf.len()).min(chunk.len());
             let head = chunk.split_to(take);
+            // Hashed as it enters the part: at a cut the state is the part's end.
+            self.hasher.update(&head);
             self.part_crc = crc32c::crc32c_append(self.part_crc, &head);
             self.buf.extend_from_slice(&head);
         }
         Ok(())
     }
 
-    /// The planned size of the part being filled.
-    fn current_part(&self) -> u64 {
-        self.plan.part_size(self.next_part as u64)
+    /// Bytes written so far (a resumed upload counts those before it).
+    pub(in crate::store) fn size(&self) -> u64 {
+        self.hasher.size()
     }
 
-    pub(in crate::store) fn take_started(&mut self) -> Option<UploadRecord> {
-        if !self.unreported {
-            return None;
-        }
-        self.unreported = false;
-        self.upload_id.as_ref().map(|id| UploadRecord {
-            bucket: self.bucket.clone(),
+    /// The digests of every byte written so far.
+    pub(in crate::store) fn digests(&self) -> Digests {
+        self.hasher.clone().finish()
+    }
+
+    /// The planned size of the part being filled.
+    fn current_part(&self) -> u64 {
+        self.s.plan.part_size(self.next_part as u64)
+    }
+
+    /// The record of this upload with parts 1..=parts done, `offset` bytes.
+    fn record(&self, parts: i32, offset: u64, hashes: String) -> Option<UploadRecord> {
+        Some(UploadRecord {
+            bucket: self.s.bucket.clone(),
             key: self.key.clone(),
-            upload_id: id.clone(),
+            upload_id: self.upload_id.clone()?,
+            progress: Some(Progress {
+                plan: self.s.plan,
+                origin: self.s.origin.clone(),
+                parts: parts as u32,
+                offset,
+                hashes,
+            }),
         })
     }
 
     async fn ship_part(&mut self) -> Result<(), Failure> {
         if self.upload_id.is_none() {
             let out = self
+                .s
                 .client
                 .create_multipart_upload()
-                .bucket(&self.bucket)
+                .bucket(&self.s.bucket)
                 .key(&self.key)
-                .set_metadata(Some(self.metadata.clone().into_iter().collect()))
+                .set_metadata(Some(self.s.metadata.clone().into_iter().collect()))
                 .checksum_algorithm(ChecksumAlgorithm::Crc32C)
                 .send()
                 .await
@@ -144,16 +207,25 @@ impl S3Upload {
                 .upload_id
                 .ok_or_else(|| Failure::transient("CreateMultipartUpload returned no upload id"))?;
             self.upload_id = Some(id);
-            self.unreported = true;
+            // Recorded before part 1 goes up: a crash from here on leaves an
+            // upload the next attempt knows of.
+            let rec = self.record(0, 0, Hasher::new().state());
+            if let Err(f) = self.s.log.save(rec.clone().expect("an upload id")).await {
+                self.abort_inner().await;
+                return Err(f);
+            }
         }
         let part = std::mem::take(&mut self.buf).freeze();
         let checksum = b64(&std::mem::take(&mut self.part_crc).to_be_bytes());
         let number = self.next_part;
         self.next_part += 1;
+        self.cuts
+            .insert(number, (self.hasher.size(), self.hasher.state()));
         let req = self
+            .s
             .client
             .upload_part()
-            .bucket(&self.bucket)
+            .bucket(&self.s.bucket)
             .key(&self.key)
             .upload_id(self.upload_id.clone().unwrap_or_default())
             .part_number(number)
@@ -175,14 +247,32 @@ impl S3Upload {
         Ok(())
     }
 
+    /// Waits for one part in flight; when the parts in the store now reach
+    /// further, records how far before going on.
     async fn join_one(&mut self) -> Result<(), Failure> {
-        match self.in_flight.join_next().await {
-            Some(Ok(Ok(part))) => {
-                self.done.push(part);
-                Ok(())
+        let part = match self.in_flight.join_next().await {
+            Some(Ok(Ok(part))) => part,
+            Some(Ok(Err(f))) => return Err(f),
+            Some(Err(e)) => {
+                return Err(Failure::transient(format!("part upload task failed: {e}")))
             }
-            Some(Ok(Err(f))) => Err(f),
-            Some(Err(e)) => Err(Failure::transient(format!("part upload task failed: {e}"))),
+            None => return Ok(()),
+        };
+        self.landed.insert(part.part_number().unwrap_or_default());
+        self.done.push(part);
+        let before = self.confirmed;
+        while self.landed.remove(&(self.confirmed + 1)) {
+            self.confirmed += 1;
+        }
+        if self.confirmed == before {
+            return Ok(());
+        }
+        let Some((offset, hashes)) = self.cuts.remove(&self.confirmed) else {
+            return Ok(());
+        };
+        self.cuts.retain(|n, _| *n > self.confirmed);
+        match self.record(self.confirmed, offset, hashes) {
+            Some(rec) => self.s.log.save(rec).await,
             None => Ok(()),
         }
     }
@@ -192,114 +282,15 @@ impl S3Upload {
         &self.key
     }
 
-    pub(in crate::store) async fn finish(
-        mut self,
-        metadata: BTreeMap<String, String>,
-        sha256: &str,
-        sidecar: Bytes,
-    ) -> Result<StoredAt, Failure> {
-        if let Some(existing) = self.placement.same_bytes(sha256) {
-            // The very same bytes are already archived there: no second copy.
-            let existing = existing.to_owned();
-            self.abort_inner().await;
-            return Ok(StoredAt::S3 {
-                bucket: self.bucket.clone(),
-                key: existing,
-            });
-        }
-        match self.complete(metadata, sidecar).await {
-            Ok(at) => Ok(at),
-            Err(f) => {
-                self.abort_inner().await;
-                Err(f)
-            }
-        }
+    /// Stops here and leaves the multipart upload, as recorded, for the
+    /// next attempt to continue.
+    pub(in crate::store) async fn suspend(mut self) {
+        self.in_flight.abort_all();
+        while self.in_flight.join_next().await.is_some() {}
     }
 
-    async fn complete(
-        &mut self,
-        metadata: BTreeMap<String, String>,
-        sidecar: Bytes,
-    ) -> Result<StoredAt, Failure> {
-        let metadata: std::collections::HashMap<String, String> = metadata.into_iter().collect();
-        match self.upload_id.clone() {
-            None => {
-                let body = std::mem::take(&mut self.buf).freeze();
-                let checksum = b64(&std::mem::take(&mut self.part_crc).to_be_bytes());
-                let put = |condition: Option<&str>| {
-                    self.client
-                        .put_object()
-                        .bucket(&self.bucket)
-                        .key(&self.key)
-                        .set_metadata(Some(metadata.clone()))
-                        .set_if_none_match(condition.map(str::to_owned))
-                        .checksum_crc32_c(checksum.clone())
-                        .body(ByteStream::from(body.clone()))
-                        .customize()
-                        .disable_payload_signing()
-                        .send()
-                };
-                create_only(put)
-                    .await
-                    .map_err(|e| conditional_failure("PutObject", e))?;
-            }
-            Some(upload_id) => {
-                if !self.buf.is_empty() {
-                    self.ship_part().await?;
-                }
-                while !self.in_flight.is_empty() {
-                    self.join_one().await?;
-                }
-                let mut parts = std::mem::take(&mut self.done);
-                parts.sort_by_key(|p| p.part_number());
-                let complete = |condition: Option<&str>| {
-                    self.client
-                        .complete_multipart_upload()
-                        .bucket(&self.bucket)
-                        .key(&self.key)
-                        .upload_id(&upload_id)
-                        .set_if_none_match(condition.map(str::to_owned))
-                        .multipart_upload(
-                            CompletedMultipartUpload::builder()
-                                .set_parts(Some(parts.clone()))
-                                .build(),
-                        )
-                        .send()
-                };
-                create_only(complete)
-                    .await
-                    .map_err(|e| conditional_failure("CompleteMultipartUpload", e))?;
-                self.upload_id = None;
-                // The checksums are known only now; set them in place.
-                if self.size <= MAX_COPY {
-                    self.client
-                        .copy_object()
-                        .bucket(&self.bucket)
-                        .key(&self.key)
-                        .copy_source(format!("{}/{}", self.bucket, encode_key(&self.key)))
-                        .metadata_directive(MetadataDirective::Replace)
-                        .set_metadata(Some(metadata))
-                        .send()
-                        .await
-                        .map_err(|e| Failure::from_s3("CopyObject (final metadata)", e))?;
-                }
-            }
-        }
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(format!("{}.json", self.key))
-            .content_type("application/json")
-            .body(ByteStream::from(sidecar))
-            .send()
-            .await
-            .map_err(|e| Failure::from_s3("PutObject (catalog sidecar)", e))?;
-        Ok(StoredAt::S3 {
-            bucket: self.bucket.clone(),
-            key: self.key.clone(),
-        })
-    }
-
+    /// Gives up: the multipart upload is aborted, or, if that fails, handed
+    /// to the log to be aborted later.
     pub(in crate::store) async fn abort(mut self) {
         self.abort_inner().await;
     }
@@ -308,60 +299,15 @@ impl S3Upload {
         self.in_flight.abort_all();
         while self.in_flight.join_next().await.is_some() {}
         if let Some(id) = self.upload_id.take() {
-            self.unreported = false;
             let rec = UploadRecord {
-                bucket: self.bucket.clone(),
+                bucket: self.s.bucket.clone(),
                 key: self.key.clone(),
                 upload_id: id,
+                progress: None,
             };
-            abort_multipart(&self.client, &rec).await;
+            if !abort_multipart(&self.s.client, &rec).await {
+                self.s.log.abandoned(rec);
+            }
         }
-    }
-}
-
-/// Aborts a multipart upload; says whether it worked (a failure is logged).
-pub(super) async fn abort_multipart(client: &Client, rec: &UploadRecord) -> bool {
-    let r = client
-        .abort_multipart_upload()
-        .bucket(&rec.bucket)
-        .key(&rec.key)
-        .upload_id(&rec.upload_id)
-        .send()
-        .await;
-    match r {
-        Ok(_) => true,
-        Err(e) => {
-            let f = Failure::from_s3("AbortMultipartUpload", e);
-            tracing::warn!(key = %rec.key, upload_id = %rec.upload_id, error = %f, "multipart upload not aborted");
-            false
-        }
-    }
-}
-
-/// What `x-amz-copy-source` may hold unencoded: RFC 3986 unreserved
-/// characters, and the key's `/`.
-const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'/');
-
-/// Percent-encodes a key for `x-amz-copy-source` (its `/` stay).
-fn encode_key(key: &str) -> String {
-    utf8_percent_encode(key, COPY_SOURCE).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn copy_source_keys_keep_only_unreserved_characters_and_slashes() {
-        assert_eq!(
-            encode_key("live/s 1/a+b=c&d~e_f-g.flv"),
-            "live/s%201/a%2Bb%3Dc%26d~e_f-g.flv"
-        );
-        assert_eq!(encode_key("录像/x?.flv"), "%E5%BD%95%E5%83%8F/x%3F.flv");
     }
 }

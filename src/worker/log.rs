@@ -1,0 +1,39 @@
+//! The job's side of an upload's record: saved with the job, fenced by its
+//! claim, durable before the upload goes on; abandoned uploads go to the
+//! janitor.
+
+use chrono::Utc;
+use futures_util::future::BoxFuture;
+
+use crate::db::Db;
+use crate::queue::{Job, Queue, UploadRecord};
+use crate::retry::Failure;
+use crate::store::UploadLog;
+
+/// The upload log of one claim of a job.
+pub(super) struct JobLog {
+    pub db: Db,
+    pub queue: Queue,
+    pub job: Job,
+}
+
+impl UploadLog for JobLog {
+    fn save(&self, rec: UploadRecord) -> BoxFuture<'static, Result<(), Failure>> {
+        let saved = self.queue.set_upload(&self.job, Some(rec));
+        let queue = self.queue.clone();
+        Box::pin(async move {
+            match saved {
+                Ok(true) => queue.durable().await.map_err(super::db_failure),
+                Ok(false) => Err(super::lease_lost()),
+                Err(e) => Err(super::db_failure(e)),
+            }
+        })
+    }
+
+    fn abandoned(&self, rec: UploadRecord) {
+        if let Err(e) = crate::janitor::abandon(&self.db, rec.clone(), Utc::now()) {
+            tracing::error!(error = %e, key = %rec.key, upload_id = %rec.upload_id,
+                "cannot keep the unaborted upload; the hourly sweep will find it");
+        }
+    }
+}
