@@ -28,4 +28,5 @@ pub mod source;
 pub mod store;
 pub mod stream;
 pub mod time;
+pub mod upload;
 pub mod worker;

@@ -19,7 +19,7 @@ use crate::config::{Config, OriginConfig, SourceConfig};
 use crate::event::Location;
 use crate::net::{redirect_policy, AllowList, GuardedResolver};
 use crate::retry::Failure;
-use crate::store::record::OriginMark;
+use crate::upload::OriginMark;
 
 // Here rather than in `net`: reading a source's config is the source's
 // business, and the network policy stays free of it.

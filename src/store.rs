@@ -5,7 +5,6 @@ mod facts;
 pub mod fs;
 pub mod key;
 pub mod place;
-pub mod record;
 pub mod s3;
 
 use std::collections::BTreeMap;
@@ -18,7 +17,7 @@ use crate::catalog::StoredAt;
 use crate::config::{Config, StoreConfig, TransferConfig};
 use crate::digest::{Digests, Hasher};
 use crate::retry::Failure;
-use record::{OriginMark, UploadRecord};
+use crate::upload::{OriginMark, UploadRecord};
 
 pub use facts::ObjectFacts;
 pub use key::{sanitize_component, KeyTemplate};

@@ -276,7 +276,7 @@ async fn an_upload_the_store_completes_after_a_crash_is_taken_as_is_not_copied_a
     let mut d = Daemon::start_in(dir.path(), &config);
     announce(&d, &origin.url("/r.flv")).await;
     let start = Instant::now();
-    while slow.completes() == 0 {
+    while slow.held() == 0 {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "{}",
@@ -319,5 +319,54 @@ async fn an_upload_the_store_completes_after_a_crash_is_taken_as_is_not_copied_a
         origin.requests("/r.flv"),
         [0],
         "nothing is fetched again: every byte was in the store"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upload_is_recorded_before_its_first_part_so_a_crash_during_it_leaves_none() {
+    let s3 = S3Server::start(&["recordings"]).await;
+    // Every UploadPart reaches the server 3 s late: the daemon dies meanwhile.
+    let slow = common::delay::DelayProxy::holding(
+        &s3.endpoint,
+        Duration::from_secs(3),
+        common::delay::Hold::Parts,
+    )
+    .await;
+    let origin = Origin::start().await;
+    let content = Content::Generated {
+        len: 12 * MIB,
+        seed: 76,
+    };
+    origin.put("/r.flv", FileSpec::new(content.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[transfer]\nworkers = 1\nretry_initial_secs = 1\nretry_max_secs = 2\npart_size = 5242880\n\n{}\n[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"t\"\nallow_hosts = [\"127.0.0.1\"]\n",
+        s3.store_config("recordings")
+    );
+    let crashing = config.replace(&s3.endpoint, &slow.endpoint);
+    let mut d = Daemon::start_in(dir.path(), &crashing);
+    announce(&d, &origin.url("/r.flv")).await;
+    let start = Instant::now();
+    while slow.held() == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    d.kill9();
+    assert_eq!(s3.listed_uploads().len(), 1, "part 1 was on its way");
+
+    // Restarted straight to the server: the recorded upload is dealt with.
+    let d = Daemon::start_in(dir.path(), &config);
+    let entry = catalog_entry(&d).await;
+    assert_eq!(entry["sha256"], json!(content.sha256()));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        s3.listed_uploads().is_empty() && s3.open_uploads().is_empty(),
+        "the upload begun before the crash is not left behind: {:?}\n{}",
+        s3.open_uploads(),
+        d.log_text()
     );
 }

@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::event::{Event, EventKind, FileInfo, Location};
 use crate::id::{EventId, JobId};
-pub use crate::store::record::UploadRecord;
 use crate::time::{serde_rfc3339, to_millis, Timestamp};
+pub use crate::upload::UploadRecord;
 
 /// Where a job is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

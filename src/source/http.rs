@@ -9,7 +9,7 @@ use reqwest::{Client, Response, StatusCode, Url};
 use super::resume::{Reopen, Resuming};
 use super::{Body, Download};
 use crate::retry::Failure;
-use crate::store::record::OriginMark;
+use crate::upload::OriginMark;
 
 /// One URL, fetched again from a byte when its body breaks.
 pub struct Get {

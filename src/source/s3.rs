@@ -8,7 +8,7 @@ use bytes::Bytes;
 use super::resume::{Reopen, Resuming};
 use super::{Body, Download};
 use crate::retry::Failure;
-use crate::store::record::OriginMark;
+use crate::upload::OriginMark;
 
 /// One object, fetched again from a byte when its body breaks.
 pub struct GetObject {

@@ -19,18 +19,17 @@ use std::time::Duration;
 
 mod conditional;
 mod orphans;
-pub mod parts;
 mod upload;
 
 use aws_sdk_s3::types::CompletedPart;
 use aws_sdk_s3::Client;
 
-use super::record::{OriginMark, Progress, UploadRecord};
 use super::{KeyTemplate, UploadLog};
 use crate::config::{StoreConfig, TransferConfig};
 use crate::digest::Hasher;
 use crate::retry::Failure;
-use parts::PartPlan;
+use crate::upload::PartPlan;
+use crate::upload::{OriginMark, Progress, UploadRecord};
 // Kept at this path too: the integration tests build their S3 client with it.
 use super::place::Placement;
 pub use crate::s3client::client;
@@ -93,7 +92,7 @@ impl S3Store {
         t: &TransferConfig,
         log: Arc<dyn UploadLog>,
     ) -> Result<S3Upload, Failure> {
-        let plan = parts::PartPlan::new(origin.size, t.part_size, t.max_file_bytes)
+        let plan = PartPlan::new(origin.size, t.part_size, t.max_file_bytes)
             .map_err(Failure::permanent)?;
         let placement = Placement::find(&key, |k| self.recorded_sha256(k)).await?;
         Ok(S3Upload::new(Setup {

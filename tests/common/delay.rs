@@ -1,6 +1,6 @@
 //! A small HTTP proxy in front of a server that holds back chosen requests:
-//! S3's CompleteMultipartUpload (`POST ...?uploadId=...`), to make finishing
-//! a transfer take longer than a job's lease.
+//! S3's CompleteMultipartUpload, to make finishing a transfer take longer
+//! than a job's lease, or its UploadPart, to crash a daemon mid-part.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub struct DelayProxy {
     pub endpoint: String,
-    /// CompleteMultipartUpload requests received so far.
+    /// Held requests received so far.
     completes: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -26,6 +26,11 @@ impl DelayProxy {
     /// Forwards to `upstream` (`http://host:port`); a CompleteMultipartUpload
     /// waits `delay` before it is forwarded.
     pub async fn start(upstream: &str, delay: Duration) -> DelayProxy {
+        DelayProxy::holding(upstream, delay, Hold::Complete).await
+    }
+
+    /// Forwards to `upstream`; the requests `hold` names wait `delay` first.
+    pub async fn holding(upstream: &str, delay: Duration, hold: Hold) -> DelayProxy {
         let upstream = upstream.trim_start_matches("http://").to_owned();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
@@ -39,7 +44,7 @@ impl DelayProxy {
                 let upstream = upstream.clone();
                 let seen = Arc::clone(&seen);
                 tokio::spawn(async move {
-                    let _ = relay(client, &upstream, delay, &seen).await;
+                    let _ = relay(client, &upstream, delay, hold, &seen).await;
                 });
             }
         });
@@ -50,20 +55,30 @@ impl DelayProxy {
         }
     }
 
-    /// CompleteMultipartUpload requests received so far (each is forwarded
-    /// after the delay, whether or not its sender still waits).
-    pub fn completes(&self) -> usize {
+    /// Held requests received so far (each is forwarded after the delay,
+    /// whether or not its sender still waits).
+    pub fn held(&self) -> usize {
         self.completes.load(Ordering::SeqCst)
     }
 }
 
 /// One request per connection: read it whole, maybe wait, forward it with
 /// `connection: close`, and copy the answer back until the server closes.
+/// The requests a proxy holds back.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Hold {
+    /// CompleteMultipartUpload: `POST ...?uploadId=...`.
+    Complete,
+    /// UploadPart: `PUT ...?partNumber=...&uploadId=...`.
+    Parts,
+}
+
 async fn relay(
     mut client: TcpStream,
     upstream: &str,
     delay: Duration,
-    completes_seen: &AtomicUsize,
+    hold: Hold,
+    held: &AtomicUsize,
 ) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 64 * 1024];
@@ -92,11 +107,16 @@ async fn relay(
         buf.extend_from_slice(&chunk[..n]);
     }
     let request_line = head.lines().next().unwrap_or("");
-    let completes = request_line.starts_with("POST ")
-        && request_line.contains("uploadId=")
-        && !request_line.contains("partNumber=");
-    if completes {
-        completes_seen.fetch_add(1, Ordering::SeqCst);
+    let holds = match hold {
+        Hold::Complete => {
+            request_line.starts_with("POST ")
+                && request_line.contains("uploadId=")
+                && !request_line.contains("partNumber=")
+        }
+        Hold::Parts => request_line.starts_with("PUT ") && request_line.contains("partNumber="),
+    };
+    if holds {
+        held.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(delay).await;
     }
     let mut head_out = String::new();

@@ -3,8 +3,8 @@
 use aws_sdk_s3::Client;
 
 use crate::retry::Failure;
-use crate::store::record::UploadRecord;
 use crate::time::Timestamp;
+use crate::upload::UploadRecord;
 
 /// Aborts a multipart upload; says whether it is gone (a failure is logged).
 pub(super) async fn abort_multipart(client: &Client, rec: &UploadRecord) -> bool {

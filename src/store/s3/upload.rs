@@ -19,12 +19,12 @@ use tokio::task::JoinSet;
 mod complete;
 
 use super::orphans::abort_multipart;
-use super::parts::PartPlan;
 use crate::digest::{Digests, Hasher};
 use crate::retry::Failure;
 use crate::store::place::Placement;
-use crate::store::record::{OriginMark, Progress, UploadRecord};
 use crate::store::UploadLog;
+use crate::upload::PartPlan;
+use crate::upload::{OriginMark, Progress, UploadRecord};
 
 /// What an upload is made of before its first byte.
 pub(super) struct Setup {

@@ -1,10 +1,15 @@
-//! What a multipart upload in progress leaves in the state store: enough to
-//! abort it after a crash, or to continue it from its last part without
-//! fetching those bytes from the origin again.
+//! What a multipart upload is, as data: how a file is cut into parts
+//! (`plan`), and what an upload in progress leaves in the state store:
+//! enough to abort it after a crash, or to continue it from its last part
+//! without fetching those bytes from the origin again. The job carries the
+//! record, the store writes and reads it, the origin's mark comes from the
+//! source: pure data all three import.
+
+pub mod plan;
 
 use serde::{Deserialize, Serialize};
 
-use super::s3::parts::PartPlan;
+pub use plan::PartPlan;
 
 /// A multipart upload in the store, remembered with its job.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
