@@ -5,6 +5,7 @@
 //! itself (sled) is named only in `db/engine.rs`.
 
 mod engine;
+mod fsync;
 mod listing;
 mod writer;
 

@@ -70,9 +70,23 @@ impl Daemon {
 
     /// [`Daemon::start_in`] with extra environment variables.
     pub fn start_with_env(dir: &Path, extra: &str, env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_under(dir, extra, env, &[])
+    }
+
+    /// [`Daemon::start_with_env`], the daemon run by `wrapper` (a command
+    /// and its arguments, such as `strace -f -o ...`), if not empty.
+    pub fn start_under(dir: &Path, extra: &str, env: &[(&str, &str)], wrapper: &[&str]) -> Daemon {
         let config = dir.join("config.toml");
         std::fs::write(&config, config_text(dir, extra)).expect("write config");
-        let mut child = Command::new(binary())
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(binary());
+                c
+            }
+            None => Command::new(binary()),
+        };
+        let mut child = command
             .args(["serve", "--log-format", "json", "--config"])
             .arg(&config)
             .envs(env.iter().copied())
@@ -121,6 +135,24 @@ impl Daemon {
     /// The daemon's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Under a wrapper: the daemon's own process id (the wrapper's child).
+    pub fn inner_pid(&self) -> u32 {
+        let pid = self.child.id();
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()
+            .and_then(|c| c.split_whitespace().next()?.parse().ok())
+            .unwrap_or(pid)
+    }
+
+    /// SIGTERM to the daemon itself (not a wrapper), then waits for the
+    /// exit status of what was started.
+    pub fn terminate_inner(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.inner_pid().to_string()])
+            .status();
+        self.child.wait().expect("wait")
     }
 
     /// SIGKILL: no shutdown code runs.
