@@ -8,6 +8,11 @@ use md5::Md5;
 use sha2::digest::common::hazmat::{SerializableState, SerializedState};
 use sha2::{Digest, Sha256};
 
+/// Names the layout of a saved state: sha2 0.11's and md-5 0.11's own
+/// serialized states. Another version of those crates may lay them out
+/// otherwise; a state saved by one is then refused, not misread.
+const STATE_FORMAT: &str = "sha2-0.11+md5-0.11";
+
 /// Running hashes of a stream.
 #[derive(Clone, Default)]
 pub struct Hasher {
@@ -47,7 +52,7 @@ impl Hasher {
     pub fn state(&self) -> String {
         let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
         format!(
-            "{}:{}:{}",
+            "{STATE_FORMAT}:{}:{}:{}",
             self.size,
             b64(&self.sha256.serialize()),
             b64(&self.md5.serialize())
@@ -57,6 +62,9 @@ impl Hasher {
     /// Takes up a saved state; `None` if it is not one.
     pub fn resume(state: &str) -> Option<Hasher> {
         let mut fields = state.split(':');
+        if fields.next()? != STATE_FORMAT {
+            return None;
+        }
         let size = fields.next()?.parse().ok()?;
         let bytes = |f: Option<&str>| base64::engine::general_purpose::STANDARD.decode(f?).ok();
         let sha = bytes(fields.next())?;

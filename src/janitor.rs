@@ -34,7 +34,7 @@ struct Abandoned {
     next_at: Timestamp,
 }
 
-/// Keeps `rec` to be aborted later: its abort just failed.
+/// Keeps `rec`, about to be aborted, to be aborted later should that fail.
 pub fn abandon(db: &Db, rec: UploadRecord, now: Timestamp) -> Result<(), DbError> {
     let key = rec.upload_id.clone();
     let a = Abandoned {
@@ -43,11 +43,15 @@ pub fn abandon(db: &Db, rec: UploadRecord, now: Timestamp) -> Result<(), DbError
             ..rec
         },
         attempts: 1,
-        next_at: now,
+        // Not before the abort under way has had its chance.
+        next_at: now + chrono::Duration::seconds(5),
     };
-    db.insert(Tree::Abandoned, key.as_bytes(), &encode(&a))?;
-    tracing::warn!(key = %a.upload.key, upload_id = %key, "multipart upload kept, to be aborted once the store answers");
-    Ok(())
+    db.insert(Tree::Abandoned, key.as_bytes(), &encode(&a))
+}
+
+/// The upload kept by [`abandon`] is aborted.
+pub fn gone(db: &Db, upload_id: &str) -> Result<(), DbError> {
+    db.remove(Tree::Abandoned, upload_id.as_bytes())
 }
 
 /// Uploads whose abort failed and that are still to abort.
@@ -124,6 +128,11 @@ async fn sweep(j: &Janitor) {
             tracing::warn!(error = %f, "cannot list the store's multipart uploads; no sweep this time");
             return;
         }
+    };
+    // Read again: an upload begun while the list was made is recorded by now.
+    let known = match known_uploads(&j.db) {
+        Ok(again) => known.union(&again).cloned().collect::<HashSet<_>>(),
+        Err(_) => return,
     };
     let age = chrono::Duration::from_std(j.orphan_age).unwrap_or(chrono::Duration::MAX);
     let now = Utc::now();

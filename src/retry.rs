@@ -131,6 +131,10 @@ impl Failure {
                     | "RequestTimeTooSkewed",
                 ) => Failure::transient(message),
                 Some("NoSuchKey") => Failure::not_found(message),
+                // The multipart upload was completed or aborted meanwhile
+                // (by the store, a superseded claim, a lifecycle rule): the
+                // next attempt finds out which, and goes on from there.
+                Some("NoSuchUpload") => Failure::transient(message),
                 Some("BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch") => {
                     Failure::integrity(message)
                 }

@@ -162,13 +162,7 @@ impl SourceClient {
         let target = self.target(location)?;
         if Some(from) == mark.size {
             // Every byte is in the store already: nothing more to fetch.
-            return Ok(Some(Download {
-                content_length: mark.size,
-                md5: mark.md5.clone(),
-                content_type: None,
-                validator: Some(validator.clone()),
-                body: Body::Done,
-            }));
+            return Ok(Some(Download::finished(mark)));
         }
         match target {
             Target::Url(url) => http::open_from(&self.http, url, from, mark).await,
@@ -321,6 +315,18 @@ impl Download {
             Body::S3(b) => b.next_chunk().await,
             Body::File(b) => b.next_chunk().await,
             Body::Done => Ok(None),
+        }
+    }
+
+    /// A download with nothing left to read: every byte of the file `mark`
+    /// describes is in the store already.
+    pub fn finished(mark: &OriginMark) -> Download {
+        Download {
+            content_length: mark.size,
+            md5: mark.md5.clone(),
+            content_type: None,
+            validator: mark.validator.clone(),
+            body: Body::Done,
         }
     }
 

@@ -29,8 +29,16 @@ pub trait UploadLog: Send + Sync {
     /// fails if the job's claim is lost.
     fn save(&self, rec: UploadRecord) -> BoxFuture<'static, Result<(), Failure>>;
 
-    /// An upload whose abort failed: it is aborted later, until that works.
+    /// Drops the job's record of its upload, before the upload is aborted;
+    /// fails if the job's claim is lost (the upload is another attempt's).
+    fn forget(&self) -> Result<(), Failure>;
+
+    /// An upload about to be aborted: kept, so that if the abort fails (or
+    /// never ends) it is aborted later, until that works.
     fn abandoned(&self, rec: UploadRecord);
+
+    /// The upload kept by [`UploadLog::abandoned`] is gone.
+    fn aborted(&self, upload_id: &str);
 }
 
 /// An archive store.
@@ -192,6 +200,15 @@ impl Upload {
         match self {
             Upload::Fs(_, h) => h.clone().finish(),
             Upload::S3(u) => u.digests(),
+        }
+    }
+
+    /// Whether every byte is in the store already (an upload the store
+    /// completed after an earlier attempt stopped waiting).
+    pub fn is_complete(&self) -> bool {
+        match self {
+            Upload::Fs(..) => false,
+            Upload::S3(u) => u.is_complete(),
         }
     }
 

@@ -69,8 +69,9 @@ pub fn start(ctx: Arc<Context>) -> Pool {
 
 impl Pool {
     /// Stops claiming, lets running transfers finish within `grace`, then
-    /// interrupts the rest: their uploads are aborted and their jobs queued
-    /// again, so no job stays `running` after a clean stop.
+    /// interrupts the rest: their uploads are kept, as recorded, for the
+    /// next start to continue, and their jobs queued again, so no job stays
+    /// `running` after a clean stop.
     pub async fn shutdown(self, grace: Duration) {
         let _ = self.stop.send(true);
         let mut all = futures_util::future::join_all(self.handles);
@@ -146,10 +147,15 @@ async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
             } else {
                 Then::Fail
             };
-            if let Some(upload) = upload {
-                // Still under the claim (the heartbeat runs): nobody else
-                // touches the upload while it is suspended or aborted.
-                dispose(ctx, &job, &beat, upload, &failure, &then).await;
+            // Still under the claim (the heartbeat runs): nobody else
+            // touches the upload while it is suspended or aborted.
+            match upload {
+                Some(upload) => dispose(&beat, upload, &failure, &then).await,
+                // Failing for good before an upload was opened (or while a
+                // recorded one was being looked at): the record must not
+                // outlive the job's last attempt.
+                None if matches!(then, Then::Fail) => abort_recorded(ctx, &job).await,
+                None => {}
             }
             Err((failure, then))
         }
@@ -200,26 +206,36 @@ async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
 /// Leaves a failed attempt's upload for the next attempt to continue, when
 /// there will be one and the failure did not make its bytes suspect; else
 /// aborts it and forgets it.
-async fn dispose(
-    ctx: &Context,
-    job: &Job,
-    beat: &Heartbeat,
-    upload: Upload,
-    failure: &Failure,
-    then: &Then,
-) {
+async fn dispose(beat: &Heartbeat, upload: Upload, failure: &Failure, then: &Then) {
     let resumable = matches!(
         failure.kind,
         FailureKind::Transient | FailureKind::Interrupted
     );
-    // A superseded claim never aborts: the upload is the new claim's now.
+    // A superseded claim never aborts: the upload is the new claim's now
+    // (abort itself also refuses once the record cannot be dropped).
     if beat.lost() || (resumable && !matches!(then, Then::Fail)) {
         upload.suspend().await;
-        return;
+    } else {
+        upload.abort().await;
     }
-    upload.abort().await;
-    if let Err(e) = ctx.queue.set_upload(job, None) {
-        tracing::error!(error = %e, "cannot forget the aborted upload");
+}
+
+/// Aborts the upload the job still records, if any.
+async fn abort_recorded(ctx: &Context, job: &Job) {
+    let current = match ctx.queue.get(job.id) {
+        Ok(j) => j.and_then(|j| j.upload),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the job's upload record");
+            return;
+        }
+    };
+    if let Some(rec) = current {
+        let log = log::JobLog {
+            db: ctx.db.clone(),
+            queue: ctx.queue.clone(),
+            job: job.clone(),
+        };
+        ctx.store.abort_stale(&rec, &log).await;
     }
 }
 

@@ -157,9 +157,7 @@ async fn an_abort_that_fails_while_s3_is_down_is_retried_until_no_upload_is_left
         failed["upload"].is_null(),
         "forgotten by the job: {failed:#}"
     );
-    assert!(d
-        .log_text()
-        .contains("to be aborted once the store answers"));
+    assert!(d.log_text().contains("multipart upload not aborted"));
     assert_eq!(s3.listed_uploads().len(), 1);
     s3.restart().await;
     let start = Instant::now();
@@ -186,6 +184,16 @@ async fn an_abort_that_fails_while_s3_is_down_is_retried_until_no_upload_is_left
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_origin_file_replaced_between_attempts_is_archived_whole_never_spliced() {
+    replaced_between_attempts(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replaced_file_is_caught_even_where_the_origin_ignores_if_range() {
+    // The ranged answer is a part of the new file: its ETag gives it away.
+    replaced_between_attempts(true).await;
+}
+
+async fn replaced_between_attempts(ignores_if_range: bool) {
     let s3 = S3Server::start(&["recordings"]).await;
     let origin = Origin::start().await;
     let (_, spec) = slow_file(73);
@@ -204,7 +212,9 @@ async fn an_origin_file_replaced_between_attempts_is_archived_whole_never_splice
         len: 48 * MIB,
         seed: 74,
     };
-    origin.put("/r.flv", FileSpec::new(replaced.clone()));
+    let mut spec = FileSpec::new(replaced.clone());
+    spec.ignores_if_range = ignores_if_range;
+    origin.put("/r.flv", spec);
 
     let d = Daemon::start_in(dir.path(), &config);
     let entry = catalog_entry(&d).await;
@@ -369,4 +379,45 @@ async fn an_upload_is_recorded_before_its_first_part_so_a_crash_during_it_leaves
         s3.open_uploads(),
         d.log_text()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_failing_for_good_before_its_recorded_upload_is_opened_leaves_no_upload() {
+    let s3 = S3Server::start(&["recordings"]).await;
+    let origin = Origin::start().await;
+    let (_, spec) = slow_file(77);
+    origin.put("/r.flv", spec);
+    let d = Daemon::start(&config(&s3, "part_size = 5242880", ""));
+    announce(&d, &origin.url("/r.flv")).await;
+    wait_job(&d, Duration::from_secs(60), |j| {
+        j["bytes_done"].as_u64().unwrap_or(0) >= 16 * MIB
+    })
+    .await;
+    s3.stop().await;
+    wait_job(&d, Duration::from_secs(60), |j| j["state"] == "retrying").await;
+    // The signed URL expires meanwhile: the origin now refuses it for good.
+    let mut expired = FileSpec::new(Content::Generated {
+        len: 48 * MIB,
+        seed: 77,
+    });
+    expired.faults = std::iter::repeat_n(common::origin::Fault::Status(403), 50).collect();
+    origin.put("/r.flv", expired);
+    s3.restart().await;
+
+    let failed = wait_job(&d, Duration::from_secs(60), |j| j["state"] == "failed").await;
+    assert!(
+        failed["last_error"].as_str().unwrap().contains("403"),
+        "{failed:#}"
+    );
+    assert!(failed["upload"].is_null(), "{failed:#}");
+    let start = Instant::now();
+    while !s3.listed_uploads().is_empty() || !s3.open_uploads().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the failed job's upload is aborted: {:?}\n{}",
+            s3.open_uploads(),
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

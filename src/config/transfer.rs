@@ -28,7 +28,7 @@ pub struct TransferConfig {
     /// A 404 counts as "not visible yet" (retried) within this many attempts.
     pub not_found_attempts: u32,
     /// On SIGTERM/SIGINT, running transfers get this long to finish before
-    /// they are interrupted (uploads aborted, jobs queued again).
+    /// they are interrupted (jobs queued again, their uploads kept to be continued).
     pub shutdown_grace_secs: u64,
     /// The largest file archived (default and most for S3: 5 TiB). A larger
     /// announced size fails the job before anything is buffered.

@@ -56,16 +56,7 @@ pub(super) async fn open(client: &Client, url: Url) -> Result<Download, Failure>
         .get(ACCEPT_RANGES)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.eq_ignore_ascii_case("bytes"));
-    let header = |name| {
-        response
-            .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
-    let validator = header(reqwest::header::ETAG)
-        .filter(|e| !e.starts_with("W/"))
-        .or_else(|| header(reqwest::header::LAST_MODIFIED));
+    let validator = validator_of(&response);
     let get = Get {
         client: client.clone(),
         url,
@@ -84,6 +75,21 @@ pub(super) async fn open(client: &Client, url: Url) -> Result<Download, Failure>
         validator: get.validator.clone(),
         body: Body::Http(Resuming::new(get, response, total)),
     })
+}
+
+/// What identifies the file a response serves: its strong ETag, else its
+/// Last-Modified.
+fn validator_of(response: &Response) -> Option<String> {
+    let header = |name: reqwest::header::HeaderName| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    header(reqwest::header::ETAG)
+        .filter(|e| !e.starts_with("W/"))
+        .or_else(|| header(reqwest::header::LAST_MODIFIED))
 }
 
 /// Asks for the file first served (`validator`, sent as `If-Range`) from
@@ -158,6 +164,12 @@ impl Get {
                             size.parse::<u64>().ok(),
                         )
                     });
+                // An origin that ignores If-Range serves a range of whatever
+                // it holds now: the part's own validator must be the one asked.
+                let served = validator_of(&response);
+                if served.is_some() && self.validator.is_some() && served != self.validator {
+                    return Ok(Ranged::Whole);
+                }
                 match range {
                     Some((Some(start), size)) if start == from => Ok(Ranged::Part(response, size)),
                     _ => Ok(Ranged::Other),

@@ -74,6 +74,8 @@ pub(super) async fn open_from(
         etag: Some(etag),
     };
     let out = match get.ranged(from).await {
+        // A server that ignores If-Match serves whatever it holds now.
+        Ok(out) if out.e_tag.is_some() && out.e_tag != get.etag => return Ok(None),
         Ok(out) => out,
         Err(e)
             if matches!(
@@ -128,15 +130,21 @@ impl Reopen for GetObject {
 
     async fn reopen(&self, from: u64) -> Result<ByteStream, Failure> {
         let what = self.what(from);
+        let changed = || {
+            Failure::transient(format!(
+                "{what}: the object changed since the download began, so the attempt restarts"
+            ))
+        };
         let out = self.ranged(from).await.map_err(|e| {
             if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) {
-                Failure::transient(format!(
-                    "{what}: the object changed since the download began, so the attempt restarts"
-                ))
+                changed()
             } else {
                 Failure::from_s3(&what, e)
             }
         })?;
+        if out.e_tag.is_some() && out.e_tag != self.etag {
+            return Err(changed());
+        }
         Ok(out.body)
     }
 

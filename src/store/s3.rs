@@ -123,7 +123,8 @@ impl S3Store {
             .progress
             .as_ref()
             .filter(|p| p.offset > 0 && rec.bucket == self.bucket)
-            .and_then(|p| Some((p, Hasher::resume(&p.hashes)?)));
+            .and_then(|p| Some((p, Hasher::resume(&p.hashes)?)))
+            .filter(|(p, h)| h.size() == p.offset);
         let Some((progress, hasher)) = usable else {
             self.abort_stale(rec, log.as_ref()).await;
             return Ok(None);
@@ -153,17 +154,33 @@ impl S3Store {
             tracing::info!(key = %rec.key, upload_id = %rec.upload_id, "the upload is gone from the store; starting afresh");
             return Ok(None);
         };
+        // Each part as planned, the last one recorded possibly shorter
+        // (a file of unknown length ends where it ends); together exactly
+        // the bytes the hash state covers.
         let mut kept = Vec::new();
+        let mut covered = 0u64;
         for n in 1..=progress.parts as i32 {
-            let expected = progress.plan.part_size(n as u64);
+            let expected = progress
+                .plan
+                .part_size(n as u64)
+                .min(progress.offset.saturating_sub(covered));
             match listed.get(&n) {
-                Some((size, part)) if *size == expected => kept.push(part.clone()),
+                Some((size, part)) if *size == expected && expected > 0 => {
+                    covered += size;
+                    kept.push(part.clone());
+                }
                 _ => {
                     tracing::warn!(key = %rec.key, part = n, "a recorded part is missing or of another size; starting afresh");
                     self.abort_stale(rec, log.as_ref()).await;
                     return Ok(None);
                 }
             }
+        }
+        if covered != progress.offset || hasher.size() != progress.offset {
+            tracing::warn!(key = %rec.key, covered, offset = progress.offset, hashed = hasher.size(),
+                "the upload's record does not add up; starting afresh");
+            self.abort_stale(rec, log.as_ref()).await;
+            return Ok(None);
         }
         tracing::info!(key = %rec.key, parts = progress.parts, offset = progress.offset, "continuing the multipart upload of an earlier attempt");
         let u = S3Upload::resumed(setup(placement), rec, progress, hasher, kept);
@@ -180,30 +197,37 @@ impl S3Store {
         progress: &Progress,
         metadata: &BTreeMap<String, String>,
     ) -> Result<bool, Failure> {
-        let PartPlan::Known { size, .. } = progress.plan else {
-            return Ok(false);
-        };
-        if progress.offset != size {
-            return Ok(false);
+        if let PartPlan::Known { size, .. } = progress.plan {
+            if progress.offset != size {
+                return Ok(false);
+            }
         }
         // Gone, or (servers that answer for any id) without a part left.
         if self.listed_parts(rec).await?.is_some_and(|p| !p.is_empty()) {
             return Ok(false);
         }
-        let head = self
+        let head = match self
             .client
             .head_object()
             .bucket(&self.bucket)
             .key(&rec.key)
             .send()
             .await
-            .map_err(|e| Failure::from_s3(&format!("HeadObject {}", rec.key), e))?;
+        {
+            Ok(h) => h,
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
+                return Ok(false)
+            }
+            Err(e) => return Err(Failure::from_s3(&format!("HeadObject {}", rec.key), e)),
+        };
+        // Complete is only ever asked once every byte is in a recorded part,
+        // so an object of the recorded length is the whole file.
         let job = |m: Option<&std::collections::HashMap<String, String>>| {
             m.and_then(|m| m.get("job-id").cloned())
         };
         Ok(job(head.metadata()).is_some()
             && job(head.metadata()).as_ref() == metadata.get("job-id")
-            && head.content_length() == i64::try_from(size).ok())
+            && head.content_length() == i64::try_from(progress.offset).ok())
     }
 
     /// The parts of `rec`'s upload in the store, by number, with their
@@ -284,13 +308,18 @@ impl S3Store {
         Ok(Some(sha))
     }
 
-    /// Aborts an upload an earlier attempt left; if that fails, `log` keeps
-    /// it to be aborted later.
+    /// Aborts an upload an earlier attempt left, once the job's record of
+    /// it is dropped (not at all if the claim is lost); if the abort fails,
+    /// `log` keeps it to be aborted later.
     pub(super) async fn abort_stale(&self, rec: &UploadRecord, log: &dyn UploadLog) {
+        if let Err(f) = log.forget() {
+            tracing::warn!(error = %f, "the upload is not aborted: {f}");
+            return;
+        }
+        log.abandoned(rec.clone());
         if abort_multipart(&self.client, rec).await {
+            log.aborted(&rec.upload_id);
             tracing::info!(key = %rec.key, upload_id = %rec.upload_id, "aborted a multipart upload left by an earlier attempt");
-        } else {
-            log.abandoned(rec.clone());
         }
     }
 

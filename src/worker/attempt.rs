@@ -153,12 +153,19 @@ async fn resume(
     let (Some(upload), Some(progress)) = (resumed, &rec.progress) else {
         return Ok(None);
     };
+    if upload.is_complete() {
+        // Every byte is in the store and hashed: the origin is not needed.
+        return Ok(Some((Download::finished(&progress.origin), upload)));
+    }
     // On failure here the upload stays recorded for the next attempt.
     match source
         .open_from(&job.origin, upload.size(), &progress.origin)
         .await?
     {
-        Some(download) => Ok(Some((download, upload))),
+        Some(download) => match download.suspect() {
+            Some(f) => Err(f),
+            None => Ok(Some((download, upload))),
+        },
         None => {
             tracing::info!(
                 "the origin no longer serves the file the upload began with (or cannot tell); \

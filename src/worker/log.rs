@@ -30,10 +30,24 @@ impl UploadLog for JobLog {
         })
     }
 
+    fn forget(&self) -> Result<(), Failure> {
+        match self.queue.set_upload(&self.job, None) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(super::lease_lost()),
+            Err(e) => Err(super::db_failure(e)),
+        }
+    }
+
     fn abandoned(&self, rec: UploadRecord) {
         if let Err(e) = crate::janitor::abandon(&self.db, rec.clone(), Utc::now()) {
             tracing::error!(error = %e, key = %rec.key, upload_id = %rec.upload_id,
-                "cannot keep the unaborted upload; the hourly sweep will find it");
+                "cannot keep the upload being aborted; the hourly sweep will find it if it stays");
+        }
+    }
+
+    fn aborted(&self, upload_id: &str) {
+        if let Err(e) = crate::janitor::gone(&self.db, upload_id) {
+            tracing::error!(error = %e, upload_id, "cannot drop the aborted upload from the kept ones; the janitor will find it gone");
         }
     }
 }

@@ -103,6 +103,8 @@ pub struct FileSpec {
     /// After a reset fault fires, the file is replaced by this one (an
     /// origin whose file changes while it is being downloaded).
     pub replaced_on_reset: Option<Box<FileSpec>>,
+    /// Serves a requested range whatever `If-Range` says (as some CDNs do).
+    pub ignores_if_range: bool,
 }
 
 impl FileSpec {
@@ -116,6 +118,7 @@ impl FileSpec {
             content_type: None,
             etag: None,
             replaced_on_reset: None,
+            ignores_if_range: false,
         }
     }
 
@@ -305,7 +308,7 @@ async fn serve(mut sock: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
     let etag = spec.etag_value();
     // If-Range: the range only if the file is still the one named; else all of it.
     let range_start = match (&if_range, range_start) {
-        (Some(v), Some(r)) if Some(v) == etag.as_ref() => Some(r),
+        (Some(v), Some(r)) if Some(v) == etag.as_ref() || spec.ignores_if_range => Some(r),
         (Some(_), Some(_)) => None,
         (None, r) => r,
         (_, None) => None,

@@ -21,7 +21,7 @@ pub(super) async fn abort_multipart(client: &Client, rec: &UploadRecord) -> bool
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => true,
         Err(e) => {
             let f = Failure::from_s3("AbortMultipartUpload", e);
-            tracing::warn!(key = %rec.key, upload_id = %rec.upload_id, error = %f, "multipart upload not aborted");
+            tracing::warn!(key = %rec.key, upload_id = %rec.upload_id, error = %f, "multipart upload not aborted; kept, to be aborted once the store answers");
             false
         }
     }

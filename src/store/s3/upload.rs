@@ -159,6 +159,11 @@ impl S3Upload {
         Ok(())
     }
 
+    /// Completed by the store already: only the final writes are left.
+    pub(in crate::store) fn is_complete(&self) -> bool {
+        self.completed
+    }
+
     /// Bytes written so far (a resumed upload counts those before it).
     pub(in crate::store) fn size(&self) -> u64 {
         self.hasher.size()
@@ -289,12 +294,22 @@ impl S3Upload {
         while self.in_flight.join_next().await.is_some() {}
     }
 
-    /// Gives up: the multipart upload is aborted, or, if that fails, handed
-    /// to the log to be aborted later.
+    /// Gives up: the job's record of the upload is dropped, then the upload
+    /// aborted (or, if that fails, kept by the log to be aborted later). If
+    /// the record cannot be dropped because the claim is lost, the upload is
+    /// another attempt's now: it is left alone.
     pub(in crate::store) async fn abort(mut self) {
+        if self.upload_id.is_some() {
+            if let Err(f) = self.s.log.forget() {
+                tracing::warn!(error = %f, "the upload is not aborted: {f}");
+                self.suspend().await;
+                return;
+            }
+        }
         self.abort_inner().await;
     }
 
+    /// Aborts the upload, which no record names any more (or never did).
     async fn abort_inner(&mut self) {
         self.in_flight.abort_all();
         while self.in_flight.join_next().await.is_some() {}
@@ -305,8 +320,10 @@ impl S3Upload {
                 upload_id: id,
                 progress: None,
             };
-            if !abort_multipart(&self.s.client, &rec).await {
-                self.s.log.abandoned(rec);
+            // Kept first: a crash during the abort leaves it known.
+            self.s.log.abandoned(rec.clone());
+            if abort_multipart(&self.s.client, &rec).await {
+                self.s.log.aborted(&rec.upload_id);
             }
         }
     }

@@ -31,6 +31,7 @@ impl S3Upload {
         if let Some(existing) = self.s.placement.same_bytes(sha256) {
             // The very same bytes are already archived there: no second copy.
             let existing = existing.to_owned();
+            self.s.log.forget()?;
             self.abort_inner().await;
             return Ok(StoredAt::S3 {
                 bucket: self.s.bucket.clone(),
