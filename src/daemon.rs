@@ -74,6 +74,7 @@ pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Err
             transfer: config.transfer.clone(),
             orphan_age: config.store.orphan_upload_age(),
         })));
+        tokio::spawn(heal_after_full_disk(db.clone(), config.state.dir.clone()));
         // Returns on SIGTERM/SIGINT once in-flight requests are answered.
         serve(Arc::clone(&config), db.clone(), queue, wake, store, metrics).await?;
         pool.shutdown(Duration::from_secs(config.transfer.shutdown_grace_secs))
@@ -141,4 +142,52 @@ async fn stop_signal() -> &'static str {
             "SIGINT"
         }
     }
+}
+
+/// The exit status asking to be started again (EX_TEMPFAIL): the unit's
+/// `Restart=on-failure` does.
+pub const EXIT_REOPEN: i32 = 75;
+
+/// After a full disk: sled 0.34 keeps a failed log write as a global error,
+/// so its writes keep failing after room returns. Callbacks meanwhile get
+/// 503 (platforms retry) and `/readyz` says why. Once a probe file fits on
+/// the state directory's disk again and the store still cannot write, the
+/// daemon exits with [`EXIT_REOPEN`] so that systemd starts it again with
+/// the store reopened; nothing acknowledged is lost, as every `200`
+/// followed an fdatasync.
+async fn heal_after_full_disk(db: Db, dir: std::path::PathBuf) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let Some(failure) = db.write_failure() else {
+            continue;
+        };
+        let probe = dir.join("room-probe");
+        let room = tokio::task::spawn_blocking(move || room_for(&probe))
+            .await
+            .unwrap_or(false);
+        if !room {
+            continue;
+        }
+        let now = chrono::Utc::now().timestamp_millis().to_be_bytes();
+        let written = db
+            .commit(move |tx| tx.insert(crate::db::Tree::Meta, b"ready_probe", &now))
+            .await;
+        if written.is_ok() {
+            tracing::info!("the state store writes again");
+            continue;
+        }
+        tracing::error!(error = %failure, "the state directory's disk has room again but the state store still cannot write; exiting to be started again with it reopened");
+        std::process::exit(EXIT_REOPEN);
+    }
+}
+
+/// Whether 4 MiB can be written and synced at `probe` (removed after).
+fn room_for(probe: &std::path::Path) -> bool {
+    use std::io::Write;
+    let written = std::fs::File::create(probe).and_then(|mut f| {
+        f.write_all(&vec![0u8; 4 << 20])?;
+        f.sync_all()
+    });
+    let _ = std::fs::remove_file(probe);
+    written.is_ok()
 }

@@ -113,6 +113,8 @@ struct Inner {
     // Declared first so the writer drains before the engine closes.
     writer: Writer,
     engine: Arc<Engine>,
+    /// The last group commit's error, until one succeeds.
+    failing: Arc<std::sync::Mutex<Option<DbError>>>,
 }
 
 impl Db {
@@ -136,14 +138,25 @@ impl Db {
                 }
             }
         }
-        let writer = Writer::start(Arc::clone(&engine))?;
+        let failing = Arc::default();
+        let writer = Writer::start(Arc::clone(&engine), Arc::clone(&failing))?;
         Ok(Db {
-            inner: Arc::new(Inner { writer, engine }),
+            inner: Arc::new(Inner {
+                writer,
+                engine,
+                failing,
+            }),
         })
     }
 
     fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// Why the state store cannot write, if its last commit failed (a full
+    /// disk); `None` once a commit succeeds again.
+    pub fn write_failure(&self) -> Option<DbError> {
+        self.inner.failing.lock().ok()?.clone()
     }
 
     /// Flushes synchronously (at start and at shutdown).

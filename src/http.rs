@@ -33,6 +33,8 @@ pub struct AppState {
     pub limits: limits::Limits,
     /// Per-source cap on rejected requests kept.
     pub rejected_quota: limits::RejectedQuota,
+    /// The readiness probes' last answers.
+    pub readiness: ops::Readiness,
 }
 
 /// An error answered as `{"code": ..., "message": ...}` with its HTTP status.
@@ -148,6 +150,7 @@ pub fn bind(
         metrics,
         limits: limits::Limits::new(&config.sources),
         rejected_quota,
+        readiness: ops::Readiness::default(),
     });
     let workers = match config.server.http_workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),

@@ -81,6 +81,7 @@ pub struct Metrics {
     retries: Counter,
     bytes_archived: Counter,
     transfer_duration: Histogram,
+    archive_store_up: Gauge<i64, std::sync::atomic::AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -96,6 +97,7 @@ impl Default for Metrics {
         let retries = Counter::default();
         let bytes_archived = Counter::default();
         let transfer_duration = Histogram::new(DURATION_BUCKETS);
+        let archive_store_up = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
 
         // The registry appends `_total` to counters and a full stop to help texts.
         let mut registry = Registry::with_prefix(PREFIX);
@@ -130,6 +132,11 @@ impl Default for Metrics {
             "Duration of completed transfers",
             transfer_duration.clone(),
         );
+        registry.register(
+            "archive_store_up",
+            "1 if the archive store answered its last readiness probe, else 0",
+            archive_store_up.clone(),
+        );
         Metrics {
             registry,
             callbacks,
@@ -138,6 +145,7 @@ impl Default for Metrics {
             retries,
             bytes_archived,
             transfer_duration,
+            archive_store_up,
         }
     }
 }
@@ -178,6 +186,11 @@ impl QueueGauges {
 }
 
 impl Metrics {
+    /// Records the archive store's last readiness probe.
+    pub fn archive_store_up(&self, up: bool) {
+        self.archive_store_up.set(i64::from(up));
+    }
+
     /// Counts a callback by its answer.
     pub fn callback(&self, source: &str, provider: &str, outcome: &'static str) {
         self.callbacks

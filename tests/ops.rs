@@ -22,26 +22,35 @@ fn s3_store(s3: &S3Server, bucket: &str, secret: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn readiness_is_200_only_when_the_store_answers_and_says_why_not() {
+async fn readiness_means_callbacks_are_safe_here_and_reports_the_archive_store_beside() {
     let s3 = S3Server::start(&["recordings"]).await;
 
     let d = Daemon::start(&s3_store(&s3, "recordings", SECRET_KEY));
     let (status, body) = readyz(&d).await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(body["store"]["ok"], true, "{body}");
+    assert!(metrics(&d).await.contains("archive_store_up 1"));
 
+    // An archive store that does not answer leaves the receiver in rotation:
+    // the queue rides it out; the body and the metric say what is wrong.
     let d = Daemon::start(&s3_store(&s3, "no-such-bucket", SECRET_KEY));
     let (status, body) = readyz(&d).await;
-    assert_eq!(status, 503);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["store"]["ok"], false, "{body}");
     assert!(
-        body["message"].as_str().unwrap().contains("no such bucket"),
+        body["store"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no such bucket"),
         "{body}"
     );
+    assert!(metrics(&d).await.contains("archive_store_up 0"));
 
     let d = Daemon::start(&s3_store(&s3, "recordings", "wrong-secret"));
     let (status, body) = readyz(&d).await;
-    assert_eq!(status, 503);
+    assert_eq!(status, 200, "{body}");
     assert!(
-        body["message"]
+        body["store"]["reason"]
             .as_str()
             .unwrap()
             .contains("credentials rejected"),
@@ -54,7 +63,20 @@ async fn readiness_is_200_only_when_the_store_answers_and_says_why_not() {
 
     // The fs store is ready once its root is usable.
     let d = Daemon::start(SOURCE);
-    assert_eq!(readyz(&d).await.0, 200);
+    let (status, body) = readyz(&d).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["store"]["ok"], true, "{body}");
+}
+
+async fn metrics(d: &Daemon) -> String {
+    client()
+        .get(d.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]

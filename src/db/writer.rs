@@ -84,12 +84,17 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread.
-    pub fn start(engine: Arc<Engine>) -> Result<Self, DbError> {
+    /// Starts the writer thread; `failing` holds the last commit's error
+    /// until a commit succeeds again.
+    pub fn start(
+        engine: Arc<Engine>,
+        failing: Arc<Mutex<Option<DbError>>>,
+    ) -> Result<Self, DbError> {
         let incoming = Arc::new(Handoff::new());
         let queue = Arc::clone(&incoming);
         let thread = thread::Builder::new()
             .name("state-writer".to_owned())
-            .spawn(move || run(&engine, &queue))
+            .spawn(move || run(&engine, &queue, &failing))
             .map_err(|e| DbError::Thread(e.to_string()))?;
         Ok(Writer {
             incoming,
@@ -128,7 +133,7 @@ impl Drop for Writer {
     }
 }
 
-fn run(engine: &Engine, incoming: &Handoff<Pending>) {
+fn run(engine: &Engine, incoming: &Handoff<Pending>, failing: &Mutex<Option<DbError>>) {
     while let Some(batch) = incoming.take(MAX_BATCH) {
         let (writes, replies): (Vec<Apply>, Vec<Reply>) =
             batch.into_iter().map(|p| (p.apply, p.reply)).unzip();
@@ -149,6 +154,9 @@ fn run(engine: &Engine, incoming: &Handoff<Pending>) {
                 );
                 Ok(outputs)
             });
+        if let Ok(mut f) = failing.lock() {
+            *f = result.as_ref().err().cloned();
+        }
         match result {
             Ok(outputs) => {
                 for (reply, output) in replies.into_iter().zip(outputs) {

@@ -1,5 +1,8 @@
 //! Operational endpoints.
 
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use actix_web::{web, HttpResponse};
 use serde_json::json;
 
@@ -34,24 +37,69 @@ async fn metrics(state: web::Data<super::AppState>) -> Result<HttpResponse, supe
         .body(state.metrics.render(&gauges)))
 }
 
-/// Readiness: the state store reads and the archive store answers
-/// (S3: HeadBucket), else 503 saying which is wrong.
+/// How long a probe's answer is reused: a load balancer polling every
+/// second costs the stores one probe each this often.
+const PROBE_TTL: Duration = Duration::from_secs(3);
+
+/// The last answers of the readiness probes.
+#[derive(Default)]
+pub struct Readiness {
+    state: Mutex<Option<(Instant, Result<(), String>)>>,
+    store: Mutex<Option<(Instant, Result<(), String>)>>,
+}
+
+/// `probe`'s answer, or the one cached in `slot` if younger than [`PROBE_TTL`].
+async fn cached<F>(
+    slot: &Mutex<Option<(Instant, Result<(), String>)>>,
+    probe: F,
+) -> Result<(), String>
+where
+    F: std::future::Future<Output = Result<(), String>>,
+{
+    if let Some((at, r)) = slot.lock().ok().and_then(|s| s.clone()) {
+        if at.elapsed() < PROBE_TTL {
+            return r;
+        }
+    }
+    let r = probe.await;
+    if let Ok(mut s) = slot.lock() {
+        *s = Some((Instant::now(), r.clone()));
+    }
+    r
+}
+
+/// Readiness means "callbacks are safe here": 200 while the state store
+/// takes durable writes, whatever the archive store does (the queue rides
+/// out an S3 outage, and nginx-rtmp and SRS never retry a hook). The archive
+/// store's condition is in the body (`store.ok`, `store.reason`) and in
+/// `archive_store_up`. A state store that cannot write answers 503.
 async fn readyz(state: web::Data<super::AppState>) -> HttpResponse {
-    let mut problems = Vec::new();
-    if let Err(e) = state.queue.next_due() {
-        problems.push(format!("state store: {e}"));
-    }
-    if let Err(e) = state.store.check().await {
-        problems.push(format!("store: {e}"));
-    }
-    if problems.is_empty() {
-        HttpResponse::Ok().json(json!({"status": "ready"}))
-    } else {
-        HttpResponse::ServiceUnavailable().json(json!({
+    let db = state.db.clone();
+    let writable = cached(&state.readiness.state, async move {
+        if let Some(e) = db.write_failure() {
+            return Err(e.to_string());
+        }
+        // A real write, flushed and synced as a callback's would be.
+        let now = chrono::Utc::now().timestamp_millis().to_be_bytes();
+        db.commit(move |tx| tx.insert(crate::db::Tree::Meta, b"ready_probe", &now))
+            .await
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    let store = cached(&state.readiness.store, state.store.check()).await;
+    state.metrics.archive_store_up(store.is_ok());
+    let store = match &store {
+        Ok(()) => json!({"ok": true}),
+        Err(reason) => json!({"ok": false, "reason": reason}),
+    };
+    match writable {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready", "store": store})),
+        Err(e) => HttpResponse::ServiceUnavailable().json(json!({
             "status": "not_ready",
-            "code": "not_ready",
-            "message": problems.join("; "),
-        }))
+            "code": "state_unwritable",
+            "message": format!("the state store cannot write: {e}"),
+            "store": store,
+        })),
     }
 }
 
