@@ -71,8 +71,8 @@ fn fill(dir: &Path) -> PathBuf {
     let mut f = std::fs::File::create(&filler).unwrap();
     let chunk = vec![0u8; 64 << 10];
     while f.write_all(&chunk).is_ok() {}
-    let mut byte = [0u8; 1];
-    while f.write_all(&mut byte).is_ok() {}
+    let byte = [0u8; 1];
+    while f.write_all(&byte).is_ok() {}
     filler
 }
 
