@@ -75,12 +75,17 @@ pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Err
             orphan_age: config.store.orphan_upload_age(),
         })));
         tokio::spawn(heal_after_full_disk(db.clone(), config.state.dir.clone()));
+        let pruner = tokio::spawn(crate::retention::run(
+            db.clone(),
+            crate::retention::Retention::of(&config.state),
+        ));
         // Returns on SIGTERM/SIGINT once in-flight requests are answered.
         serve(Arc::clone(&config), db.clone(), queue, wake, store, metrics).await?;
         pool.shutdown(Duration::from_secs(config.transfer.shutdown_grace_secs))
             .await;
         // It holds nothing in memory: what it has yet to abort is on disk.
         janitor.abort();
+        pruner.abort();
         Ok::<(), Box<dyn std::error::Error>>(())
     })?;
     db.flush_now()?;

@@ -22,6 +22,7 @@ pub mod net;
 pub mod providers;
 pub mod queue;
 pub mod rejected;
+pub mod retention;
 pub mod retry;
 pub mod s3client;
 pub mod source;

@@ -94,7 +94,14 @@ pub fn push(tx: &Tx, job: &Job, identity: &FileIdentity) -> Result<Pushed, TxErr
                 tx.insert(Tree::Jobs, id.key(), &encode(&failed))?;
                 Ok(Pushed::Requeued(id))
             }
-            _ => Ok(Pushed::Duplicate(id)),
+            Some(_) => Ok(Pushed::Duplicate(id)),
+            // The job was pruned (retention): the file is announced anew.
+            None => {
+                tx.insert(Tree::Jobs, job.id.key(), &encode(job))?;
+                due::reindex(tx, &job.id, None, job.due_at())?;
+                tx.insert(Tree::Dedupe, identity.as_bytes(), job.id.key())?;
+                Ok(Pushed::New)
+            }
         };
     }
     tx.insert(Tree::Jobs, job.id.key(), &encode(job))?;

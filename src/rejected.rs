@@ -83,6 +83,13 @@ pub fn mark_replayed(db: &Db, r: &RejectedRequest, events: Vec<EventId>) -> Resu
 }
 
 /// How many rejected requests each source has kept (read once, at start).
+/// Rejected requests kept for `source` now; `None` if they cannot be read.
+pub fn count_for(db: &Db, source: &str) -> Option<u64> {
+    count_per_source(db)
+        .ok()
+        .map(|c| c.get(source).copied().unwrap_or(0))
+}
+
 pub fn count_per_source(db: &Db) -> Result<std::collections::HashMap<String, u64>, DbError> {
     #[derive(Deserialize)]
     struct SourceOnly {

@@ -14,6 +14,16 @@ pub struct StateConfig {
     /// Rejected requests kept per source; past it, new ones are answered 400
     /// but not kept, and counted in `recording_archiver_rejected_dropped_total`.
     pub max_rejected_per_source: u64,
+    /// Events are kept this many days (fractions allowed), unless a job
+    /// still to finish was made from one.
+    pub keep_events_days: f64,
+    /// `done` jobs are kept this many days after they finished, and their
+    /// dedupe keys with them; failed jobs stay until retried.
+    pub keep_finished_jobs_days: f64,
+    /// Rejected requests are kept this many days.
+    pub keep_rejected_days: f64,
+    /// How often, in seconds, what is past its keeping is pruned.
+    pub prune_every_secs: u64,
 }
 
 impl Default for StateConfig {
@@ -21,6 +31,10 @@ impl Default for StateConfig {
         StateConfig {
             dir: PathBuf::from("var/state"),
             max_rejected_per_source: 1000,
+            keep_events_days: 30.0,
+            keep_finished_jobs_days: 30.0,
+            keep_rejected_days: 30.0,
+            prune_every_secs: 300,
         }
     }
 }
@@ -30,6 +44,24 @@ impl StateConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.dir.as_os_str().is_empty() {
             return Err(invalid("state.dir", "must not be empty"));
+        }
+        for (key, days) in [
+            ("state.keep_events_days", self.keep_events_days),
+            (
+                "state.keep_finished_jobs_days",
+                self.keep_finished_jobs_days,
+            ),
+            ("state.keep_rejected_days", self.keep_rejected_days),
+        ] {
+            if !(days.is_finite() && days > 0.0) {
+                return Err(invalid(
+                    key,
+                    "must be a number of days above 0 (fractions allowed)",
+                ));
+            }
+        }
+        if self.prune_every_secs == 0 {
+            return Err(invalid("state.prune_every_secs", "must be at least 1"));
         }
         Ok(())
     }

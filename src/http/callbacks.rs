@@ -78,7 +78,8 @@ async fn receive_inner(
             format!("no source named {source_name:?} is configured"),
         )
     })?;
-    let query = query_pairs(req.query_string());
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     let mode = source.auth_mode();
     if mode != AuthMode::Signature {
         check_token(req, &query, source)?;
@@ -181,10 +182,6 @@ impl Arrived<'_> {
             .map(|p| p.into_event(&source.name, received_at, &raw))
             .collect())
     }
-}
-
-fn query_pairs(query: &str) -> Vec<(String, String)> {
-    serde_urlencoded::from_str(query).unwrap_or_default()
 }
 
 /// Checks the platform's signature: Alibaba signs in headers, Tencent in
@@ -350,7 +347,8 @@ async fn reject(
             Some(((*h).to_owned(), v.to_owned()))
         })
         .collect();
-    if !state.rejected_quota.take(&source.name) {
+    let quota = &state.rejected_quota;
+    if !quota.take_or_recount(&state.db, &source.name) {
         // Still a clear 400; the request is counted, not kept.
         state.metrics.rejected_dropped(&source.name);
         tracing::warn!(

@@ -87,6 +87,8 @@ fn quota(rate_per_sec: f64, rate_burst: u32) -> Quota {
 pub struct RejectedQuota {
     kept: Mutex<HashMap<String, u64>>,
     max: u64,
+    /// When the state store was last recounted: at most once a minute.
+    recounted: Mutex<Option<std::time::Instant>>,
 }
 
 impl RejectedQuota {
@@ -95,17 +97,45 @@ impl RejectedQuota {
         RejectedQuota {
             kept: Mutex::new(kept),
             max,
+            recounted: Mutex::new(None),
         }
     }
 
     /// Takes one place for `source`; false when its quota is used up.
     pub fn take(&self, source: &str) -> bool {
+        self.take_else_recount(source, || None)
+    }
+
+    /// [`RejectedQuota::take`]; when the quota looks used up, `db` is
+    /// recounted (at most once a minute: retention prunes what it holds),
+    /// and the quota is taken from what is there now.
+    pub fn take_or_recount(&self, db: &crate::db::Db, source: &str) -> bool {
+        self.take_else_recount(source, || crate::rejected::count_for(db, source))
+    }
+
+    fn take_else_recount(&self, source: &str, recount: impl FnOnce() -> Option<u64>) -> bool {
         let Ok(mut kept) = self.kept.lock() else {
             return false;
         };
         let n = kept.entry(source.to_owned()).or_insert(0);
         if *n >= self.max {
-            return false;
+            let due = self.recounted.lock().is_ok_and(|mut at| {
+                let due = at.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60));
+                if due {
+                    *at = Some(std::time::Instant::now());
+                }
+                due
+            });
+            if !due {
+                return false;
+            }
+            match recount() {
+                Some(now) => *n = now,
+                None => return false,
+            }
+            if *n >= self.max {
+                return false;
+            }
         }
         *n += 1;
         true

@@ -1,0 +1,200 @@
+//! Retention: the state store stays bounded. In the background, in small
+//! batches that never hold up a callback, it drops events older than
+//! `state.keep_events_days` (unless a job still to finish needs its event),
+//! `done` jobs finished longer than `state.keep_finished_jobs_days` ago
+//! (with their dedupe keys), and rejected requests older than
+//! `state.keep_rejected_days`. The catalog is kept forever: it is the
+//! product. Failed jobs are kept until they are retried or done.
+
+use std::time::Duration;
+
+use chrono::Utc;
+
+use crate::config::StateConfig;
+use crate::db::{decode, Db, DbError, Tree};
+use crate::event::Event;
+use crate::id::{EventId, JobId, TimeKey};
+use crate::queue::{FileIdentity, Job, JobState};
+use crate::time::{to_millis, Timestamp};
+
+/// Items removed per transaction; between batches the pruner lets others in.
+const BATCH: usize = 256;
+
+/// How long each kind of record is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub events: Duration,
+    pub finished_jobs: Duration,
+    pub rejected: Duration,
+    /// How often the pruner runs.
+    pub every: Duration,
+}
+
+impl Retention {
+    pub fn of(c: &StateConfig) -> Retention {
+        let days = |d: f64| Duration::try_from_secs_f64(d * 86_400.0).unwrap_or(Duration::MAX);
+        Retention {
+            events: days(c.keep_events_days),
+            finished_jobs: days(c.keep_finished_jobs_days),
+            rejected: days(c.keep_rejected_days),
+            every: Duration::from_secs(c.prune_every_secs.max(1)),
+        }
+    }
+}
+
+/// What one pass removed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pruned {
+    pub events: u64,
+    pub jobs: u64,
+    pub rejected: u64,
+}
+
+/// Prunes every `r.every`, forever (the task is aborted at shutdown).
+pub async fn run(db: Db, r: Retention) {
+    loop {
+        tokio::time::sleep(r.every).await;
+        let d = db.clone();
+        match tokio::task::spawn_blocking(move || prune(&d, &r, Utc::now())).await {
+            Ok(Ok(p)) if p != Pruned::default() => {
+                tracing::info!(
+                    events = p.events,
+                    jobs = p.jobs,
+                    rejected = p.rejected,
+                    "pruned the state store"
+                )
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "pruning the state store failed; trying again later")
+            }
+            Err(e) => tracing::error!(error = %e, "the pruning task failed"),
+        }
+    }
+}
+
+fn cutoff(now: Timestamp, keep: Duration) -> u64 {
+    let keep = chrono::Duration::from_std(keep).unwrap_or(chrono::Duration::MAX);
+    now.checked_sub_signed(keep).map_or(0, |t| to_millis(&t))
+}
+
+/// One pass over the three kinds of records.
+pub fn prune(db: &Db, r: &Retention, now: Timestamp) -> Result<Pruned, DbError> {
+    Ok(Pruned {
+        jobs: prune_jobs(db, cutoff(now, r.finished_jobs))?,
+        events: prune_events(db, cutoff(now, r.events))?,
+        rejected: prune_by_age(db, Tree::Rejected, cutoff(now, r.rejected))?,
+    })
+}
+
+/// The time a record's key was made at.
+fn key_millis(k: &[u8]) -> Option<u64> {
+    TimeKey::from_bytes(k).map(|t| t.millis())
+}
+
+/// Removes `keys` from `tree` (and `dedupe` keys), one transaction.
+fn remove(db: &Db, tree: Tree, keys: &[Vec<u8>], dedupe: &[Vec<u8>]) -> Result<(), DbError> {
+    db.transaction(|tx| {
+        for k in keys {
+            tx.remove(tree, k)?;
+        }
+        for k in dedupe {
+            tx.remove(Tree::Dedupe, k)?;
+        }
+        Ok(())
+    })
+}
+
+/// Done jobs finished before `cutoff`, and the dedupe keys naming them.
+fn prune_jobs(db: &Db, cutoff: u64) -> Result<u64, DbError> {
+    let (mut keys, mut dedupe, mut n) = (Vec::new(), Vec::new(), 0);
+    for item in db.iter(Tree::Jobs) {
+        let (k, v) = item?;
+        // Keys sort by creation; a job created after the cutoff finished after it.
+        if key_millis(&k).is_none_or(|t| t >= cutoff) {
+            break;
+        }
+        let job: Job = decode(Tree::Jobs, &v)?;
+        if job.state != JobState::Done || to_millis(&job.updated_at) >= cutoff {
+            continue;
+        }
+        if let Some(identity) = identity_of(db, job.event_id)? {
+            // Only the key that still names this job.
+            if db.get(Tree::Dedupe, identity.as_bytes())?.as_deref() == Some(&job.id.key()[..]) {
+                dedupe.push(identity.as_bytes().to_vec());
+            }
+        }
+        keys.push(k.to_vec());
+        if keys.len() >= BATCH {
+            n += keys.len() as u64;
+            remove(db, Tree::Jobs, &keys, &dedupe)?;
+            (keys, dedupe) = (Vec::new(), Vec::new());
+            std::thread::yield_now();
+        }
+    }
+    n += keys.len() as u64;
+    remove(db, Tree::Jobs, &keys, &dedupe)?;
+    Ok(n)
+}
+
+/// The file identity an event announced, if it still exists and names one.
+fn identity_of(db: &Db, id: EventId) -> Result<Option<FileIdentity>, DbError> {
+    let event: Option<Event> = db.get_json(Tree::Events, id.key())?;
+    Ok(event.and_then(|e| e.archivable_file().map(|f| FileIdentity::of(&e.source, f))))
+}
+
+/// Events recorded before `cutoff`, but not one a kept job was made from
+/// (a job reads its event when it runs).
+fn prune_events(db: &Db, cutoff: u64) -> Result<u64, DbError> {
+    let (mut keys, mut n) = (Vec::new(), 0);
+    for item in db.iter(Tree::Events) {
+        let (k, v) = item?;
+        if key_millis(&k).is_none_or(|t| t >= cutoff) {
+            break;
+        }
+        let event: Event = decode(Tree::Events, &v)?;
+        if let Some(file) = event.archivable_file() {
+            let identity = FileIdentity::of(&event.source, file);
+            let job = match db.get(Tree::Dedupe, identity.as_bytes())? {
+                Some(id) => match JobId::from_bytes(&id) {
+                    Some(id) => db.get_json::<Job>(Tree::Jobs, id.key())?,
+                    None => None,
+                },
+                None => None,
+            };
+            if job.is_some_and(|j| j.event_id == event.id) {
+                continue;
+            }
+        }
+        keys.push(k.to_vec());
+        if keys.len() >= BATCH {
+            n += keys.len() as u64;
+            remove(db, Tree::Events, &keys, &[])?;
+            keys.clear();
+            std::thread::yield_now();
+        }
+    }
+    n += keys.len() as u64;
+    remove(db, Tree::Events, &keys, &[])?;
+    Ok(n)
+}
+
+/// Records of `tree` (keyed by time) made before `cutoff`.
+fn prune_by_age(db: &Db, tree: Tree, cutoff: u64) -> Result<u64, DbError> {
+    let (mut keys, mut n) = (Vec::new(), 0);
+    for item in db.iter(tree) {
+        let (k, _) = item?;
+        if key_millis(&k).is_none_or(|t| t >= cutoff) {
+            break;
+        }
+        keys.push(k.to_vec());
+        if keys.len() >= BATCH {
+            n += keys.len() as u64;
+            remove(db, tree, &keys, &[])?;
+            keys.clear();
+        }
+    }
+    n += keys.len() as u64;
+    remove(db, tree, &keys, &[])?;
+    Ok(n)
+}
