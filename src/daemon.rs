@@ -161,23 +161,27 @@ pub const EXIT_REOPEN: i32 = 75;
 /// the store reopened; nothing acknowledged is lost, as every `200`
 /// followed an fdatasync.
 async fn heal_after_full_disk(db: Db, dir: std::path::PathBuf) {
+    let mut idle = 0u32;
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         let Some(failure) = db.write_failure() else {
+            // Quiet for 10 s: a probe write, so a failure is found before
+            // the next callback meets it.
+            idle += 1;
+            if idle >= 10 {
+                idle = 0;
+                let _ = probe_write(&db).await;
+            }
             continue;
         };
-        let probe = dir.join("room-probe");
+        let probe = dir.join(crate::db::ROOM_PROBE);
         let room = tokio::task::spawn_blocking(move || room_for(&probe))
             .await
             .unwrap_or(false);
         if !room {
             continue;
         }
-        let now = chrono::Utc::now().timestamp_millis().to_be_bytes();
-        let written = db
-            .commit(move |tx| tx.insert(crate::db::Tree::Meta, b"ready_probe", &now))
-            .await;
-        if written.is_ok() {
+        if probe_write(&db).await.is_ok() {
             tracing::info!("the state store writes again");
             continue;
         }
@@ -195,4 +199,11 @@ fn room_for(probe: &std::path::Path) -> bool {
     });
     let _ = std::fs::remove_file(probe);
     written.is_ok()
+}
+
+/// A durable write, as a callback's is.
+async fn probe_write(db: &Db) -> Result<(), crate::db::DbError> {
+    let now = chrono::Utc::now().timestamp_millis().to_be_bytes();
+    db.commit(move |tx| tx.insert(crate::db::Tree::Meta, b"ready_probe", &now))
+        .await
 }

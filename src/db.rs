@@ -103,6 +103,10 @@ impl Tree {
     }
 }
 
+/// A file the daemon writes in the state directory to see whether its disk
+/// has room again; not the engine's.
+pub const ROOM_PROBE: &str = "room-probe";
+
 /// The open state store. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
@@ -138,8 +142,26 @@ impl Db {
                 }
             }
         }
-        let failing = Arc::default();
+        let failing: Arc<std::sync::Mutex<Option<DbError>>> = Arc::default();
         let writer = Writer::start(Arc::clone(&engine), Arc::clone(&failing))?;
+        let _ = std::fs::remove_file(dir.join(ROOM_PROBE));
+        let (weak, fail) = (Arc::downgrade(&engine), Arc::clone(&failing));
+        std::thread::Builder::new()
+            .name("state-sync".to_owned())
+            .spawn(move || {
+                // Between commits too: files sled writes from other threads
+                // are synced within this long of appearing.
+                while let Some(engine) = weak.upgrade() {
+                    if let Err(e) = engine.sync_files() {
+                        if let Ok(mut f) = fail.lock() {
+                            *f = Some(e);
+                        }
+                    }
+                    drop(engine);
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+            })
+            .map_err(|e| DbError::Thread(e.to_string()))?;
         Ok(Db {
             inner: Arc::new(Inner {
                 writer,

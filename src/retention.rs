@@ -17,8 +17,10 @@ use crate::id::{EventId, JobId, TimeKey};
 use crate::queue::{FileIdentity, Job, JobState};
 use crate::time::{to_millis, Timestamp};
 
-/// Items removed per transaction; between batches the pruner lets others in.
+/// Items removed per transaction; between batches the pruner pauses, so
+/// that the writer (and sled's single write lock) is free for callbacks.
 const BATCH: usize = 256;
+const PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
 
 /// How long each kind of record is kept.
 #[derive(Debug, Clone, Copy)]
@@ -87,6 +89,14 @@ pub fn prune(db: &Db, r: &Retention, now: Timestamp) -> Result<Pruned, DbError> 
     })
 }
 
+/// A record decoded, or `None` (logged) if it cannot be: one bad record is
+/// left where it is and does not stop the pass.
+fn readable<T: serde::de::DeserializeOwned>(tree: Tree, v: &[u8]) -> Option<T> {
+    decode(tree, v)
+        .map_err(|e| tracing::warn!(error = %e, "pruning skips a record it cannot read"))
+        .ok()
+}
+
 /// The time a record's key was made at.
 fn key_millis(k: &[u8]) -> Option<u64> {
     TimeKey::from_bytes(k).map(|t| t.millis())
@@ -111,10 +121,14 @@ fn prune_jobs(db: &Db, cutoff: u64) -> Result<u64, DbError> {
     for item in db.iter(Tree::Jobs) {
         let (k, v) = item?;
         // Keys sort by creation; a job created after the cutoff finished after it.
-        if key_millis(&k).is_none_or(|t| t >= cutoff) {
-            break;
+        match key_millis(&k) {
+            Some(t) if t >= cutoff => break,
+            Some(_) => {}
+            None => continue,
         }
-        let job: Job = decode(Tree::Jobs, &v)?;
+        let Some(job) = readable::<Job>(Tree::Jobs, &v) else {
+            continue;
+        };
         if job.state != JobState::Done || to_millis(&job.updated_at) >= cutoff {
             continue;
         }
@@ -129,7 +143,7 @@ fn prune_jobs(db: &Db, cutoff: u64) -> Result<u64, DbError> {
             n += keys.len() as u64;
             remove(db, Tree::Jobs, &keys, &dedupe)?;
             (keys, dedupe) = (Vec::new(), Vec::new());
-            std::thread::yield_now();
+            std::thread::sleep(PAUSE);
         }
     }
     n += keys.len() as u64;
@@ -149,10 +163,14 @@ fn prune_events(db: &Db, cutoff: u64) -> Result<u64, DbError> {
     let (mut keys, mut n) = (Vec::new(), 0);
     for item in db.iter(Tree::Events) {
         let (k, v) = item?;
-        if key_millis(&k).is_none_or(|t| t >= cutoff) {
-            break;
+        match key_millis(&k) {
+            Some(t) if t >= cutoff => break,
+            Some(_) => {}
+            None => continue,
         }
-        let event: Event = decode(Tree::Events, &v)?;
+        let Some(event) = readable::<Event>(Tree::Events, &v) else {
+            continue;
+        };
         if let Some(file) = event.archivable_file() {
             let identity = FileIdentity::of(&event.source, file);
             let job = match db.get(Tree::Dedupe, identity.as_bytes())? {
@@ -171,7 +189,7 @@ fn prune_events(db: &Db, cutoff: u64) -> Result<u64, DbError> {
             n += keys.len() as u64;
             remove(db, Tree::Events, &keys, &[])?;
             keys.clear();
-            std::thread::yield_now();
+            std::thread::sleep(PAUSE);
         }
     }
     n += keys.len() as u64;
@@ -184,14 +202,17 @@ fn prune_by_age(db: &Db, tree: Tree, cutoff: u64) -> Result<u64, DbError> {
     let (mut keys, mut n) = (Vec::new(), 0);
     for item in db.iter(tree) {
         let (k, _) = item?;
-        if key_millis(&k).is_none_or(|t| t >= cutoff) {
-            break;
+        match key_millis(&k) {
+            Some(t) if t >= cutoff => break,
+            Some(_) => {}
+            None => continue,
         }
         keys.push(k.to_vec());
         if keys.len() >= BATCH {
             n += keys.len() as u64;
             remove(db, tree, &keys, &[])?;
             keys.clear();
+            std::thread::sleep(PAUSE);
         }
     }
     n += keys.len() as u64;

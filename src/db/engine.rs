@@ -93,8 +93,12 @@ impl Engine {
             .map_err(engine_error)?;
         // sled 0.34's layout: its log `db`, values too large for the log in
         // `blobs/`, and `conf` and `snap.*` beside the log.
-        let files = Durable::open(&dir.join("db"), vec![dir.to_owned(), dir.join("blobs")])
-            .map_err(|e| DbError::Engine(format!("cannot sync {}: {e}", dir.display())))?;
+        let files = Durable::open(
+            &dir.join("db"),
+            vec![dir.to_owned(), dir.join("blobs")],
+            vec![dir.join(super::ROOM_PROBE)],
+        )
+        .map_err(|e| DbError::Engine(format!("cannot sync {}: {e}", dir.display())))?;
         Ok(Engine { db, trees, files })
     }
 
@@ -162,6 +166,14 @@ impl Engine {
             .sync()
             .map_err(|e| DbError::Engine(format!("fdatasync: {e}")))?;
         Ok(bytes)
+    }
+
+    /// Makes durable what sled wrote outside a flush of ours (a large value
+    /// written by another thread, which sled's own log fsync may point at).
+    pub fn sync_files(&self) -> Result<(), DbError> {
+        self.files
+            .sync()
+            .map_err(|e| DbError::Engine(format!("fdatasync: {e}")))
     }
 
     /// A number never handed out before by this database.

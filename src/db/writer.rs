@@ -154,8 +154,13 @@ fn run(engine: &Engine, incoming: &Handoff<Pending>, failing: &Mutex<Option<DbEr
                 );
                 Ok(outputs)
             });
+        // Only the storage failing counts, not one write's own abort.
         if let Ok(mut f) = failing.lock() {
-            *f = result.as_ref().err().cloned();
+            match &result {
+                Ok(_) => *f = None,
+                Err(e @ DbError::Engine(_)) => *f = Some(e.clone()),
+                Err(_) => {}
+            }
         }
         match result {
             Ok(outputs) => {

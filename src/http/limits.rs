@@ -87,8 +87,8 @@ fn quota(rate_per_sec: f64, rate_burst: u32) -> Quota {
 pub struct RejectedQuota {
     kept: Mutex<HashMap<String, u64>>,
     max: u64,
-    /// When the state store was last recounted: at most once a minute.
-    recounted: Mutex<Option<std::time::Instant>>,
+    /// When each source was last recounted: at most once a minute each.
+    recounted: Mutex<HashMap<String, std::time::Instant>>,
 }
 
 impl RejectedQuota {
@@ -97,7 +97,7 @@ impl RejectedQuota {
         RejectedQuota {
             kept: Mutex::new(kept),
             max,
-            recounted: Mutex::new(None),
+            recounted: Mutex::new(HashMap::new()),
         }
     }
 
@@ -120,9 +120,10 @@ impl RejectedQuota {
         let n = kept.entry(source.to_owned()).or_insert(0);
         if *n >= self.max {
             let due = self.recounted.lock().is_ok_and(|mut at| {
-                let due = at.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60));
+                let last = at.get(source);
+                let due = last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60));
                 if due {
-                    *at = Some(std::time::Instant::now());
+                    at.insert(source.to_owned(), std::time::Instant::now());
                 }
                 due
             });

@@ -41,6 +41,9 @@ async fn metrics(state: web::Data<super::AppState>) -> Result<HttpResponse, supe
 /// second costs the stores one probe each this often.
 const PROBE_TTL: Duration = Duration::from_secs(3);
 
+/// A probe write slower than this counts as failed.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The last answers of the readiness probes.
 #[derive(Default)]
 pub struct Readiness {
@@ -81,9 +84,11 @@ async fn readyz(state: web::Data<super::AppState>) -> HttpResponse {
         }
         // A real write, flushed and synced as a callback's would be.
         let now = chrono::Utc::now().timestamp_millis().to_be_bytes();
-        db.commit(move |tx| tx.insert(crate::db::Tree::Meta, b"ready_probe", &now))
-            .await
-            .map_err(|e| e.to_string())
+        let write = db.commit(move |tx| tx.insert(crate::db::Tree::Meta, b"ready_probe", &now));
+        match tokio::time::timeout(PROBE_TIMEOUT, write).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err(format!("a write took over {PROBE_TIMEOUT:?}")),
+        }
     })
     .await;
     let store = cached(&state.readiness.store, state.store.check()).await;
