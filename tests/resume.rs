@@ -107,18 +107,30 @@ fn slow_file(seed: u64) -> (Content, FileSpec) {
     (content, spec)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn s3_down_mid_transfer_the_upload_is_continued_once_it_is_back_and_none_is_left() {
-    let s3 = S3Server::start(&["recordings"]).await;
-    let origin = Origin::start().await;
-    let (content, spec) = slow_file(71);
+/// A daemon (`transfer`: more `[transfer]` lines) 16 MiB into archiving
+/// the slow file of `seed`, served at `/r.flv`.
+async fn mid_transfer(
+    s3: &S3Server,
+    origin: &Origin,
+    seed: u64,
+    transfer: &str,
+) -> (Content, Daemon) {
+    let (content, spec) = slow_file(seed);
     origin.put("/r.flv", spec);
-    let d = Daemon::start(&config(&s3, "part_size = 5242880", ""));
+    let d = Daemon::start(&config(s3, &format!("part_size = 5242880\n{transfer}"), ""));
     announce(&d, &origin.url("/r.flv")).await;
     wait_job(&d, Duration::from_secs(60), |j| {
         j["bytes_done"].as_u64().unwrap_or(0) >= 16 * MIB
     })
     .await;
+    (content, d)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn s3_down_mid_transfer_the_upload_is_continued_once_it_is_back_and_none_is_left() {
+    let s3 = S3Server::start(&["recordings"]).await;
+    let origin = Origin::start().await;
+    let (content, d) = mid_transfer(&s3, &origin, 71, "").await;
     s3.stop().await;
     let failed = wait_job(&d, Duration::from_secs(60), |j| j["state"] == "retrying").await;
     assert!(failed["upload"]["upload_id"].is_string(), "{failed:#}");
@@ -142,15 +154,8 @@ async fn s3_down_mid_transfer_the_upload_is_continued_once_it_is_back_and_none_i
 async fn an_abort_that_fails_while_s3_is_down_is_retried_until_no_upload_is_left() {
     let s3 = S3Server::start(&["recordings"]).await;
     let origin = Origin::start().await;
-    let (content, spec) = slow_file(72);
-    origin.put("/r.flv", spec);
     // One attempt only: the failure is final, so the upload is aborted, not kept.
-    let d = Daemon::start(&config(&s3, "part_size = 5242880\nmax_attempts = 1", ""));
-    announce(&d, &origin.url("/r.flv")).await;
-    wait_job(&d, Duration::from_secs(60), |j| {
-        j["bytes_done"].as_u64().unwrap_or(0) >= 16 * MIB
-    })
-    .await;
+    let (content, d) = mid_transfer(&s3, &origin, 72, "max_attempts = 1").await;
     s3.stop().await;
     let failed = wait_job(&d, Duration::from_secs(60), |j| j["state"] == "failed").await;
     assert!(
@@ -385,14 +390,7 @@ async fn an_upload_is_recorded_before_its_first_part_so_a_crash_during_it_leaves
 async fn a_job_failing_for_good_before_its_recorded_upload_is_opened_leaves_no_upload() {
     let s3 = S3Server::start(&["recordings"]).await;
     let origin = Origin::start().await;
-    let (_, spec) = slow_file(77);
-    origin.put("/r.flv", spec);
-    let d = Daemon::start(&config(&s3, "part_size = 5242880", ""));
-    announce(&d, &origin.url("/r.flv")).await;
-    wait_job(&d, Duration::from_secs(60), |j| {
-        j["bytes_done"].as_u64().unwrap_or(0) >= 16 * MIB
-    })
-    .await;
+    let (_, d) = mid_transfer(&s3, &origin, 77, "").await;
     s3.stop().await;
     wait_job(&d, Duration::from_secs(60), |j| j["state"] == "retrying").await;
     // The signed URL expires meanwhile: the origin now refuses it for good.
