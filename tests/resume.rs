@@ -284,22 +284,10 @@ async fn an_upload_the_store_completes_after_a_crash_is_taken_as_is_not_copied_a
     };
     origin.put("/r.flv", FileSpec::new(content.clone()));
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "[transfer]\nworkers = 1\nretry_initial_secs = 1\nretry_max_secs = 2\npart_size = 5242880\n\n{}\n[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"t\"\nallow_hosts = [\"127.0.0.1\"]\n",
-        s3.store_config_via("recordings", &slow.endpoint)
-    );
+    let config = proxied_config(&s3.store_config_via("recordings", &slow.endpoint));
     let mut d = Daemon::start_in(dir.path(), &config);
     announce(&d, &origin.url("/r.flv")).await;
-    let start = Instant::now();
-    while slow.held() == 0 {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{}",
-            d.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    d.kill9();
+    kill9_once_held(&mut d, &slow).await;
     // The held request goes through: the server completes the object.
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert!(s3.open_uploads().is_empty());
@@ -354,23 +342,11 @@ async fn an_upload_is_recorded_before_its_first_part_so_a_crash_during_it_leaves
     };
     origin.put("/r.flv", FileSpec::new(content.clone()));
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "[transfer]\nworkers = 1\nretry_initial_secs = 1\nretry_max_secs = 2\npart_size = 5242880\n\n{}\n[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"t\"\nallow_hosts = [\"127.0.0.1\"]\n",
-        s3.store_config("recordings")
-    );
+    let config = proxied_config(&s3.store_config("recordings"));
     let crashing = config.replace(&s3.endpoint, &slow.endpoint);
     let mut d = Daemon::start_in(dir.path(), &crashing);
     announce(&d, &origin.url("/r.flv")).await;
-    let start = Instant::now();
-    while slow.held() == 0 {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{}",
-            d.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    d.kill9();
+    kill9_once_held(&mut d, &slow).await;
     assert_eq!(s3.listed_uploads().len(), 1, "part 1 was on its way");
 
     // Restarted straight to the server: the recorded upload is dealt with.
@@ -418,4 +394,25 @@ async fn a_job_failing_for_good_before_its_recorded_upload_is_opened_leaves_no_u
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// One worker, quick retries, 5 MiB parts, into the `[store]` given.
+fn proxied_config(store: &str) -> String {
+    format!(
+        "[transfer]\nworkers = 1\nretry_initial_secs = 1\nretry_max_secs = 2\npart_size = 5242880\n\n{store}\n[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"t\"\nallow_hosts = [\"127.0.0.1\"]\n"
+    )
+}
+
+/// Kills the daemon once the proxy holds its first request.
+async fn kill9_once_held(d: &mut Daemon, slow: &common::delay::DelayProxy) {
+    let start = Instant::now();
+    while slow.held() == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    d.kill9();
 }
