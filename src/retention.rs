@@ -115,40 +115,70 @@ fn remove(db: &Db, tree: Tree, keys: &[Vec<u8>], dedupe: &[Vec<u8>]) -> Result<(
     })
 }
 
-/// Done jobs finished before `cutoff`, and the dedupe keys naming them.
-fn prune_jobs(db: &Db, cutoff: u64) -> Result<u64, DbError> {
+/// What becomes of a record past the cutoff.
+enum Verdict {
+    Keep,
+    /// Removed, with the dedupe key naming it, if any.
+    Remove(Option<Vec<u8>>),
+}
+
+/// Walks `tree` (keyed by time) from its oldest record to `cutoff`,
+/// removing in batches what `judge` says of each value.
+fn sweep(
+    db: &Db,
+    tree: Tree,
+    cutoff: u64,
+    judge: impl Fn(&[u8]) -> Result<Verdict, DbError>,
+) -> Result<u64, DbError> {
     let (mut keys, mut dedupe, mut n) = (Vec::new(), Vec::new(), 0);
-    for item in db.iter(Tree::Jobs) {
+    for item in db.iter(tree) {
         let (k, v) = item?;
-        // Keys sort by creation; a job created after the cutoff finished after it.
         match key_millis(&k) {
             Some(t) if t >= cutoff => break,
             Some(_) => {}
             None => continue,
         }
-        let Some(job) = readable::<Job>(Tree::Jobs, &v) else {
-            continue;
-        };
-        if job.state != JobState::Done || to_millis(&job.updated_at) >= cutoff {
-            continue;
-        }
-        if let Some(identity) = identity_of(db, job.event_id)? {
-            // Only the key that still names this job.
-            if db.get(Tree::Dedupe, identity.as_bytes())?.as_deref() == Some(&job.id.key()[..]) {
-                dedupe.push(identity.as_bytes().to_vec());
+        match judge(&v)? {
+            Verdict::Keep => continue,
+            Verdict::Remove(d) => {
+                keys.push(k.to_vec());
+                dedupe.extend(d);
             }
         }
-        keys.push(k.to_vec());
         if keys.len() >= BATCH {
             n += keys.len() as u64;
-            remove(db, Tree::Jobs, &keys, &dedupe)?;
+            remove(db, tree, &keys, &dedupe)?;
             (keys, dedupe) = (Vec::new(), Vec::new());
             std::thread::sleep(PAUSE);
         }
     }
     n += keys.len() as u64;
-    remove(db, Tree::Jobs, &keys, &dedupe)?;
+    remove(db, tree, &keys, &dedupe)?;
     Ok(n)
+}
+
+/// Done jobs finished before `cutoff`, and the dedupe keys naming them.
+/// (Keys sort by creation; a job created after the cutoff finished after it.)
+fn prune_jobs(db: &Db, cutoff: u64) -> Result<u64, DbError> {
+    sweep(db, Tree::Jobs, cutoff, |v| {
+        let Some(job) = readable::<Job>(Tree::Jobs, v) else {
+            return Ok(Verdict::Keep);
+        };
+        if job.state != JobState::Done || to_millis(&job.updated_at) >= cutoff {
+            return Ok(Verdict::Keep);
+        }
+        // Only the dedupe key that still names this job.
+        let dedupe = match identity_of(db, job.event_id)? {
+            Some(identity)
+                if db.get(Tree::Dedupe, identity.as_bytes())?.as_deref()
+                    == Some(&job.id.key()[..]) =>
+            {
+                Some(identity.as_bytes().to_vec())
+            }
+            _ => None,
+        };
+        Ok(Verdict::Remove(dedupe))
+    })
 }
 
 /// The file identity an event announced, if it still exists and names one.
@@ -160,16 +190,9 @@ fn identity_of(db: &Db, id: EventId) -> Result<Option<FileIdentity>, DbError> {
 /// Events recorded before `cutoff`, but not one a kept job was made from
 /// (a job reads its event when it runs).
 fn prune_events(db: &Db, cutoff: u64) -> Result<u64, DbError> {
-    let (mut keys, mut n) = (Vec::new(), 0);
-    for item in db.iter(Tree::Events) {
-        let (k, v) = item?;
-        match key_millis(&k) {
-            Some(t) if t >= cutoff => break,
-            Some(_) => {}
-            None => continue,
-        }
-        let Some(event) = readable::<Event>(Tree::Events, &v) else {
-            continue;
+    sweep(db, Tree::Events, cutoff, |v| {
+        let Some(event) = readable::<Event>(Tree::Events, v) else {
+            return Ok(Verdict::Keep);
         };
         if let Some(file) = event.archivable_file() {
             let identity = FileIdentity::of(&event.source, file);
@@ -181,41 +204,14 @@ fn prune_events(db: &Db, cutoff: u64) -> Result<u64, DbError> {
                 None => None,
             };
             if job.is_some_and(|j| j.event_id == event.id) {
-                continue;
+                return Ok(Verdict::Keep);
             }
         }
-        keys.push(k.to_vec());
-        if keys.len() >= BATCH {
-            n += keys.len() as u64;
-            remove(db, Tree::Events, &keys, &[])?;
-            keys.clear();
-            std::thread::sleep(PAUSE);
-        }
-    }
-    n += keys.len() as u64;
-    remove(db, Tree::Events, &keys, &[])?;
-    Ok(n)
+        Ok(Verdict::Remove(None))
+    })
 }
 
 /// Records of `tree` (keyed by time) made before `cutoff`.
 fn prune_by_age(db: &Db, tree: Tree, cutoff: u64) -> Result<u64, DbError> {
-    let (mut keys, mut n) = (Vec::new(), 0);
-    for item in db.iter(tree) {
-        let (k, _) = item?;
-        match key_millis(&k) {
-            Some(t) if t >= cutoff => break,
-            Some(_) => {}
-            None => continue,
-        }
-        keys.push(k.to_vec());
-        if keys.len() >= BATCH {
-            n += keys.len() as u64;
-            remove(db, tree, &keys, &[])?;
-            keys.clear();
-            std::thread::sleep(PAUSE);
-        }
-    }
-    n += keys.len() as u64;
-    remove(db, tree, &keys, &[])?;
-    Ok(n)
+    sweep(db, tree, cutoff, |_| Ok(Verdict::Remove(None)))
 }
