@@ -48,15 +48,8 @@ async fn done(d: &Daemon, n: usize) {
 /// Every object in the bucket but the sidecars, with its bytes' SHA-256.
 async fn objects(s3: &S3Server) -> Vec<(String, String)> {
     let c = s3.client().await;
-    let listed = c
-        .list_objects_v2()
-        .bucket("recordings")
-        .send()
-        .await
-        .unwrap();
     let mut out = Vec::new();
-    for o in listed.contents() {
-        let key = o.key().unwrap().to_owned();
+    for key in s3.keys("recordings").await {
         if key.ends_with(".json") {
             continue;
         }

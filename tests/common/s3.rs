@@ -233,6 +233,23 @@ impl S3Server {
         self.serve(listener);
     }
 
+    /// The keys of every object in `bucket` (ListObjectsV2), sidecars included.
+    pub async fn keys(&self, bucket: &str) -> Vec<String> {
+        let listed = self
+            .client()
+            .await
+            .list_objects_v2()
+            .bucket(bucket)
+            .send()
+            .await
+            .unwrap();
+        listed
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
+    }
+
     /// The multipart uploads the server knows are open (ListMultipartUploads).
     pub fn listed_uploads(&self) -> Vec<String> {
         self.uploads.lock().unwrap().keys().cloned().collect()
