@@ -4,6 +4,7 @@
 
 pub mod delay;
 pub mod origin;
+pub mod platforms;
 pub mod s3;
 
 use std::io::{BufRead, BufReader};

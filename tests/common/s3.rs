@@ -302,6 +302,28 @@ impl S3Server {
         )
     }
 
+    /// Every object file of `bucket` on disk, catalog sidecars (`.json`)
+    /// and s3s-fs's own hidden files left out: listing without paging.
+    pub fn object_files(&self, bucket: &str) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut dirs = vec![self.root.join(bucket)];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') {
+                    continue;
+                }
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if !name.ends_with(".json") {
+                    found.push(path);
+                }
+            }
+        }
+        found
+    }
+
     pub fn path(&self, bucket: &str, key: &str) -> PathBuf {
         Path::new(&self.root).join(bucket).join(key)
     }
