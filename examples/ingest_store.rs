@@ -16,7 +16,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20000);
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open(dir.path()).unwrap();
+    let queue = recording_archiver::queue::Queue::new(Db::open(dir.path()).unwrap()).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
         .enable_all()
@@ -26,14 +26,14 @@ fn main() {
     rt.block_on(async {
         let mut tasks = Vec::new();
         for t in 0..64 {
-            let db = db.clone();
+            let queue = queue.clone();
             tasks.push(tokio::spawn(async move {
                 for i in 0..per * threads / 64 {
                     let body = format!(r#"{{"version":"v1.1","publishDomain":"push.example.com","appName":"live","streamName":"s{t}","event":"record_done","status":"success","format":"flv","beginTime":1553741853968,"endTime":1553741935867,"downloadUrl":"http://s3.example.com/rec/{t}/{i}.flv"}}"#);
                     let p = decode_body(Encoding::Json, body.as_bytes()).unwrap();
                     let now = chrono::Utc::now();
                     let evs = parse(Provider::Jdcloud, &p).unwrap().into_iter().map(|e| e.into_event("bench", now, &body)).collect();
-                    recording_archiver::ingest::record_events(&db, evs, now).await.unwrap();
+                    recording_archiver::ingest::record_events(&queue, evs, now).await.unwrap();
                 }
             }));
         }

@@ -38,7 +38,7 @@ pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Err
         )
     })?;
     let db = Db::open(&config.state.dir)?;
-    let queue = Queue::new(db.clone());
+    let queue = Queue::new(db.clone())?;
     let requeued = queue.requeue_running(chrono::Utc::now())?;
     if requeued > 0 {
         tracing::warn!(
@@ -76,7 +76,7 @@ pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Err
         })));
         tokio::spawn(heal_after_full_disk(db.clone(), config.state.dir.clone()));
         let pruner = tokio::spawn(crate::retention::run(
-            db.clone(),
+            queue.clone(),
             crate::retention::Retention::of(&config.state),
         ));
         // Returns on SIGTERM/SIGINT once in-flight requests are answered.

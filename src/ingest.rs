@@ -5,7 +5,7 @@
 use crate::db::{encode, Db, DbError, Order, Page, PageRequest, Tree, TxError};
 use crate::event::Event;
 use crate::id::{EventId, JobId};
-use crate::queue::{self, FileIdentity, Job, Pushed};
+use crate::queue::{self, FileIdentity, Job, Pushed, Queue};
 use crate::stream;
 use crate::time::Timestamp;
 
@@ -27,12 +27,13 @@ impl Recorded {
 }
 
 /// Stores `events` (ids assigned here) and a job for each archivable one,
-/// all or nothing, and resolves once that is on disk.
+/// all or nothing, in `queue`'s state store, and resolves once that is on disk.
 pub async fn record_events(
-    db: &Db,
+    queue: &Queue,
     events: Vec<Event>,
     now: Timestamp,
 ) -> Result<Vec<Recorded>, DbError> {
+    let db = queue.db();
     // Ids are drawn here, outside the transaction: a retried transaction
     // must not burn new ones.
     let mut prepared = Vec::with_capacity(events.len());
@@ -47,40 +48,49 @@ pub async fn record_events(
         };
         prepared.push((event, job));
     }
-    db.commit(move |tx| {
-        let mut out = Vec::with_capacity(prepared.len());
-        for (event, job) in &prepared {
-            let mut event = event.clone();
-            let mut new_job = None;
-            let mut requeued = false;
-            if let Some((job, identity)) = job {
-                match queue::push(tx, job, identity)? {
-                    Pushed::New => {
-                        event.job_id = Some(job.id);
-                        new_job = Some(job.clone());
-                    }
-                    Pushed::Duplicate(existing) => {
-                        event.job_id = Some(existing);
-                        event.duplicate = true;
-                    }
-                    Pushed::Requeued(existing) => {
-                        event.job_id = Some(existing);
-                        event.duplicate = true;
-                        requeued = true;
+    let recorded = db
+        .commit(move |tx| {
+            let mut out = Vec::with_capacity(prepared.len());
+            for (event, job) in &prepared {
+                let mut event = event.clone();
+                let mut new_job = None;
+                let mut requeued = false;
+                if let Some((job, identity)) = job {
+                    match queue::push(tx, job, identity)? {
+                        Pushed::New => {
+                            event.job_id = Some(job.id);
+                            new_job = Some(job.clone());
+                        }
+                        Pushed::Duplicate(existing) => {
+                            event.job_id = Some(existing);
+                            event.duplicate = true;
+                        }
+                        Pushed::Requeued(existing) => {
+                            event.job_id = Some(existing);
+                            event.duplicate = true;
+                            requeued = true;
+                        }
                     }
                 }
+                stream::update(tx, &event)?;
+                tx.insert(Tree::Events, event.id.key(), &encode(&event))?;
+                out.push(Recorded {
+                    event,
+                    new_job,
+                    requeued,
+                });
             }
-            stream::update(tx, &event)?;
-            tx.insert(Tree::Events, event.id.key(), &encode(&event))?;
-            out.push(Recorded {
-                event,
-                new_job,
-                requeued,
-            });
+            Ok::<_, TxError>(out)
+        })
+        .await?;
+    for r in &recorded {
+        match (&r.new_job, r.requeued, r.event.job_id) {
+            (Some(_), _, _) => queue.pushed(&Pushed::New),
+            (None, true, Some(id)) => queue.pushed(&Pushed::Requeued(id)),
+            _ => {}
         }
-        Ok::<_, TxError>(out)
-    })
-    .await
+    }
+    Ok(recorded)
 }
 
 /// One event by id.

@@ -3,13 +3,16 @@
 //! retry by hand, requeue after a crash. The queue keeps jobs; it never runs
 //! them (that is the worker pool's). Its records live in the state store.
 
+mod counts;
 mod due;
 mod job;
 #[cfg(test)]
 mod tests;
 
+use std::sync::Arc;
 use std::time::Duration;
 
+pub use counts::Gauges;
 pub use job::{FileIdentity, FileKind, Job, JobState, UploadRecord};
 
 use crate::db::{
@@ -56,16 +59,6 @@ pub enum Pushed {
     Requeued(JobId),
 }
 
-/// Jobs by state and the due backlog.
-#[derive(Debug, Clone, Default)]
-pub struct Gauges {
-    pub by_state: Vec<(JobState, u64)>,
-    /// Jobs waiting whose time has come.
-    pub due_now: u64,
-    /// Age of the longest-waiting due job, in seconds.
-    pub oldest_due_age_s: f64,
-}
-
 /// Something else to write in the same transaction as a job's change (the
 /// catalog entry of a completed job).
 pub type Also<'a> = &'a dyn Fn(&Tx) -> Result<(), TxError>;
@@ -74,6 +67,7 @@ pub type Also<'a> = &'a dyn Fn(&Tx) -> Result<(), TxError>;
 #[derive(Clone)]
 pub struct Queue {
     db: Db,
+    counts: Arc<counts::Counts>,
 }
 
 /// Queues `job`, the file `identity`, in the transaction `tx`, unless a job
@@ -111,8 +105,33 @@ pub fn push(tx: &Tx, job: &Job, identity: &FileIdentity) -> Result<Pushed, TxErr
 }
 
 impl Queue {
-    pub fn new(db: Db) -> Queue {
-        Queue { db }
+    /// The queue of `db`'s jobs (read once, to count them by state).
+    pub fn new(db: Db) -> Result<Queue, DbError> {
+        let counts = Arc::new(counts::Counts::read(&db)?);
+        Ok(Queue { db, counts })
+    }
+
+    /// The state store the queue keeps its jobs in.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Counts what [`push`] did, once its transaction is committed.
+    pub fn pushed(&self, p: &Pushed) {
+        match p {
+            Pushed::New => self.counts.moved(None, Some(JobState::Queued)),
+            Pushed::Requeued(_) => self
+                .counts
+                .moved(Some(JobState::Failed), Some(JobState::Queued)),
+            Pushed::Duplicate(_) => {}
+        }
+    }
+
+    /// Counts `n` done jobs removed by retention.
+    pub fn pruned_done(&self, n: u64) {
+        for _ in 0..n {
+            self.counts.moved(Some(JobState::Done), None);
+        }
     }
 
     /// A fresh job id for a job created at `at`.
@@ -149,22 +168,26 @@ impl Queue {
         change: impl Fn(&mut Job),
         also: Option<Also>,
     ) -> Result<Option<Job>, DbError> {
-        self.db.transaction(|tx| {
+        let moved = self.db.transaction(|tx| {
             let Some(mut job) = tx_get_json::<Job>(tx, Tree::Jobs, id.key())? else {
                 return Ok(None);
             };
             if !guard.admits(&job) {
                 return Ok(None);
             }
-            let before = job.due_at();
+            let (due_before, state_before) = (job.due_at(), job.state);
             change(&mut job);
-            due::reindex(tx, &id, before, job.due_at())?;
+            due::reindex(tx, &id, due_before, job.due_at())?;
             tx.insert(Tree::Jobs, id.key(), &encode(&job))?;
             if let Some(also) = also {
                 also(tx)?;
             }
-            Ok(Some(job))
-        })
+            Ok(Some((state_before, job)))
+        })?;
+        Ok(moved.map(|(before, job)| {
+            self.counts.moved(Some(before), Some(job.state));
+            job
+        }))
     }
 
     /// Puts jobs a crash left `running` back to `queued`, due now. Their
@@ -367,31 +390,5 @@ impl Queue {
             },
             None,
         )
-    }
-
-    /// Jobs by state and the due backlog, for metrics. Reads every job: fine
-    /// for a scrape every few seconds at the scale one instance holds.
-    pub fn gauges(&self, now: Timestamp) -> Result<Gauges, DbError> {
-        let mut counts = [0u64; JobState::ALL.len()];
-        for item in self.db.iter(Tree::Jobs) {
-            let (_, v) = item?;
-            let job: Job = decode(Tree::Jobs, &v)?;
-            counts[JobState::ALL
-                .iter()
-                .position(|s| *s == job.state)
-                .unwrap_or(0)] += 1;
-        }
-        let mut due_now = 0u64;
-        let mut oldest = None;
-        for item in due::due_by(&self.db, &now) {
-            oldest = oldest.or(item?.due_ms);
-            due_now += 1;
-        }
-        Ok(Gauges {
-            by_state: JobState::ALL.iter().copied().zip(counts).collect(),
-            due_now,
-            oldest_due_age_s: oldest
-                .map_or(0.0, |ms| to_millis(&now).saturating_sub(ms) as f64 / 1000.0),
-        })
     }
 }

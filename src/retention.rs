@@ -14,7 +14,7 @@ use crate::config::StateConfig;
 use crate::db::{decode, Db, DbError, Tree};
 use crate::event::Event;
 use crate::id::{EventId, JobId, TimeKey};
-use crate::queue::{FileIdentity, Job, JobState};
+use crate::queue::{FileIdentity, Job, JobState, Queue};
 use crate::time::{to_millis, Timestamp};
 
 /// Items removed per transaction; between batches the pruner pauses, so
@@ -53,12 +53,13 @@ pub struct Pruned {
 }
 
 /// Prunes every `r.every`, forever (the task is aborted at shutdown).
-pub async fn run(db: Db, r: Retention) {
+pub async fn run(queue: Queue, r: Retention) {
     loop {
         tokio::time::sleep(r.every).await;
-        let d = db.clone();
+        let d = queue.db().clone();
         match tokio::task::spawn_blocking(move || prune(&d, &r, Utc::now())).await {
             Ok(Ok(p)) if p != Pruned::default() => {
+                queue.pruned_done(p.jobs);
                 tracing::info!(
                     events = p.events,
                     jobs = p.jobs,

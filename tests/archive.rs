@@ -632,7 +632,7 @@ async fn sigterm_mid_transfer_keeps_the_upload_requeues_the_job_and_the_next_sta
         "the interrupted upload is kept, to be continued"
     );
     let offset = {
-        let queue = Queue::new(Db::open(&dir.path().join("state")).unwrap());
+        let queue = Queue::new(Db::open(&dir.path().join("state")).unwrap()).unwrap();
         let jobs = queue
             .list(&PageRequest::new(10, None).unwrap(), |_| true)
             .unwrap()

@@ -355,6 +355,13 @@ async fn chaos_sigkill_during_a_flood_loses_nothing_and_archives_each_file_once(
     let jobs = all_done(&d, files, Duration::from_secs(600)).await;
     let (events, found) = check_acked(&d, &flood, &jobs).await;
     let archived = check_archive(&d, &s3, &work.files).await;
+    // The metrics count jobs as they move, from a count made at start.
+    let text = d.get_text("/metrics").await;
+    assert_eq!(
+        metric(&text, "recording_archiver_jobs{state=\"done\"}"),
+        files as u64,
+        "{text}"
+    );
     let acked = flood.acked.lock().unwrap().len();
     let mid_flood = at_kills.iter().filter(|(a, _)| *a < acked).count();
     let mid_transfer = at_kills.iter().filter(|(_, r)| *r > 0).count();

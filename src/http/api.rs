@@ -289,7 +289,7 @@ async fn replay(
                 format!("still not readable: {}", e.message),
             )
         })?;
-    let recorded = ingest::record_events(&state.db, events, chrono::Utc::now()).await?;
+    let recorded = ingest::record_events(&state.queue, events, chrono::Utc::now()).await?;
     let ids: Vec<_> = recorded.iter().map(|r| r.event.id).collect();
     rejected::mark_replayed(&state.db, &r, ids.clone())?;
     state.db.durable().await?;

@@ -117,7 +117,7 @@ async fn receive_inner(
         Err(e) => return reject(state, req, source, &platform_query, &body, received_at, e).await,
     };
     // Resolves only once the events and jobs are flushed to disk.
-    let recorded = crate::ingest::record_events(&state.db, events, received_at).await?;
+    let recorded = crate::ingest::record_events(&state.queue, events, received_at).await?;
 
     if recorded.iter().any(|r| r.queued_work()) {
         state.wake.notify_waiters();

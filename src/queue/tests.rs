@@ -30,7 +30,7 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let db = Db::open(dir.path()).unwrap();
     Fixture {
-        queue: Queue::new(db.clone()),
+        queue: Queue::new(db.clone()).unwrap(),
         db,
         _dir: dir,
     }
@@ -80,6 +80,7 @@ async fn push_file(
         f.db.commit(move |tx| push(tx, &j, &identity))
             .await
             .unwrap();
+    f.queue.pushed(&pushed);
     (job, pushed)
 }
 
@@ -281,4 +282,60 @@ async fn gauges_count_jobs_by_state_and_the_due_backlog() {
     assert!(g.by_state.contains(&(JobState::Queued, 2)));
     assert_eq!(g.due_now, 2);
     assert!((g.oldest_due_age_s - 10.0).abs() < 1e-9);
+}
+
+#[tokio::test]
+async fn job_counts_follow_every_move_and_agree_with_a_fresh_count() {
+    let f = fixture();
+    for u in ["a", "b", "c", "d"] {
+        push_job(&f, &format!("http://h/{u}.flv"), t0()).await;
+    }
+    push_job(&f, "http://h/a.flv", t0()).await; // a duplicate counts nothing
+    let a = f.queue.claim(t0(), LEASE).unwrap().unwrap();
+    f.queue
+        .complete(&a, 10, t0(), &|_| Ok(()))
+        .unwrap()
+        .unwrap();
+    let b = f.queue.claim(t0(), LEASE).unwrap().unwrap();
+    f.queue
+        .attempt_failed(&b, "HTTP 403", None, t0())
+        .unwrap()
+        .unwrap();
+    f.queue.claim(t0(), LEASE).unwrap().unwrap();
+    let counted = |q: &Queue| q.gauges(t0()).unwrap().by_state;
+    let fresh = || counts::Counts::read(&f.db).unwrap().by_state();
+    assert_eq!(counted(&f.queue), fresh());
+    for expected in [
+        (JobState::Done, 1),
+        (JobState::Failed, 1),
+        (JobState::Running, 1),
+    ] {
+        assert!(
+            counted(&f.queue).contains(&expected),
+            "{:?}",
+            counted(&f.queue)
+        );
+    }
+    // Announced again, the failed job is queued again.
+    let Location::Url(b_url) = &b.origin else {
+        panic!("{:?}", b.origin)
+    };
+    push_job(&f, b_url, t0() + secs(1)).await;
+    assert!(counted(&f.queue).contains(&(JobState::Queued, 2)));
+    assert_eq!(counted(&f.queue), fresh());
+    // A crash's running job is queued again; retention takes the done one.
+    f.queue.requeue_running(t0() + secs(2)).unwrap();
+    let keep_nothing = crate::config::StateConfig {
+        keep_finished_jobs_days: 0.0,
+        ..Default::default()
+    };
+    let r = crate::retention::Retention::of(&keep_nothing);
+    let p = crate::retention::prune(&f.db, &r, t0() + secs(86_400)).unwrap();
+    assert_eq!(p.jobs, 1);
+    f.queue.pruned_done(p.jobs);
+    assert_eq!(counted(&f.queue), fresh());
+    assert!(counted(&f.queue).contains(&(JobState::Done, 0)));
+    assert!(counted(&f.queue).contains(&(JobState::Queued, 3)));
+    // Reopened, the queue counts the same.
+    assert_eq!(counted(&Queue::new(f.db.clone()).unwrap()), fresh());
 }
