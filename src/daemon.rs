@@ -37,7 +37,7 @@ pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Err
             config.state.dir.display()
         )
     })?;
-    let db = Db::open(&config.state.dir)?;
+    let db = Db::open_with_cache(&config.state.dir, config.state.cache_mb << 20)?;
     let queue = Queue::new(db.clone())?;
     let requeued = queue.requeue_running(chrono::Utc::now())?;
     if requeued > 0 {

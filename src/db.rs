@@ -122,9 +122,15 @@ struct Inner {
 }
 
 impl Db {
-    /// Opens (or creates) the store under `dir`, checking its schema version.
+    /// Opens (or creates) the store under `dir`, checking its schema
+    /// version, with a 64 MiB page cache (tests and tools).
     pub fn open(dir: &Path) -> Result<Db, DbError> {
-        let engine = Arc::new(Engine::open(dir)?);
+        Db::open_with_cache(dir, 64 << 20)
+    }
+
+    /// [`Db::open`] with a page cache of `cache_bytes`.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Db, DbError> {
+        let engine = Arc::new(Engine::open(dir, cache_bytes)?);
         match engine.get(Tree::Meta, SCHEMA_KEY)? {
             None => {
                 engine.insert(Tree::Meta, SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
@@ -289,7 +295,7 @@ mod tests {
     fn a_newer_schema_is_refused_with_a_clear_message() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let engine = Engine::open(dir.path()).unwrap();
+            let engine = Engine::open(dir.path(), 1 << 20).unwrap();
             engine
                 .insert(Tree::Meta, SCHEMA_KEY, &99u32.to_be_bytes())
                 .unwrap();

@@ -404,8 +404,16 @@ async fn an_s3_outage_keeps_the_receiver_ready_and_everything_completes_after() 
     let dir = tempfile::tempdir().unwrap();
     // The JD legacy files come from the platform's bucket on the same S3
     // server, which the outage takes down too; that is retried the same way.
+    // Retries 5 s then doubling up to 20 s: the default's first steps, so
+    // an outage costs the attempts it would in production, and the queue
+    // drains within 20 s of the return.
+    let transfer = TRANSFER.replace(
+        "retry_initial_secs = 2\nretry_max_secs = 10",
+        "retry_initial_secs = 5\nretry_max_secs = 20",
+    );
+    assert_ne!(transfer, TRANSFER);
     let config = format!(
-        "{TRANSFER}{}{}",
+        "{transfer}{}{}",
         s3.store_config(BUCKET),
         platforms::sources(&origin, &s3)
     );

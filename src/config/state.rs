@@ -24,6 +24,9 @@ pub struct StateConfig {
     pub keep_rejected_days: f64,
     /// How often, in seconds, what is past its keeping is pruned.
     pub prune_every_secs: u64,
+    /// The state store's page cache, in MiB: most of the daemon's memory
+    /// beside the transfers' parts (sled's own default would be 1 GiB).
+    pub cache_mb: u64,
 }
 
 impl Default for StateConfig {
@@ -35,6 +38,7 @@ impl Default for StateConfig {
             keep_finished_jobs_days: 30.0,
             keep_rejected_days: 30.0,
             prune_every_secs: 300,
+            cache_mb: 256,
         }
     }
 }
@@ -44,6 +48,9 @@ impl StateConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.dir.as_os_str().is_empty() {
             return Err(invalid("state.dir", "must not be empty"));
+        }
+        if self.cache_mb == 0 {
+            return Err(invalid("state.cache_mb", "must be at least 1 (MiB)"));
         }
         for (key, days) in [
             ("state.keep_events_days", self.keep_events_days),

@@ -79,10 +79,12 @@ impl Tx<'_> {
 pub type Scan = Box<dyn Iterator<Item = Result<(Bytes, Bytes), DbError>> + Send>;
 
 impl Engine {
-    /// Opens (or creates) the database under `dir` with every tree.
-    pub fn open(dir: &Path) -> Result<Engine, DbError> {
+    /// Opens (or creates) the database under `dir` with every tree and a
+    /// page cache of `cache_bytes`.
+    pub fn open(dir: &Path, cache_bytes: u64) -> Result<Engine, DbError> {
         let db = sled::Config::new()
             .path(dir)
+            .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(engine_error)?;
