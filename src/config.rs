@@ -151,7 +151,19 @@ impl Config {
         self.state.validate()?;
         self.store.validate()?;
         self.transfer.validate()?;
-        source::validate_all(&self.sources, self.listen_addr()?)
+        source::validate_all(&self.sources, self.listen_addr()?)?;
+        if self.api.token.is_empty() && !self.listens_on_loopback() {
+            return Err(invalid(
+                "api.token",
+                format!(
+                    "server.listen {} is reachable from other machines, so the API (events with \
+                     their signatures, rejected bodies, retry, replay) needs a token: set \
+                     [api] token, or RECORDING_ARCHIVER__API__TOKEN",
+                    self.server.listen
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The source configured under `name`.

@@ -51,6 +51,23 @@ impl RejectedRequest {
     }
 }
 
+impl RejectedRequest {
+    /// The request as the API shows it: signatures (Alibaba's headers,
+    /// Tencent's `sign`) hidden, since neither is bound to the body and a
+    /// shown one could sign other bodies. Replays use the kept original.
+    pub fn shown(mut self) -> RejectedRequest {
+        for (name, value) in &mut self.headers {
+            if name.to_ascii_lowercase().contains("signature") {
+                *value = "***".to_owned();
+            }
+        }
+        self.body = self
+            .body
+            .map(|b| crate::providers::tencent::redact_sign(&b));
+        self
+    }
+}
+
 /// Keeps a request we could not parse (id assigned here); resolves once on disk.
 pub async fn record(db: &Db, mut r: RejectedRequest) -> Result<RejectedRequest, DbError> {
     r.id = RejectedId(db.new_key(&r.received_at)?);

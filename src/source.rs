@@ -48,6 +48,8 @@ pub struct SourceClient {
     allow: Arc<AllowList>,
     http: reqwest::Client,
     origin: Option<Origin>,
+    /// Downloads go through the source's proxy.
+    proxied: bool,
 }
 
 enum Origin {
@@ -73,11 +75,13 @@ impl Sources {
         let mut map = HashMap::new();
         for s in &config.sources {
             let allow = Arc::new(AllowList::for_source(s));
+            let proxy_host = crate::net::proxy_host(s.proxy.as_deref());
+            let guard = GuardedResolver::new(Arc::clone(&allow), proxy_host);
             let mut b = reqwest::Client::builder()
-                .dns_resolver(Arc::new(GuardedResolver::new(Arc::clone(&allow))))
+                .dns_resolver(Arc::new(guard))
                 .connect_timeout(timeout)
                 .read_timeout(timeout)
-                .redirect(redirect_policy(Arc::clone(&allow)));
+                .redirect(redirect_policy(Arc::clone(&allow), s.proxy.is_some()));
             if let Some(p) = &s.proxy {
                 let proxy =
                     reqwest::Proxy::all(p).map_err(|e| format!("sources.{}.proxy: {e}", s.name))?;
@@ -119,6 +123,7 @@ impl Sources {
                     allow,
                     http,
                     origin,
+                    proxied: s.proxy.is_some(),
                 },
             );
         }
@@ -141,7 +146,10 @@ impl SourceClient {
     /// Starts fetching a file.
     pub async fn open(&self, location: &Location) -> Result<Download, Failure> {
         match self.target(location)? {
-            Target::Url(url) => http::open(&self.http, url).await,
+            Target::Url(url) => {
+                self.check_proxied(&url).await?;
+                http::open(&self.http, url).await
+            }
             Target::File(roots, p) => file::open(roots, p).await,
             Target::S3(client, bucket, key) => s3::open(client, bucket, key).await,
         }
@@ -165,7 +173,10 @@ impl SourceClient {
             return Ok(Some(Download::finished(mark)));
         }
         match target {
-            Target::Url(url) => http::open_from(&self.http, url, from, mark).await,
+            Target::Url(url) => {
+                self.check_proxied(&url).await?;
+                http::open_from(&self.http, url, from, mark).await
+            }
             Target::File(roots, p) => file::open_from(roots, p, from, validator).await,
             Target::S3(client, bucket, key) => s3::open_from(client, bucket, key, from, mark).await,
         }
@@ -209,6 +220,17 @@ impl SourceClient {
                 Ok(Target::S3(client, bucket, key))
             }
         }
+    }
+
+    /// Through a proxy, refuses a name resolving to an internal address
+    /// (the resolver's guard never sees it).
+    async fn check_proxied(&self, url: &reqwest::Url) -> Result<(), Failure> {
+        if !self.proxied {
+            return Ok(());
+        }
+        crate::net::check_proxied(&self.allow, url)
+            .await
+            .map_err(|e| Failure::permanent(e.to_string()))
     }
 
     /// `url` parsed, if it is http(s) and its host allowed.

@@ -91,7 +91,7 @@ fn tencent_body(key: &str, t: i64) -> Value {
 async fn tencent_signatures_that_are_missing_stale_wrong_or_tampered_are_401() {
     let d = Daemon::start(concat!(
         "[transfer]\nworkers = 0\n",
-        "[[sources]]\nname = \"tc\"\nprovider = \"tencent\"\nsign_key = \"tc-key-5f2a\"\nauth = \"signature\"\n",
+        "[[sources]]\nname = \"tc\"\nprovider = \"tencent\"\ntoken = \"tc-token\"\nsign_key = \"tc-key-5f2a\"\n",
     ));
     let key = "tc-key-5f2a";
     let fresh = now() + 600;
@@ -111,7 +111,11 @@ async fn tencent_signatures_that_are_missing_stale_wrong_or_tampered_are_401() {
     ];
     for (what, body) in cases {
         let (status, reply) = d
-            .post("tc", Some("application/json"), body.to_string())
+            .post(
+                "tc?token=tc-token",
+                Some("application/json"),
+                body.to_string(),
+            )
             .await;
         assert_eq!(status, 401, "{what}: {reply}");
         assert!(!reply.to_string().contains(key), "{what}: key in reply");
@@ -122,15 +126,52 @@ async fn tencent_signatures_that_are_missing_stale_wrong_or_tampered_are_401() {
         "401 keeps nothing"
     );
 
+    // A right signature without the token: the pair is not bound to the
+    // body, so it alone proves nothing.
+    let signed = tencent_body(key, fresh);
+    let (status, _) = d
+        .post("tc", Some("application/json"), signed.to_string())
+        .await;
+    assert_eq!(status, 401, "a signature without the token");
+
     // The real thing passes, and is read as Tencent's.
-    post_ok(&d, "tc", tencent_body(key, fresh).to_string()).await;
+    post_ok(&d, "tc?token=tc-token", signed.to_string()).await;
     let events = d.all_items("/api/v1/events").await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["provider"], "tencent");
     assert_eq!(events[0]["kind"], "stream_started");
     assert_eq!(events[0]["stream"], "room1");
+    // The API never shows a signature that could sign other bodies.
+    let raw = events[0]["raw"].as_str().unwrap();
+    let sign = signed["sign"].as_str().unwrap();
+    assert!(!raw.contains(sign), "{raw}");
+    assert!(raw.contains(r#""sign":"***""#), "{raw}");
     assert!(!d.log_text().contains(key));
     assert_healthy(&d).await;
+}
+
+#[test]
+fn tencent_sources_cannot_accept_a_signature_alone() {
+    for provider in ["tencent", "auto"] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("c.toml");
+        std::fs::write(
+            &config,
+            format!("[[sources]]\nname = \"tc\"\nprovider = \"{provider}\"\nsign_key = \"k\"\nauth = \"signature\"\n"),
+        )
+        .unwrap();
+        let out = std::process::Command::new(common::binary())
+            .args(["check-config", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{provider}: {err}");
+        assert!(
+            err.contains("sources[0].auth") && err.contains("not bound"),
+            "{err}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -66,6 +66,13 @@ pub struct SourceConfig {
     /// Accepted signature age, in seconds.
     #[serde(default = "default_sign_window")]
     pub sign_window_secs: u64,
+    /// Alibaba signs recording and snapshot callbacks over the host of the
+    /// callback URL set in its console: that host (no port). Default: the
+    /// request's `Host` header without its port, which a reverse proxy may
+    /// have rewritten. Stream-ingest callbacks are signed over their push
+    /// domain (`app`) whatever this says.
+    #[serde(default)]
+    pub callback_host: Option<String>,
     /// What a callback must prove: "token", "signature", or "both".
     /// Default: "both" when sign_key is set, else "token".
     #[serde(default)]
@@ -115,6 +122,7 @@ impl SourceConfig {
             rate_burst: default_burst(),
             sign_key: Secret::default(),
             sign_window_secs: default_sign_window(),
+            callback_host: None,
             auth: None,
             origin: None,
             allow_hosts: Vec::new(),
@@ -222,6 +230,19 @@ impl SourceConfig {
                     "source {:?}: {} does not sign its callbacks; only aliyun, tencent \
                      and auto sources can require a signature",
                     self.name, self.provider
+                ),
+            ));
+        }
+        if self.auth_mode() == AuthMode::Signature
+            && matches!(self.provider, Provider::Tencent | Provider::Auto)
+        {
+            return Err(invalid(
+                key("auth"),
+                format!(
+                    "source {:?}: Tencent's sign and t are not bound to the body, so anyone \
+                     who saw one pair could post other bodies until t; use auth = \"both\" \
+                     (the default) with a token",
+                    self.name
                 ),
             ));
         }

@@ -15,7 +15,7 @@ use crate::id::{EntryId, JobId, RejectedId};
 use crate::queue::JobState;
 use crate::{catalog, ingest, rejected, stream};
 
-pub use extract::{Authorized, Listing};
+pub use extract::{bears_token, local_caller, Authorized, Listing};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/events", web::get().to(events))
@@ -234,9 +234,11 @@ async fn rejected(
 ) -> Result<HttpResponse, ApiError> {
     read(&state, move |s| {
         let f = q.filter;
-        Ok(rejected::list(&s.db, &q.page, |r| {
+        let mut page = rejected::list(&s.db, &q.page, |r| {
             f.source.as_ref().is_none_or(|w| *w == r.source)
-        })?)
+        })?;
+        page.items = page.items.into_iter().map(|r| r.shown()).collect();
+        Ok(page)
     })
     .await
 }

@@ -10,13 +10,15 @@ use futures_util::StreamExt;
 use serde_json::json;
 
 use super::{ApiError, AppState};
-use crate::auth::same_secret;
 use crate::body::{self, BodyError, Encoding};
 use crate::config::{AuthMode, SourceConfig};
 use crate::event::Event;
-use crate::providers::{self, aliyun, tencent, Provider};
+use crate::providers::{self, tencent, Provider};
 use crate::rejected::RejectedRequest;
 use crate::time::Timestamp;
+
+mod auth;
+use auth::{check_signature, check_token};
 
 /// The header that may carry a source's token instead of the query.
 pub const TOKEN_HEADER: &str = "x-archiver-token";
@@ -177,103 +179,19 @@ impl Arrived<'_> {
         } else {
             String::from_utf8_lossy(self.body).into_owned()
         };
+        // Tencent's signature is not bound to its body: never kept to be shown.
+        let shown = |p: &crate::event::ParsedEvent| match p.provider {
+            Provider::Tencent => tencent::redact_sign(&raw),
+            _ => raw.clone(),
+        };
         Ok(parsed
             .into_iter()
-            .map(|p| p.into_event(&source.name, received_at, &raw))
+            .map(|p| {
+                let raw = shown(&p);
+                p.into_event(&source.name, received_at, &raw)
+            })
             .collect())
     }
-}
-
-/// Checks the platform's signature: Alibaba signs in headers, Tencent in
-/// the body; an `auto` source is held to whichever its sender used.
-fn check_signature(
-    req: &HttpRequest,
-    source: &SourceConfig,
-    decoded: &Result<body::Payload, BodyError>,
-    now: Timestamp,
-) -> Result<(), ApiError> {
-    let in_headers = match source.provider {
-        Provider::Aliyun => true,
-        Provider::Tencent => false,
-        _ => req.headers().contains_key("ali-live-signature"),
-    };
-    if in_headers {
-        return check_ali_signature(req, source, now);
-    }
-    let records = decoded.as_ref().map(|p| p.records()).unwrap_or_default();
-    tencent::verify_sign(records, source.sign_key.expose(), now.timestamp())
-        .map_err(|e| ApiError::unauthorized(format!("source {:?}: {e}", source.name)))
-}
-
-/// Checks the source's token, from the query or the header, never from the
-/// body, where senders copy the publisher's own query arguments.
-fn check_token(
-    req: &HttpRequest,
-    query: &[(String, String)],
-    source: &SourceConfig,
-) -> Result<(), ApiError> {
-    if source.accepted_tokens().next().is_none() {
-        return Ok(());
-    }
-    let presented = req
-        .headers()
-        .get(TOKEN_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| {
-            query
-                .iter()
-                .find(|(k, _)| k == "token")
-                .map(|(_, v)| v.clone())
-        });
-    match presented {
-        // Every token is compared, so timing says nothing about which matched.
-        Some(t)
-            if source
-                .accepted_tokens()
-                .fold(false, |ok, s| same_secret(&t, s.expose()) | ok) =>
-        {
-            Ok(())
-        }
-        Some(_) => Err(ApiError::unauthorized(format!(
-            "wrong token for source {:?}",
-            source.name
-        ))),
-        None => Err(ApiError::unauthorized(format!(
-            "source {:?} needs its token in the URL (?token=...) or the {TOKEN_HEADER} header",
-            source.name
-        ))),
-    }
-}
-
-/// Alibaba signs in headers: they are read here, checked by the provider.
-fn check_ali_signature(
-    req: &HttpRequest,
-    source: &SourceConfig,
-    now: Timestamp,
-) -> Result<(), ApiError> {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    aliyun::verify_signature(
-        header("host").unwrap_or(""),
-        header("ali-live-timestamp"),
-        header("ali-live-signature"),
-        source.sign_key.expose(),
-        now.timestamp(),
-        source.sign_window_secs,
-    )
-    // The provider cannot name the source; the answer does, where it did before.
-    .map_err(|e| {
-        ApiError::unauthorized(match e {
-            aliyun::SignError::Missing => format!("source {:?} {e}", source.name),
-            aliyun::SignError::Wrong => format!("{e} for source {:?}", source.name),
-            _ => e.to_string(),
-        })
-    })
 }
 
 /// Reads the body, up to `limit` bytes and within `timeout`: a sender that

@@ -3,7 +3,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -12,8 +12,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics));
 }
 
-/// Prometheus text format.
-async fn metrics(state: web::Data<super::AppState>) -> Result<HttpResponse, super::ApiError> {
+/// Whether the caller may see more than a status code: from this machine
+/// (no reverse proxy between), or with the API's bearer token.
+fn shows_details(req: &HttpRequest, state: &super::AppState) -> bool {
+    let token = state.config.api.token.expose();
+    super::api::local_caller(req) || (!token.is_empty() && super::api::bears_token(req, token))
+}
+
+/// Prometheus text format, for callers [`shows_details`] admits; others
+/// get a bare 403.
+async fn metrics(
+    req: HttpRequest,
+    state: web::Data<super::AppState>,
+) -> Result<HttpResponse, super::ApiError> {
+    if !shows_details(&req, &state) {
+        return Ok(HttpResponse::Forbidden().finish());
+    }
     let queue = state.queue.clone();
     let q = web::block(move || queue.gauges(chrono::Utc::now()))
         .await
@@ -75,8 +89,10 @@ where
 /// takes durable writes, whatever the archive store does (the queue rides
 /// out an S3 outage, and nginx-rtmp and SRS never retry a hook). The archive
 /// store's condition is in the body (`store.ok`, `store.reason`) and in
-/// `archive_store_up`. A state store that cannot write answers 503.
-async fn readyz(state: web::Data<super::AppState>) -> HttpResponse {
+/// `archive_store_up`. A state store that cannot write answers 503. The
+/// body is for callers [`shows_details`] admits; a load balancer elsewhere
+/// gets the status code alone.
+async fn readyz(req: HttpRequest, state: web::Data<super::AppState>) -> HttpResponse {
     let db = state.db.clone();
     let writable = cached(&state.readiness.state, async move {
         if let Some(e) = db.write_failure() {
@@ -97,6 +113,12 @@ async fn readyz(state: web::Data<super::AppState>) -> HttpResponse {
         Ok(()) => json!({"ok": true}),
         Err(reason) => json!({"ok": false, "reason": reason}),
     };
+    if !shows_details(&req, &state) {
+        return match writable {
+            Ok(()) => HttpResponse::Ok().finish(),
+            Err(_) => HttpResponse::ServiceUnavailable().finish(),
+        };
+    }
     match writable {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ready", "store": store})),
         Err(e) => HttpResponse::ServiceUnavailable().json(json!({

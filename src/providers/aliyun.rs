@@ -125,9 +125,30 @@ impl std::fmt::Display for SignError {
     }
 }
 
-/// Checks `ALI-LIVE-SIGNATURE = md5hex("{host}|{ALI-LIVE-TIMESTAMP}|{key}")`,
-/// `host` being the callback URL's (its `Host` header), and that the
-/// timestamp lies within `window_secs` of `now_unix`.
+/// The domain Alibaba signs a callback over ("callback authentication"):
+/// for a stream-ingest callback (`action=publish`...), its push domain, the
+/// `app` field; for recording and snapshot callbacks, the host of the
+/// callback URL configured in the console: `callback_host` when the source
+/// names it, else the request's `Host` without its port.
+pub fn signed_domain(record: Option<&Fields>, callback_host: Option<&str>, host: &str) -> String {
+    if let Some(push_domain) = record
+        .filter(|f| f.has("action"))
+        .and_then(|f| f.text("app"))
+    {
+        return push_domain.trim().to_ascii_lowercase();
+    }
+    let host = callback_host.unwrap_or(host).trim();
+    // "[::1]:8080" keeps its brackets; "example.com:8080" loses the port.
+    let bare = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':') => h,
+        _ => host,
+    };
+    bare.to_ascii_lowercase()
+}
+
+/// Checks `ALI-LIVE-SIGNATURE = md5hex("{domain}|{ALI-LIVE-TIMESTAMP}|{key}")`,
+/// `domain` being [`signed_domain`]'s, and that the timestamp lies within
+/// `window_secs` of `now_unix`.
 pub fn verify_signature(
     host: &str,
     timestamp: Option<&str>,
@@ -184,6 +205,58 @@ mod tests {
         assert_eq!(verify(Some(&ts), Some(&other_key)), Err(SignError::Wrong));
         let other_host = signed("elsewhere.example.com", NOW, "k");
         assert_eq!(verify(Some(&ts), Some(&other_host)), Err(SignError::Wrong));
+    }
+
+    #[test]
+    fn the_documents_example_verifies() {
+        // "Callback authentication": ALI-LIVE-SIGNATURE =
+        // md5sum(learn.aliyundoc.com|1519375990|yourkey), the callback URL
+        // being https://learn.aliyundoc.com/your/callback.
+        let sig = "9e226fc2c250be266e3657e156f68c12";
+        let domain = signed_domain(None, None, "learn.aliyundoc.com");
+        assert_eq!(
+            verify_signature(
+                &domain,
+                Some("1519375990"),
+                Some(sig),
+                "yourkey",
+                1_519_375_990,
+                300
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn the_signed_domain_is_the_console_host_or_the_push_domain() {
+        // Behind a proxy that forwards Host: 127.0.0.1:8080, the console's host.
+        assert_eq!(
+            signed_domain(None, Some("learn.aliyundoc.com"), "127.0.0.1:8080"),
+            "learn.aliyundoc.com"
+        );
+        // Without it, the Host header, never its port.
+        assert_eq!(
+            signed_domain(None, None, "Cb.Example.com:8443"),
+            "cb.example.com"
+        );
+        assert_eq!(signed_domain(None, None, "[::1]:8080"), "[::1]");
+        assert_eq!(
+            signed_domain(None, None, "cb.example.com"),
+            "cb.example.com"
+        );
+        // A stream-ingest callback: its push domain, whatever the host.
+        let ingest = crate::body::decode_query(
+            "action=publish&app=demo.aliyundoc.com&appname=liveApp&id=s&ip=1.2.3.4&node=n&time=1",
+        )
+        .unwrap();
+        assert_eq!(
+            signed_domain(
+                ingest.records().first(),
+                Some("cb.example.com"),
+                "127.0.0.1:8080"
+            ),
+            "demo.aliyundoc.com"
+        );
     }
 
     #[test]

@@ -158,7 +158,8 @@ pub fn verify_sign(records: &[Fields], key: &str, now_unix: i64) -> Result<(), S
         let expiry: i64 = t.parse().map_err(|_| SignError::BadExpiry)?;
         if now_unix > expiry {
             return Err(SignError::Expired {
-                secs_ago: now_unix - expiry,
+                // saturating: an expiry near i64::MIN must not overflow.
+                secs_ago: now_unix.saturating_sub(expiry),
             });
         }
         let expected = md5_hex(&format!("{key}{t}"));
@@ -169,10 +170,75 @@ pub fn verify_sign(records: &[Fields], key: &str, now_unix: i64) -> Result<(), S
     Ok(())
 }
 
+/// `raw` with the value of every `"sign"` member replaced by `"***"`: the
+/// signature is not bound to the body, so one shown (an event's raw body
+/// through the API) would let anyone post other bodies until it expires.
+pub fn redact_sign(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    let mut rest = raw;
+    while let Some(at) = rest.find("\"sign\"") {
+        let (head, tail) = rest.split_at(at + "\"sign\"".len());
+        out.push_str(head);
+        rest = tail;
+        let after_colon = tail.trim_start().strip_prefix(':').map(str::trim_start);
+        let Some(value) = after_colon else { continue };
+        let skipped = tail.len() - value.len();
+        let end = if let Some(quoted) = value.strip_prefix('"') {
+            // A JSON string: up to its closing quote (escapes skipped).
+            let mut escaped = false;
+            quoted
+                .char_indices()
+                .find(|&(_, c)| {
+                    let close = c == '"' && !escaped;
+                    escaped = c == '\\' && !escaped;
+                    close
+                })
+                .map(|(i, _)| i + 2)
+        } else {
+            // A bare number or word, up to the next delimiter.
+            Some(
+                value
+                    .find([',', '}', ']', ' ', '\n', '\r', '\t'])
+                    .unwrap_or(value.len()),
+            )
+        };
+        let Some(end) = end.filter(|e| *e > 0) else {
+            continue;
+        };
+        out.push_str(&tail[..skipped]);
+        out.push_str("\"***\"");
+        rest = &value[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::body::{decode_body, Encoding};
+
+    #[test]
+    fn signatures_are_redacted_and_nothing_else_changes() {
+        let raw = r#"{"event_type":1, "sign" : "a1b2", "t":1700000000,"stream_id":"s"}"#;
+        assert_eq!(
+            redact_sign(raw),
+            r#"{"event_type":1, "sign" : "***", "t":1700000000,"stream_id":"s"}"#
+        );
+        let batch = r#"[{"sign":"x\"y","a":1},{"sign":12345}]"#;
+        assert_eq!(
+            redact_sign(batch),
+            r#"[{"sign":"***","a":1},{"sign":"***"}]"#
+        );
+        for untouched in [
+            r#"{"signal":"x"}"#,
+            r#"{"design":"sign"}"#,
+            "no json",
+            r#"{"sign""#,
+        ] {
+            assert_eq!(redact_sign(untouched), untouched);
+        }
+    }
     use crate::event::Location;
 
     fn records(json: &str) -> Vec<Fields> {

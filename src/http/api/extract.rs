@@ -20,6 +20,31 @@ pub const MAX_LIMIT: usize = 1000;
 /// token is required; without one, only clients on this machine are answered.
 pub struct Authorized;
 
+/// Headers a reverse proxy adds: a request that carries one came from
+/// elsewhere, whatever its peer address says.
+const FORWARDING_HEADERS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
+
+/// True when the caller is on this machine: a loopback peer that no
+/// reverse proxy forwarded (nginx or Caddy in front also connect from
+/// loopback, on behalf of anyone).
+pub fn local_caller(req: &HttpRequest) -> bool {
+    req.peer_addr().is_some_and(|a| a.ip().is_loopback())
+        && !FORWARDING_HEADERS
+            .iter()
+            .any(|h| req.headers().contains_key(*h))
+}
+
+/// True when the request carries `Authorization: Bearer <token>`.
+pub fn bears_token(req: &HttpRequest, token: &str) -> bool {
+    let presented = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    crate::auth::same_secret(presented.trim(), token)
+}
+
 fn authorize(req: &HttpRequest) -> Result<Authorized, ApiError> {
     let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| {
         ApiError::new(
@@ -30,24 +55,18 @@ fn authorize(req: &HttpRequest) -> Result<Authorized, ApiError> {
     })?;
     let token = &state.config.api.token;
     if token.is_empty() {
-        let local = req.peer_addr().is_some_and(|a| a.ip().is_loopback());
-        return if local {
+        return if local_caller(req) {
             Ok(Authorized)
         } else {
             Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
-                "the API answers only loopback clients unless [api] token is set",
+                "the API answers only clients on this machine (not through a reverse proxy) \
+                 unless [api] token is set",
             ))
         };
     }
-    let presented = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if crate::auth::same_secret(presented.trim(), token.expose()) {
+    if bears_token(req, token.expose()) {
         Ok(Authorized)
     } else {
         Err(ApiError::unauthorized(

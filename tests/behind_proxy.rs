@@ -1,0 +1,314 @@
+//! The daemon deployed as it is in production: behind a reverse proxy, on a
+//! port of its own, downloading through a forward proxy. Alibaba signatures
+//! are checked over the domain Alibaba signs; the API and the details of
+//! `/metrics` and `/readyz` are not opened to whoever the reverse proxy
+//! forwards; a source's proxy is reached by name without opening internal
+//! targets; a kept binary body replays byte for byte. (Issue 12.)
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::origin::{FileSpec, Origin};
+use common::{client, fixture, jd_record_done, random_bytes, sha256_hex, Daemon};
+use serde_json::Value;
+
+fn md5_hex(s: &str) -> String {
+    use md5::Digest;
+    md5::Md5::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// An Alibaba callback (POST JSON, or GET with `query`) with its signature
+/// headers; the status it got.
+async fn post_ali(d: &Daemon, path: &str, get_query: Option<&str>, ts: &str, sig: &str) -> u16 {
+    let url = d.url(&format!("/callbacks/{path}"));
+    let req = match get_query {
+        Some(q) => client().get(format!("{url}&{q}")),
+        None => client()
+            .post(url)
+            .header("content-type", "application/json")
+            .body(fixture("aliyun_record_generated.json")),
+    };
+    req.header("ALI-LIVE-TIMESTAMP", ts)
+        .header("ALI-LIVE-SIGNATURE", sig)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn alibaba_signatures_verify_over_the_console_host_and_the_push_domain() {
+    // The console's callback URL is https://learn.aliyundoc.com/...; the
+    // reverse proxy forwards Host: 127.0.0.1:<port>. The window is wide
+    // enough for the document's own 2018 example.
+    let d = Daemon::start(concat!(
+        "[transfer]\nworkers = 0\n",
+        "[[sources]]\nname = \"ali\"\nprovider = \"aliyun\"\ntoken = \"t\"\nsign_key = \"yourkey\"\n",
+        "callback_host = \"learn.aliyundoc.com\"\nsign_window_secs = 400000000\n",
+        "[[sources]]\nname = \"plain\"\nprovider = \"aliyun\"\ntoken = \"t\"\nsign_key = \"yourkey\"\n",
+    ));
+    // "Callback authentication": md5sum(learn.aliyundoc.com|1519375990|yourkey).
+    let doc = "9e226fc2c250be266e3657e156f68c12";
+    assert_eq!(
+        post_ali(&d, "ali?token=t", None, "1519375990", doc).await,
+        200,
+        "the document's example"
+    );
+
+    let ts = now().to_string();
+    let over = |domain: &str| md5_hex(&format!("{domain}|{ts}|yourkey"));
+    let host_header = d.base.trim_start_matches("http://").to_owned();
+    assert_eq!(
+        post_ali(&d, "ali?token=t", None, &ts, &over(&host_header)).await,
+        401,
+        "signed over the forwarded Host, not the console's"
+    );
+    // A stream-ingest callback is signed over its push domain (`app`).
+    let ingest = fixture("aliyun_stream_ingest_publish.query");
+    let ingest = ingest.trim();
+    assert!(ingest.contains("app=demo.aliyundoc.com"));
+    assert_eq!(
+        post_ali(
+            &d,
+            "ali?token=t",
+            Some(ingest),
+            &ts,
+            &over("demo.aliyundoc.com")
+        )
+        .await,
+        200,
+        "ingest callbacks: the push domain"
+    );
+    assert_eq!(
+        post_ali(
+            &d,
+            "ali?token=t",
+            Some(ingest),
+            &ts,
+            &over("learn.aliyundoc.com")
+        )
+        .await,
+        401
+    );
+    // Without callback_host: the Host header, its port left out.
+    assert_eq!(
+        post_ali(&d, "plain?token=t", None, &ts, &over("127.0.0.1")).await,
+        200
+    );
+    assert_eq!(
+        post_ali(&d, "plain?token=t", None, &ts, &over(&host_header)).await,
+        401
+    );
+    assert_eq!(d.all_items("/api/v1/events").await.len(), 3);
+}
+
+/// A GET with `headers`: the status and the body.
+async fn get_with(d: &Daemon, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut req = client().get(d.url(path));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn behind_a_reverse_proxy_the_api_and_the_details_need_the_token() {
+    let d = Daemon::start("[transfer]\nworkers = 0\n");
+    let forwarded: [(&str, &str); 3] = [
+        ("X-Forwarded-For", "203.0.113.9"),
+        ("Forwarded", "for=203.0.113.9;proto=https"),
+        ("X-Real-IP", "203.0.113.9"),
+    ];
+    assert_eq!(get_with(&d, "/api/v1/events", &[]).await.0, 200, "local");
+    for h in forwarded {
+        let (status, body) = get_with(&d, "/api/v1/events", &[h]).await;
+        assert_eq!(status, 403, "{h:?}: {body}");
+        let (status, body) = get_with(&d, "/metrics", &[h]).await;
+        assert_eq!((status, body.as_str()), (403, ""), "{h:?}");
+        let (status, body) = get_with(&d, "/readyz", &[h]).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (200, ""),
+            "{h:?}: the status alone"
+        );
+    }
+    let (status, body) = get_with(&d, "/readyz", &[]).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("\"store\""),
+        "local callers see the details: {body}"
+    );
+    assert!(get_with(&d, "/metrics", &[])
+        .await
+        .1
+        .contains("recording_archiver_"));
+    assert_eq!(get_with(&d, "/healthz", &[forwarded[0]]).await.0, 200);
+
+    // With [api] token, the token opens the details from anywhere.
+    let d = Daemon::start("[api]\ntoken = \"api-secret-1\"\n[transfer]\nworkers = 0\n");
+    let bearer = ("Authorization", "Bearer api-secret-1");
+    let (status, body) = get_with(&d, "/metrics", &[forwarded[0], bearer]).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("recording_archiver_"));
+    let (status, body) = get_with(&d, "/readyz", &[forwarded[0], bearer]).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"store\""), "{body}");
+    assert_eq!(
+        get_with(&d, "/metrics", &[forwarded[0]]).await,
+        (403, String::new())
+    );
+    assert_eq!(
+        get_with(&d, "/api/v1/events", &[forwarded[0], bearer])
+            .await
+            .0,
+        200
+    );
+}
+
+#[test]
+fn a_listener_other_machines_reach_needs_an_api_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"0.0.0.0:8080\"\n[[sources]]\nname = \"jd\"\ntoken = \"jd-token\"\n",
+    )
+    .unwrap();
+    let check = |env: &[(&str, &str)]| {
+        std::process::Command::new(common::binary())
+            .args(["check-config", "--config"])
+            .arg(&config)
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let out = check(&[]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("api.token") && err.contains("0.0.0.0:8080"),
+        "{err}"
+    );
+    let out = check(&[("RECORDING_ARCHIVER__API__TOKEN", "api-secret-2")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Waits for `n` jobs to be done or failed.
+async fn settled(d: &Daemon, n: usize) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let jobs = d.all_items("/api/v1/jobs").await;
+        if jobs.len() == n
+            && jobs
+                .iter()
+                .all(|j| j["state"] == "done" || j["state"] == "failed")
+        {
+            return jobs;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "{jobs:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_proxy_is_reached_by_name_and_internal_targets_are_refused() {
+    // The test origin is a forward proxy too; it is named `localhost`,
+    // which resolves to an internal address, as a proxy on the LAN would.
+    let origin = Origin::start().await;
+    let bytes = random_bytes(300_000, 12);
+    origin.put("/a.flv", FileSpec::bytes(bytes.clone()));
+    origin.put("/b.flv", FileSpec::bytes(random_bytes(1000, 13)));
+    let port = origin.addr.rsplit(':').next().unwrap();
+    let d = Daemon::start(&format!(
+        "[transfer]\nretry_initial_secs = 1\nmax_attempts = 2\n\
+         [[sources]]\nname = \"cdn\"\nprovider = \"jdcloud\"\ntoken = \"t\"\n\
+         allow_hosts = [\"recordings.example.com\"]\nproxy = \"http://localhost:{port}\"\n\
+         [[sources]]\nname = \"any\"\nprovider = \"jdcloud\"\ntoken = \"t\"\n\
+         allow_hosts = [\"*\"]\nproxy = \"http://localhost:{port}\"\n"
+    ));
+    // A name this machine cannot resolve is the proxy's to resolve.
+    let (status, _) = d
+        .post(
+            "cdn?token=t",
+            Some("application/json"),
+            jd_record_done("http://recordings.example.com/a.flv", "a"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    // A name resolving here to an internal address is refused, proxy or not.
+    let (status, _) = d
+        .post(
+            "any?token=t",
+            Some("application/json"),
+            jd_record_done(&format!("http://localhost:{port}/b.flv"), "b"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let jobs = settled(&d, 2).await;
+    let by_file = |f: &str| {
+        let found = jobs
+            .iter()
+            .find(|j| j["origin"]["value"].as_str().unwrap().ends_with(f));
+        found.unwrap().clone()
+    };
+    let a = by_file("/a.flv");
+    assert_eq!(a["state"], "done", "{a:#}\n{}", d.log_text());
+    let catalog = d.all_items("/api/v1/catalog").await;
+    assert_eq!(catalog.len(), 1);
+    assert_eq!(catalog[0]["sha256"], sha256_hex(&bytes).as_str());
+    let b = by_file("/b.flv");
+    assert_eq!(b["state"], "failed", "{b:#}");
+    let error = b["last_error"].as_str().unwrap();
+    assert!(
+        error.contains("localhost resolves") && error.contains("internal"),
+        "{error}"
+    );
+    assert!(
+        origin.requests("/b.flv").is_empty(),
+        "nothing was asked of the proxy"
+    );
+}
+
+#[tokio::test]
+async fn a_long_binary_rejected_body_replays_byte_for_byte() {
+    let d = Daemon::start("[transfer]\nworkers = 0\n[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"t\"\n");
+    // Not UTF-8, and far over 512 bytes.
+    let mut body = b"{\"version\": \"v1.1\", \"note\": \"".to_vec();
+    body.extend((0..3000u32).map(|i| 0x80 | (i % 64) as u8));
+    body.extend(b"\"}");
+    let (status, reply) = d
+        .post("jd?token=t", Some("application/json"), body.clone())
+        .await;
+    assert_eq!(status, 400, "{reply}");
+    let kept = d.all_items("/api/v1/rejected").await;
+    assert_eq!(kept.len(), 1);
+    let hex: String = body.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(kept[0]["body_hex"], hex.as_str(), "kept whole");
+    let id = kept[0]["id"].as_str().unwrap();
+    let r = client()
+        .post(d.url(&format!("/api/v1/rejected/{id}/replay")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let replayed: Value = r.json().await.unwrap();
+    let original = kept[0]["error"].as_str().unwrap();
+    assert!(
+        replayed["message"].as_str().unwrap().contains(original),
+        "the same bytes, the same answer: {replayed} vs {original}"
+    );
+}
