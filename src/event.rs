@@ -149,7 +149,8 @@ pub struct Event {
     /// True when the file was already queued by an earlier callback.
     #[serde(default)]
     pub duplicate: bool,
-    /// The request as received (body, or query string for GET callbacks).
+    /// The request as received (body, or query string for GET callbacks),
+    /// but for Tencent's `sign`, kept as `***` (it could sign other bodies).
     pub raw: String,
 }
 

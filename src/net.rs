@@ -89,6 +89,8 @@ pub fn is_internal(ip: &IpAddr) -> bool {
                 || (o[0] == 192 && o[1] == 0 && o[2] == 0)
                 // 198.18.0.0/15, benchmarking
                 || (o[0] == 198 && (o[1] & 0xfe) == 18)
+                // 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24: documentation
+                || matches!((o[0], o[1], o[2]), (192, 0, 2) | (198, 51, 100) | (203, 0, 113))
         }
         IpAddr::V6(v6) => {
             if let Some(v4) = embedded_ipv4(v6) {
@@ -101,6 +103,9 @@ pub fn is_internal(ip: &IpAddr) -> bool {
                 || (s[0] & 0xffc0) == 0xfe80 // link-local
                 || (s[0] & 0xfe00) == 0xfc00 // unique local, fd00:ec2::254 among them
                 || (s[0], s[1], s[2]) == (0x64, 0xff9b, 1) // 64:ff9b:1::/48, local NAT64
+                || (s[0] & 0xffc0) == 0xfec0 // site-local, deprecated
+                || (s[0], s[1]) == (0x2001, 0xdb8) // documentation
+                || s[..4] == [0x100, 0, 0, 0] // 100::/64, discard
         }
     }
 }
@@ -112,7 +117,9 @@ fn embedded_ipv4(v6: &std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
     use std::net::Ipv4Addr;
     let s = v6.segments();
     let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    // Mapped, SIIT-translated (`::ffff:0:a.b.c.d`), compatible.
     if s[..6] == [0, 0, 0, 0, 0, 0xffff]
+        || s[..6] == [0, 0, 0, 0, 0xffff, 0]
         || (s[..6] == [0; 6] && !v6.is_loopback() && !v6.is_unspecified())
     {
         return Some(v4(s[6], s[7]));
@@ -341,6 +348,9 @@ mod tests {
             "::10.0.0.1",
             "2001:0:4136:e378:8000:63bf:80ff:fffe", // Teredo, client 127.0.0.1
             "ff02::1",
+            "::ffff:0:7f00:1", // SIIT of 127.0.0.1
+            "2001:db8::1",
+            "fec0::1",
         ] {
             assert!(internal(a), "{a}");
         }
@@ -352,7 +362,13 @@ mod tests {
         ] {
             assert_eq!(internal(a), a == "224.0.0.1", "{a}");
         }
-        for a in ["255.255.255.255", "240.0.0.1", "198.18.0.1", "192.0.0.170"] {
+        for a in [
+            "255.255.255.255",
+            "240.0.0.1",
+            "198.18.0.1",
+            "192.0.0.170",
+            "203.0.113.9",
+        ] {
             assert!(internal(a), "{a}");
         }
     }

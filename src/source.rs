@@ -82,11 +82,14 @@ impl Sources {
                 .connect_timeout(timeout)
                 .read_timeout(timeout)
                 .redirect(redirect_policy(Arc::clone(&allow), s.proxy.is_some()));
-            if let Some(p) = &s.proxy {
-                let proxy =
-                    reqwest::Proxy::all(p).map_err(|e| format!("sources.{}.proxy: {e}", s.name))?;
-                b = b.proxy(proxy);
-            }
+            // Only the configured proxy: one from HTTP(S)_PROXY would resolve
+            // names out of the guard's sight, unchecked.
+            b = match &s.proxy {
+                Some(p) => b.proxy(
+                    reqwest::Proxy::all(p).map_err(|e| format!("sources.{}.proxy: {e}", s.name))?,
+                ),
+                None => b.no_proxy(),
+            };
             let http = b.build().map_err(|e| format!("source {}: {e}", s.name))?;
             let origin = match &s.origin {
                 None => None,

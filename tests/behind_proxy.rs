@@ -142,6 +142,18 @@ async fn behind_a_reverse_proxy_the_api_and_the_details_need_the_token() {
             "{h:?}: the status alone"
         );
     }
+    // Other proxies' marks, and a browser here led by a rebound DNS name
+    // (its Host is that name): not local either.
+    for h in [
+        ("Via", "1.1 proxy"),
+        ("X-Forwarded-Proto", "https"),
+        ("Host", "evil.example"),
+    ] {
+        let (status, body) = get_with(&d, "/api/v1/events", &[h]).await;
+        assert_eq!(status, 403, "{h:?}: {body}");
+    }
+    let named = get_with(&d, "/api/v1/events", &[("Host", "localhost:8080")]).await;
+    assert_eq!(named.0, 200);
     let (status, body) = get_with(&d, "/readyz", &[]).await;
     assert_eq!(status, 200);
     assert!(
@@ -233,6 +245,8 @@ async fn a_source_proxy_is_reached_by_name_and_internal_targets_are_refused() {
     origin.put("/a.flv", FileSpec::bytes(bytes.clone()));
     origin.put("/b.flv", FileSpec::bytes(random_bytes(1000, 13)));
     let port = origin.addr.rsplit(':').next().unwrap();
+    // A public name whose answer (from the proxy) redirects to an internal one.
+    origin.redirect("/c.flv", &format!("http://localhost:{port}/b.flv"));
     let d = Daemon::start(&format!(
         "[transfer]\nretry_initial_secs = 1\nmax_attempts = 2\n\
          [[sources]]\nname = \"cdn\"\nprovider = \"jdcloud\"\ntoken = \"t\"\n\
@@ -258,7 +272,15 @@ async fn a_source_proxy_is_reached_by_name_and_internal_targets_are_refused() {
         )
         .await;
     assert_eq!(status, 200);
-    let jobs = settled(&d, 2).await;
+    let (status, _) = d
+        .post(
+            "any?token=t",
+            Some("application/json"),
+            jd_record_done("http://recordings.example.com/c.flv", "c"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let jobs = settled(&d, 3).await;
     let by_file = |f: &str| {
         let found = jobs
             .iter()
@@ -277,19 +299,29 @@ async fn a_source_proxy_is_reached_by_name_and_internal_targets_are_refused() {
         error.contains("localhost resolves") && error.contains("internal"),
         "{error}"
     );
+    let c = by_file("/c.flv");
+    assert_eq!(c["state"], "failed", "{c:#}");
+    let error = c["last_error"].as_str().unwrap();
     assert!(
-        origin.requests("/b.flv").is_empty(),
-        "nothing was asked of the proxy"
+        error.contains("redirect refused") && error.contains("internal"),
+        "{error}"
     );
+    assert_eq!(
+        origin.requests("/c.flv").len(),
+        1,
+        "the redirect was asked for"
+    );
+    assert!(origin.requests("/b.flv").is_empty(), "its target never was");
 }
 
 #[tokio::test]
 async fn a_long_binary_rejected_body_replays_byte_for_byte() {
     let d = Daemon::start("[transfer]\nworkers = 0\n[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"t\"\n");
-    // Not UTF-8, and far over 512 bytes.
+    // 3000 bytes of UTF-8, then one that is not: a body cut anywhere
+    // before it would be answered otherwise.
     let mut body = b"{\"version\": \"v1.1\", \"note\": \"".to_vec();
-    body.extend((0..3000u32).map(|i| 0x80 | (i % 64) as u8));
-    body.extend(b"\"}");
+    body.extend((0..3000u32).map(|i| b'a' + (i % 26) as u8));
+    body.extend(b"\xff\"}");
     let (status, reply) = d
         .post("jd?token=t", Some("application/json"), body.clone())
         .await;
@@ -307,6 +339,10 @@ async fn a_long_binary_rejected_body_replays_byte_for_byte() {
     assert_eq!(r.status(), 422);
     let replayed: Value = r.json().await.unwrap();
     let original = kept[0]["error"].as_str().unwrap();
+    assert!(
+        original.contains("index 3029"),
+        "the bad byte's place: {original}"
+    );
     assert!(
         replayed["message"].as_str().unwrap().contains(original),
         "the same bytes, the same answer: {replayed} vs {original}"

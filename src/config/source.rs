@@ -200,11 +200,11 @@ impl SourceConfig {
             }
         }
         if let Some(p) = &self.proxy {
-            if !p.starts_with("http://")
-                && !p.starts_with("https://")
-                && !p.starts_with("socks5://")
-            {
-                return Err(invalid(key("proxy"), format!("{p:?} is not a proxy URL")));
+            if !p.starts_with("http://") && !p.starts_with("https://") {
+                return Err(invalid(
+                    key("proxy"),
+                    format!("{p:?} is not an http:// or https:// proxy URL"),
+                ));
             }
         }
         if let Some(r) = self.rate_per_sec {
@@ -245,6 +245,26 @@ impl SourceConfig {
                     self.name
                 ),
             ));
+        }
+        if self.auth_mode() == AuthMode::Both && self.accepted_tokens().next().is_none() {
+            return Err(invalid(
+                key("token"),
+                format!(
+                    "source {:?} requires a token beside its signature (auth = \"both\", the \
+                     default with a sign_key) but has none: a signature is not bound to the body",
+                    self.name
+                ),
+            ));
+        }
+        if let Some(h) = &self.callback_host {
+            if h.is_empty() || h.contains(['/', ' ', '?', '#']) {
+                return Err(invalid(
+                    key("callback_host"),
+                    format!(
+                        "{h:?}: the host of the console's callback URL alone, no scheme or path"
+                    ),
+                ));
+            }
         }
         if self.auth_mode() != AuthMode::Signature
             && self.accepted_tokens().next().is_none()
@@ -296,18 +316,24 @@ mod tests {
 
     #[test]
     fn only_platforms_that_sign_can_require_a_signature() {
-        let load = |provider: &str| {
+        let load = |provider: &str, token: &str| {
             let f = file(&format!(
-                "[[sources]]\nname = \"s\"\nprovider = \"{provider}\"\nsign_key = \"k\"\n"
+                "[[sources]]\nname = \"s\"\nprovider = \"{provider}\"\nsign_key = \"k\"\n{token}"
             ));
             Config::load_with_env(Some(f.path()), []).map_err(|e| e.to_string())
         };
         for p in ["jdcloud", "ksyun"] {
-            let e = load(p).unwrap_err();
+            let e = load(p, "token = \"t\"\n").unwrap_err();
             assert!(e.contains("does not sign"), "{p}: {e}");
         }
         for p in ["aliyun", "tencent", "auto"] {
-            assert!(load(p).is_ok(), "{p}");
+            assert!(load(p, "token = \"t\"\n").is_ok(), "{p}");
+            // A signature is not bound to the body: alone it proves little.
+            let e = load(p, "").unwrap_err();
+            assert!(
+                e.contains("sources[0].token") && e.contains("beside"),
+                "{p}: {e}"
+            );
         }
     }
 }

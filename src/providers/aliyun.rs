@@ -137,10 +137,19 @@ pub fn signed_domain(record: Option<&Fields>, callback_host: Option<&str>, host:
     {
         return push_domain.trim().to_ascii_lowercase();
     }
-    let host = callback_host.unwrap_or(host).trim();
-    // "[::1]:8080" keeps its brackets; "example.com:8080" loses the port.
+    if let Some(h) = callback_host {
+        return h.trim().to_ascii_lowercase();
+    }
+    // "[::1]:8080" keeps its brackets; "example.com:8080" loses the port;
+    // a bare IPv6 address has none to lose.
+    let host = host.trim();
     let bare = match host.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.ends_with(':') => h,
+        Some((h, port))
+            if port.bytes().all(|b| b.is_ascii_digit())
+                && (!h.contains(':') || h.ends_with(']')) =>
+        {
+            h
+        }
         _ => host,
     };
     bare.to_ascii_lowercase()
@@ -240,6 +249,12 @@ mod tests {
             "cb.example.com"
         );
         assert_eq!(signed_domain(None, None, "[::1]:8080"), "[::1]");
+        assert_eq!(signed_domain(None, None, "::1"), "::1", "no port to strip");
+        assert_eq!(
+            signed_domain(None, Some("2001:db8::1:2"), "h:1"),
+            "2001:db8::1:2",
+            "the configured host is taken whole"
+        );
         assert_eq!(
             signed_domain(None, None, "cb.example.com"),
             "cb.example.com"

@@ -183,7 +183,9 @@ pub fn redact_sign(raw: &str) -> String {
         let after_colon = tail.trim_start().strip_prefix(':').map(str::trim_start);
         let Some(value) = after_colon else { continue };
         let skipped = tail.len() - value.len();
-        let end = if let Some(quoted) = value.strip_prefix('"') {
+        let end = if value.starts_with(['{', '[']) {
+            None // not a signature: left as it is
+        } else if let Some(quoted) = value.strip_prefix('"') {
             // A JSON string: up to its closing quote (escapes skipped).
             let mut escaped = false;
             quoted
@@ -217,6 +219,7 @@ pub fn redact_sign(raw: &str) -> String {
 mod tests {
     use super::*;
     use crate::body::{decode_body, Encoding};
+    use crate::event::Location;
 
     #[test]
     fn signatures_are_redacted_and_nothing_else_changes() {
@@ -235,11 +238,11 @@ mod tests {
             r#"{"design":"sign"}"#,
             "no json",
             r#"{"sign""#,
+            r#"{"sign":{"a":1}}"#,
         ] {
             assert_eq!(redact_sign(untouched), untouched);
         }
     }
-    use crate::event::Location;
 
     fn records(json: &str) -> Vec<Fields> {
         decode_body(Encoding::Json, json.as_bytes())

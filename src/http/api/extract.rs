@@ -22,16 +22,40 @@ pub struct Authorized;
 
 /// Headers a reverse proxy adds: a request that carries one came from
 /// elsewhere, whatever its peer address says.
-const FORWARDING_HEADERS: [&str; 3] = ["forwarded", "x-forwarded-for", "x-real-ip"];
+const FORWARDING_HEADERS: [&str; 6] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "via",
+];
 
-/// True when the caller is on this machine: a loopback peer that no
-/// reverse proxy forwarded (nginx or Caddy in front also connect from
-/// loopback, on behalf of anyone).
+/// True when the caller is on this machine: a loopback peer, that no
+/// reverse proxy says it forwarded (nginx or Caddy in front also connect
+/// from loopback, on behalf of anyone), asking for a loopback host (a
+/// browser here led by a rebound DNS name asks for that name). A heuristic:
+/// a proxy that adds none of these headers looks local; set `[api] token`
+/// whenever one forwards more than `/callbacks/`.
 pub fn local_caller(req: &HttpRequest) -> bool {
+    let headers = req.headers();
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let loopback_host = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
     req.peer_addr().is_some_and(|a| a.ip().is_loopback())
-        && !FORWARDING_HEADERS
-            .iter()
-            .any(|h| req.headers().contains_key(*h))
+        && loopback_host
+        && !FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h))
 }
 
 /// True when the request carries `Authorization: Bearer <token>`.
