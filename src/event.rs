@@ -27,6 +27,9 @@ pub enum EventKind {
     RecordingStopped,
     RecordingReady,
     SnapshotReady,
+    /// A client's session ended (nginx-rtmp `on_done`, SRS `on_stop`):
+    /// a player or a publisher went away.
+    SessionEnded,
 }
 
 impl EventKind {
@@ -46,6 +49,7 @@ impl EventKind {
             EventKind::RecordingStopped => "recording_stopped",
             EventKind::RecordingReady => "recording_ready",
             EventKind::SnapshotReady => "snapshot_ready",
+            EventKind::SessionEnded => "session_ended",
         }
     }
 }

@@ -4,6 +4,8 @@
 pub mod aliyun;
 pub mod jdcloud;
 pub mod ksyun;
+pub mod nginx_rtmp;
+pub mod srs;
 pub mod tencent;
 
 use crate::body::{BodyError, Fields, Payload};
@@ -35,6 +37,8 @@ pub fn parse(provider: Provider, payload: &Payload) -> Result<Vec<ParsedEvent>, 
                 Provider::Aliyun => aliyun::parse(fields),
                 Provider::Ksyun => ksyun::parse(fields),
                 Provider::Tencent => tencent::parse(fields),
+                Provider::NginxRtmp => nginx_rtmp::parse(fields),
+                Provider::Srs => srs::parse(fields),
                 Provider::Auto => unreachable!("detect never answers Auto"),
             }
         })
@@ -44,12 +48,18 @@ pub fn parse(provider: Provider, payload: &Payload) -> Result<Vec<ParsedEvent>, 
 /// Guesses the provider from the fields a body carries.
 pub fn detect(fields: &Fields, is_form: bool) -> Option<Provider> {
     if is_form {
+        if nginx_rtmp::looks_like(fields) {
+            return Some(Provider::NginxRtmp);
+        }
         if fields.has("call") {
             return Some(Provider::Ksyun);
         }
         if fields.has("action") {
             return Some(Provider::Aliyun);
         }
+    }
+    if srs::looks_like(fields) {
+        return Some(Provider::Srs);
     }
     // Before Alibaba's test: Tencent's bodies also carry `start_time`.
     if tencent::looks_like(fields) {

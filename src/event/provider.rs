@@ -14,6 +14,11 @@ pub enum Provider {
     Aliyun,
     Ksyun,
     Tencent,
+    /// nginx-rtmp-module's notify hooks (self-hosted).
+    #[serde(rename = "nginx_rtmp")]
+    NginxRtmp,
+    /// SRS's HTTP callbacks (self-hosted).
+    Srs,
     Auto,
 }
 
@@ -25,6 +30,8 @@ impl Provider {
             Provider::Aliyun => "aliyun",
             Provider::Ksyun => "ksyun",
             Provider::Tencent => "tencent",
+            Provider::NginxRtmp => "nginx_rtmp",
+            Provider::Srs => "srs",
             Provider::Auto => "auto",
         }
     }
@@ -44,9 +51,11 @@ impl FromStr for Provider {
             "aliyun" => Ok(Provider::Aliyun),
             "ksyun" => Ok(Provider::Ksyun),
             "tencent" => Ok(Provider::Tencent),
+            "nginx_rtmp" | "nginx-rtmp" => Ok(Provider::NginxRtmp),
+            "srs" => Ok(Provider::Srs),
             "auto" => Ok(Provider::Auto),
             other => Err(format!(
-                "unknown provider {other:?} (expected jdcloud, aliyun, ksyun, tencent or auto)"
+                "unknown provider {other:?} (expected jdcloud, aliyun, ksyun, tencent, nginx_rtmp, srs or auto)"
             )),
         }
     }

@@ -273,11 +273,9 @@ async fn reject(
             source = %source.name, code = err.code,
             "callback rejected and not kept (state.max_rejected_per_source reached): {}", err.message
         );
-        let mut e = ApiError::bad_request(err.code, err.message);
         let mut extra = serde_json::Map::new();
         extra.insert("kept".into(), json!(false));
-        e.extra = Some(extra);
-        return Err(e);
+        return refused(source, err, extra);
     }
     let (text, hex) = match std::str::from_utf8(body) {
         Ok(s) => (Some(s.to_owned()), None),
@@ -307,10 +305,29 @@ async fn reject(
         source = %source.name, rejected_id = %rejected.id, code = err.code,
         "callback rejected: {}", err.message
     );
-    let mut e = ApiError::bad_request(err.code, err.message);
     let mut extra = serde_json::Map::new();
     extra.insert("rejected_id".into(), json!(rejected.id));
     extra.insert("kept".into(), json!(true));
+    refused(source, err, extra)
+}
+
+/// The answer to a body we could not read: 400 with the reason, except to
+/// nginx-rtmp and SRS, for which any refusal of `on_publish` / `on_play`
+/// stops the stream (and which never retry a hook): they get a success
+/// (`{"code": 0}` for SRS) with the reason beside it.
+fn refused(
+    source: &SourceConfig,
+    err: BodyError,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> Result<HttpResponse, ApiError> {
+    if matches!(source.provider, Provider::NginxRtmp | Provider::Srs) {
+        let mut body = extra;
+        body.insert("code".into(), json!(0));
+        body.insert("error".into(), json!(err.code));
+        body.insert("message".into(), json!(err.message));
+        return Ok(HttpResponse::Ok().json(body));
+    }
+    let mut e = ApiError::bad_request(err.code, err.message);
     e.extra = Some(extra);
     Err(e)
 }

@@ -1,0 +1,336 @@
+//! Self-hosted ingest: nginx-rtmp's and SRS's own hook bodies, and a real
+//! stream, ffmpeg → nginx-rtmp (Debian's nginx and libnginx-mod-rtmp, which
+//! scripts/test installs) → its hooks → the daemon → the S3 server.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::s3::S3Server;
+use common::{fixture, sha256_hex, Daemon};
+use serde_json::{json, Value};
+
+/// Posts a fixture as its server sends it; the one event it became.
+async fn event_of(d: &Daemon, source: &str, name: &str) -> Value {
+    let ct = if name.ends_with(".json") {
+        "application/json"
+    } else {
+        "application/x-www-form-urlencoded"
+    };
+    let (status, reply) = d
+        .post(&format!("{source}?token=t"), Some(ct), fixture(name))
+        .await;
+    assert_eq!(status, 200, "{name}: {reply}");
+    assert_eq!(reply["code"], 0, "SRS wants code 0: {reply}");
+    let id = reply["events"][0].as_str().unwrap().to_owned();
+    let events = d.all_items("/api/v1/events").await;
+    events.into_iter().find(|e| e["id"] == id.as_str()).unwrap()
+}
+
+#[tokio::test]
+async fn nginx_rtmp_and_srs_hook_bodies_become_the_same_events_as_the_platforms() {
+    let d = Daemon::start(
+        "[transfer]\nworkers = 0\n\
+         [[sources]]\nname = \"ng\"\nprovider = \"nginx_rtmp\"\ntoken = \"t\"\n\
+         [[sources]]\nname = \"srs\"\nprovider = \"srs\"\ntoken = \"t\"\n\
+         [[sources]]\nname = \"any\"\nprovider = \"auto\"\ntoken = \"t\"\n",
+    );
+    for source in ["ng", "any"] {
+        let e = event_of(&d, source, "nginx_rtmp_on_publish.form").await;
+        assert_eq!(
+            (
+                &e["provider"],
+                &e["kind"],
+                &e["stream"],
+                &e["app"],
+                &e["domain"]
+            ),
+            (
+                &json!("nginx_rtmp"),
+                &json!("stream_started"),
+                &json!("test"),
+                &json!("live"),
+                &json!("127.0.0.1")
+            ),
+            "{e:#}"
+        );
+        let e = event_of(&d, source, "nginx_rtmp_on_record_done.form").await;
+        assert_eq!(e["kind"], "recording_ready");
+        assert_eq!(
+            e["file"]["location"],
+            json!({"type": "path", "value": "/var/rec/live/test-1700000000.flv"})
+        );
+        assert_eq!(e["file"]["format"], "flv");
+        assert!(e["job_id"].is_string(), "a job for the file");
+        let e = event_of(&d, source, "nginx_rtmp_on_publish_done.form").await;
+        assert_eq!(e["kind"], "stream_stopped");
+        let e = event_of(&d, source, "nginx_rtmp_on_done.form").await;
+        assert_eq!(e["kind"], "session_ended");
+    }
+    // A body we cannot read is kept, but never refuses a publish: both
+    // servers stop the stream on any refusal and never retry a hook.
+    for source in ["ng", "srs"] {
+        let (status, reply) = d
+            .post(
+                &format!("{source}?token=t"),
+                Some("application/x-www-form-urlencoded"),
+                "call=update&app=live",
+            )
+            .await;
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(
+            (&reply["code"], &reply["kept"]),
+            (&json!(0), &json!(true)),
+            "{reply}"
+        );
+    }
+    assert_eq!(d.all_items("/api/v1/rejected").await.len(), 2);
+    for source in ["srs", "any"] {
+        let e = event_of(&d, source, "srs_on_publish.json").await;
+        assert_eq!(
+            (&e["provider"], &e["kind"], &e["stream"], &e["app"]),
+            (
+                &json!("srs"),
+                &json!("stream_started"),
+                &json!("livestream"),
+                &json!("live")
+            ),
+            "{e:#}"
+        );
+        let e = event_of(&d, source, "srs_on_unpublish.json").await;
+        assert_eq!(
+            (&e["kind"], &e["domain"]),
+            (&json!("stream_stopped"), &json!("video.test.com"))
+        );
+        assert_eq!(e["params"]["salt"], "yyy");
+        let e = event_of(&d, source, "srs_on_dvr.json").await;
+        assert_eq!(e["kind"], "recording_ready");
+        assert_eq!(
+            e["file"]["location"]["value"],
+            "/usr/local/srs/objs/nginx/html/live/livestream.1420254068776.flv"
+        );
+        let e = event_of(&d, source, "srs_on_hls.json").await;
+        assert_eq!(e["kind"], "recording_ready");
+        assert_eq!(e["file"]["format"], "ts");
+        assert_eq!(e["file"]["duration_s"], 9.36);
+    }
+}
+
+/// A port nothing listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn need(program: &str) {
+    let found = Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(found, "{program} is missing: scripts/test installs it (Debian's nginx, libnginx-mod-rtmp, ffmpeg)");
+}
+
+/// nginx with the RTMP module, recording `live` in 5 s fragments under
+/// `rec` and calling the daemon at `daemon` back on every hook.
+struct Nginx {
+    child: Child,
+    port: u16,
+    rec: PathBuf,
+    dir: PathBuf,
+}
+
+impl Nginx {
+    fn start(dir: &Path, daemon: &str) -> Nginx {
+        need("nginx");
+        let rec = dir.join("rec");
+        std::fs::create_dir_all(&rec).unwrap();
+        let port = free_port();
+        let hook = format!("{daemon}/callbacks/local?token=t");
+        let conf = format!(
+            "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n\
+             daemon off;\nmaster_process off;\nerror_log {dir}/error.log info;\npid {dir}/nginx.pid;\n\
+             events {{}}\n\
+             rtmp {{\n  server {{\n    listen 127.0.0.1:{port};\n    application live {{\n\
+             live on;\n      record all;\n      record_path {rec};\n      record_unique on;\n\
+             record_interval 5s;\n      on_publish {hook};\n      on_publish_done {hook};\n\
+             on_record_done {hook};\n      on_done {hook};\n    }}\n  }}\n}}\n",
+            dir = dir.display(),
+            rec = rec.display(),
+        );
+        let path = dir.join("nginx.conf");
+        std::fs::write(&path, conf).unwrap();
+        let child = Command::new("nginx")
+            .args(["-p"])
+            .arg(dir)
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("nginx");
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "nginx did not listen; {}",
+                Self::log(dir)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Nginx {
+            child,
+            port,
+            rec,
+            dir: dir.to_owned(),
+        }
+    }
+
+    fn log(dir: &Path) -> String {
+        std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+    }
+
+    /// The fragments recorded so far.
+    fn fragments(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(&self.rec)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "flv"))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// ffmpeg pushing a test pattern for `secs` to `url`, in real time.
+fn push(url: &str, secs: u32) -> Child {
+    need("ffmpeg");
+    Command::new("ffmpeg")
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-f",
+            "lavfi",
+            "-i",
+        ])
+        .arg("testsrc2=size=320x240:rate=25")
+        .args([
+            "-t",
+            &secs.to_string(),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "25",
+        ])
+        .args(["-f", "flv", url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ffmpeg")
+}
+
+fn config(s3: &S3Server, rec: &Path) -> String {
+    format!(
+        "{}[transfer]\nretry_initial_secs = 1\n\
+         [[sources]]\nname = \"local\"\nprovider = \"nginx_rtmp\"\ntoken = \"t\"\n\
+         [sources.origin]\ntype = \"file\"\nroots = [\"{}\"]\n",
+        s3.store_config("archive"),
+        rec.display()
+    )
+}
+
+/// Waits until the catalog holds `n` entries.
+async fn catalog_of(d: &Daemon, n: usize) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let c = d.all_items("/api/v1/catalog").await;
+        if c.len() >= n {
+            return c;
+        }
+        let jobs = d.all_items("/api/v1/jobs").await;
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{} of {n} archived; jobs {jobs:#?}",
+            c.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ffmpeg_stream_through_nginx_rtmp_is_archived_fragment_by_fragment() {
+    let s3 = S3Server::start(&["archive"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("nginx/rec");
+    let d = Daemon::start(&config(&s3, &rec));
+    let nginx = Nginx::start(&dir.path().join("nginx"), &d.base);
+    let out = push(
+        &format!("rtmp://127.0.0.1:{}/live/test?room=42", nginx.port),
+        15,
+    )
+    .wait_with_output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The last fragment is announced when the publisher goes.
+    let start = Instant::now();
+    while !d.log_text().contains("\"call=done") && start.elapsed() < Duration::from_secs(10) {
+        let events = d.all_items("/api/v1/events").await;
+        if events.iter().any(|e| e["kind"] == "session_ended") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let fragments = nginx.fragments();
+    assert!(
+        fragments.len() >= 3,
+        "15 s in 5 s fragments: {fragments:?}\n{}",
+        Nginx::log(&nginx.dir)
+    );
+    let catalog = catalog_of(&d, fragments.len()).await;
+    assert_eq!(catalog.len(), fragments.len(), "each fragment once");
+    for f in &fragments {
+        let sha = sha256_hex(&std::fs::read(f).unwrap());
+        let entry = catalog.iter().find(|e| e["sha256"] == sha.as_str());
+        assert!(entry.is_some(), "{} archived with its SHA-256", f.display());
+        let key = entry.unwrap()["store"]["key"].as_str().unwrap();
+        let stored = std::fs::read(s3.path("archive", key)).unwrap();
+        assert_eq!(sha256_hex(&stored), sha, "{key} in the bucket");
+    }
+    // What nginx-rtmp really sent reads as the documented bodies do.
+    let events = d.all_items("/api/v1/events").await;
+    let recorded: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "recording_ready")
+        .collect();
+    assert_eq!(recorded.len(), fragments.len());
+    for e in &recorded {
+        assert_eq!(
+            (&e["provider"], &e["stream"], &e["app"]),
+            (&json!("nginx_rtmp"), &json!("test"), &json!("live"))
+        );
+        assert_eq!(e["params"]["room"], "42", "the publisher's own argument");
+        assert!(e["raw"].as_str().unwrap().contains("call=record_done"));
+    }
+    assert!(events.iter().any(|e| e["kind"] == "stream_started"));
+    assert!(events.iter().any(|e| e["kind"] == "stream_stopped"));
+}
