@@ -75,6 +75,11 @@ pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Err
             orphan_age: config.store.orphan_upload_age(),
         })));
         tokio::spawn(heal_after_full_disk(db.clone(), config.state.dir.clone()));
+        let sweeper = tokio::spawn(crate::local::run(
+            queue.clone(),
+            crate::local::Sweep::all(&config),
+            Arc::clone(&wake),
+        ));
         let pruner = tokio::spawn(crate::retention::run(
             queue.clone(),
             crate::retention::Retention::of(&config.state),
@@ -86,6 +91,7 @@ pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Err
         // It holds nothing in memory: what it has yet to abort is on disk.
         janitor.abort();
         pruner.abort();
+        sweeper.abort();
         Ok::<(), Box<dyn std::error::Error>>(())
     })?;
     db.flush_now()?;

@@ -156,6 +156,19 @@ pub struct Event {
     /// The request as received (body, or query string for GET callbacks),
     /// but for Tencent's `sign`, kept as `***` (it could sign other bodies).
     pub raw: String,
+    /// How the daemon learnt of it.
+    #[serde(default)]
+    pub found_by: FoundBy,
+}
+
+/// How the daemon learnt of an event: a callback, or a file origin's sweep
+/// finding a file nobody announced.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FoundBy {
+    #[default]
+    Callback,
+    Sweep,
 }
 
 impl Event {
@@ -229,6 +242,7 @@ impl ParsedEvent {
             job_id: None,
             duplicate: false,
             raw: raw.to_owned(),
+            found_by: FoundBy::Callback,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod http;
 pub mod id;
 pub mod ingest;
 pub mod janitor;
+pub mod local;
 pub mod metrics;
 pub mod net;
 pub mod providers;

@@ -115,7 +115,7 @@ impl Sources {
                     .await,
                     bucket: bucket.clone(),
                 }),
-                Some(OriginConfig::File { roots }) => Some(Origin::File {
+                Some(OriginConfig::File { roots, .. }) => Some(Origin::File {
                     roots: roots.clone(),
                 }),
             };

@@ -334,3 +334,61 @@ async fn an_ffmpeg_stream_through_nginx_rtmp_is_archived_fragment_by_fragment() 
     assert!(events.iter().any(|e| e["kind"] == "stream_started"));
     assert!(events.iter().any(|e| e["kind"] == "stream_stopped"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fragments_whose_hook_was_lost_while_the_daemon_was_down_are_swept_once() {
+    let s3 = S3Server::start(&["archive"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("nginx/rec");
+    let port = free_port();
+    let config = format!(
+        "{}sweep = true\nsweep_interval_secs = 1\nsettle_secs = 2\nsweep_glob = \"*.flv\"\n",
+        config(&s3, &rec)
+    );
+    let listen = format!("127.0.0.1:{port}");
+    let env = [("RECORDING_ARCHIVER__SERVER__LISTEN", listen.as_str())];
+    let start =
+        |dir: &Path| tokio::task::block_in_place(|| Daemon::start_with_env(dir, &config, &env));
+    let mut d = start(dir.path());
+    let nginx = Nginx::start(&dir.path().join("nginx"), &d.base);
+    let mut ffmpeg = push(&format!("rtmp://127.0.0.1:{}/live/test", nginx.port), 16);
+    // Down from 6 s to 11.5 s: the fragment closed at about 10 s is
+    // announced to nobody (nginx-rtmp sends each hook once).
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    d.kill9();
+    tokio::time::sleep(Duration::from_millis(5500)).await;
+    d = start(dir.path());
+    let out = tokio::task::block_in_place(|| ffmpeg.wait()).unwrap();
+    assert!(out.success());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let fragments = nginx.fragments();
+    assert!(fragments.len() >= 3, "{fragments:?}");
+    let catalog = catalog_of(&d, fragments.len()).await;
+    // Settled: a late sweep or hook must not add a second copy.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let catalog_after = d.all_items("/api/v1/catalog").await;
+    assert_eq!(catalog_after.len(), catalog.len(), "nothing archived twice");
+    assert_eq!(catalog.len(), fragments.len());
+    for f in &fragments {
+        let sha = sha256_hex(&std::fs::read(f).unwrap());
+        assert!(
+            catalog.iter().any(|e| e["sha256"] == sha.as_str()),
+            "{} archived",
+            f.display()
+        );
+    }
+    let jobs = d.all_items("/api/v1/jobs").await;
+    assert_eq!(
+        jobs.len(),
+        fragments.len(),
+        "one job per fragment: {jobs:#?}"
+    );
+    let swept = jobs.iter().filter(|j| j["found_by"] == "sweep").count();
+    let announced = jobs.iter().filter(|j| j["found_by"] == "callback").count();
+    assert!(swept >= 1, "the lost hook's fragment was swept: {jobs:#?}");
+    assert!(announced >= 2, "the others came by callback: {jobs:#?}");
+    println!(
+        "{} fragments: {announced} announced, {swept} swept",
+        fragments.len()
+    );
+}

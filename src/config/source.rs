@@ -34,7 +34,30 @@ pub enum OriginConfig {
     Http { base_url: String },
     /// Local directories (self-hosted nginx-rtmp / SRS): only files under
     /// `roots`, symlinks resolved, are ever read.
-    File { roots: Vec<PathBuf> },
+    File {
+        roots: Vec<PathBuf>,
+        /// Also queue, every `sweep_interval_secs`, each closed file under
+        /// the roots that no job knows (a hook lost or skipped, files
+        /// written while the daemon was down).
+        #[serde(default)]
+        sweep: bool,
+        #[serde(default = "default_sweep_interval")]
+        sweep_interval_secs: u64,
+        /// A file is closed once unmodified this long.
+        #[serde(default = "default_settle")]
+        settle_secs: u64,
+        /// Only file names matching this (`*` and `?`), e.g. `"*.flv"`.
+        #[serde(default)]
+        sweep_glob: Option<String>,
+    },
+}
+
+fn default_sweep_interval() -> u64 {
+    60
+}
+
+fn default_settle() -> u64 {
+    30
 }
 
 fn default_true() -> bool {
@@ -185,7 +208,7 @@ impl SourceConfig {
                 ));
             }
         }
-        if let Some(OriginConfig::File { roots }) = &self.origin {
+        if let Some(OriginConfig::File { roots, .. }) = &self.origin {
             if roots.is_empty() {
                 return Err(invalid(
                     key("origin.roots"),

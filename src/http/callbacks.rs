@@ -114,10 +114,12 @@ async fn receive_inner(
     }
     // After authentication: a stranger's flood cannot spend a source's quota.
     state.limits.admit(source)?;
-    let events = match arrived.events(source, decoded, received_at) {
+    let mut events = match arrived.events(source, decoded, received_at) {
         Ok(events) => events,
         Err(e) => return reject(state, req, source, &platform_query, &body, received_at, e).await,
     };
+    // A local file's size and time, so that a sweep finding it knows it.
+    crate::local::state_files(source, &mut events);
     // Resolves only once the events and jobs are flushed to disk.
     let recorded = crate::ingest::record_events(&state.queue, events, received_at).await?;
 

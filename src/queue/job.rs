@@ -82,6 +82,9 @@ pub struct Job {
     /// attempt continues it (or aborts it).
     #[serde(default)]
     pub upload: Option<UploadRecord>,
+    /// How its file was found: a callback, or a file origin's sweep.
+    #[serde(default)]
+    pub found_by: crate::event::FoundBy,
 }
 
 impl Job {
@@ -110,6 +113,7 @@ impl Job {
             bytes_total: None,
             lease_until: None,
             upload: None,
+            found_by: event.found_by,
         })
     }
 
@@ -136,12 +140,20 @@ impl FileIdentity {
     pub fn of(source: &str, file: &FileInfo) -> FileIdentity {
         let ms =
             |t: Option<Timestamp>| t.map_or_else(|| "-".to_owned(), |t| to_millis(&t).to_string());
-        FileIdentity(format!(
+        let mut id = format!(
             "{source}\n{}\n{}\n{}",
             file.location.as_str(),
             ms(file.facts.started_at),
             ms(file.facts.ended_at)
-        ))
+        );
+        // A local file (a file origin's absolute path) is also its size: a
+        // path rewritten by the next recording is another file.
+        if let (Location::Path(p), Some(size)) = (&file.location, file.size) {
+            if p.starts_with('/') {
+                id.push_str(&format!("\n{size}"));
+            }
+        }
+        FileIdentity(id)
     }
 
     /// The dedupe key, as stored.

@@ -1,0 +1,262 @@
+//! Files on this machine, for sources with a `file` origin (self-hosted
+//! nginx-rtmp, SRS, MediaMTX). A file a callback announces is stated as the
+//! callback arrives: its canonical path, size and modification time make its
+//! identity, so the sweep, finding the same file, knows it. The sweep queues
+//! every closed file under the roots that no job knows: a hook lost (the
+//! servers send each once), skipped at shutdown, or files written while the
+//! daemon was down.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::config::{Config, OriginConfig, SourceConfig};
+use crate::db::{DbError, Tree};
+use crate::event::{
+    Event, EventKind, FileFacts, FileInfo, FoundBy, Location, ParsedEvent, Provider,
+};
+use crate::queue::{FileIdentity, Queue};
+use crate::time::Timestamp;
+
+/// Sweeps recorded per batch: each batch is one durable commit.
+const BATCH: usize = 100;
+
+/// One source's sweep.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    source: String,
+    provider: Provider,
+    roots: Vec<PathBuf>,
+    every: Duration,
+    settle: Duration,
+    glob: Option<String>,
+}
+
+impl Sweep {
+    /// The sweeps the configuration asks for.
+    pub fn all(config: &Config) -> Vec<Sweep> {
+        config
+            .sources
+            .iter()
+            .filter_map(|s| match &s.origin {
+                Some(OriginConfig::File {
+                    roots,
+                    sweep: true,
+                    sweep_interval_secs,
+                    settle_secs,
+                    sweep_glob,
+                }) => Some(Sweep {
+                    source: s.name.clone(),
+                    provider: s.provider,
+                    roots: roots.clone(),
+                    every: Duration::from_secs((*sweep_interval_secs).max(1)),
+                    settle: Duration::from_secs(*settle_secs),
+                    glob: sweep_glob.clone(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// States the local files `events` announce (a source with a file origin):
+/// the path made canonical, the size and, unless the sender said when the
+/// recording ended, the modification time as its end.
+pub fn state_files(source: &SourceConfig, events: &mut [Event]) {
+    let Some(OriginConfig::File { roots, .. }) = &source.origin else {
+        return;
+    };
+    for file in events.iter_mut().filter_map(|e| e.file.as_mut()) {
+        let Location::Path(p) = &file.location else {
+            continue;
+        };
+        let Some((path, size, modified)) = stat_under(roots, p) else {
+            continue; // not there yet: the job looks when it runs
+        };
+        file.location = Location::Path(path.to_string_lossy().into_owned());
+        file.size = Some(size);
+        file.facts.ended_at = file.facts.ended_at.or(Some(modified.into()));
+    }
+}
+
+fn stat_under(roots: &[PathBuf], p: &str) -> Option<(PathBuf, u64, SystemTime)> {
+    let path = crate::source::file::resolve_under(roots, p).ok()?;
+    let meta = std::fs::metadata(&path).ok()?;
+    Some((path, meta.len(), meta.modified().ok()?))
+}
+
+/// Runs every sweep at its interval, the first at once (files written
+/// while the daemon was down), until the task is aborted.
+pub async fn run(queue: Queue, sweeps: Vec<Sweep>, wake: Arc<tokio::sync::Notify>) {
+    let mut tasks = tokio::task::JoinSet::new();
+    for s in sweeps {
+        let (queue, wake) = (queue.clone(), Arc::clone(&wake));
+        tasks.spawn(async move {
+            loop {
+                match sweep_once(&queue, &s).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(source = %s.source, files = n, "the sweep found files no callback announced");
+                        wake.notify_waiters();
+                    }
+                    Err(e) => tracing::warn!(source = %s.source, error = %e, "the sweep failed; trying again later"),
+                }
+                tokio::time::sleep(s.every).await;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+/// One pass: every closed file no job knows becomes an event and a job.
+pub async fn sweep_once(queue: &Queue, s: &Sweep) -> Result<usize, DbError> {
+    let walked = {
+        let s = s.clone();
+        tokio::task::spawn_blocking(move || closed_files(&s, SystemTime::now()))
+            .await
+            .unwrap_or_default()
+    };
+    let now = chrono::Utc::now();
+    let mut events = Vec::new();
+    for (path, size, modified) in walked {
+        let event = found(s, &path, size, modified, now);
+        let Some(file) = &event.file else { continue };
+        // Known with its size and time, or announced before it could be stated.
+        let bare = FileInfo {
+            location: file.location.clone(),
+            size: None,
+            facts: FileFacts::default(),
+        };
+        let db = queue.db();
+        if db
+            .get(Tree::Dedupe, FileIdentity::of(&s.source, file).as_bytes())?
+            .is_some()
+            || db
+                .get(Tree::Dedupe, FileIdentity::of(&s.source, &bare).as_bytes())?
+                .is_some()
+        {
+            continue;
+        }
+        events.push(event);
+    }
+    let n = events.len();
+    while !events.is_empty() {
+        let rest = events.split_off(events.len().min(BATCH));
+        crate::ingest::record_events(queue, events, now).await?;
+        events = rest;
+    }
+    Ok(n)
+}
+
+/// Regular files under the roots, unmodified for `settle`, matching the glob.
+fn closed_files(s: &Sweep, now: SystemTime) -> Vec<(PathBuf, u64, SystemTime)> {
+    let mut found = Vec::new();
+    let mut dirs: Vec<(PathBuf, usize)> = s.roots.iter().map(|r| (r.clone(), 0)).collect();
+    while let Some((dir, depth)) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            if kind.is_dir() && depth < 16 {
+                dirs.push((path, depth + 1));
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !kind.is_file() || !s.glob.as_deref().is_none_or(|g| glob_match(g, &name)) {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            let Ok(modified) = meta.modified() else {
+                continue;
+            };
+            if now.duration_since(modified).unwrap_or_default() < s.settle {
+                continue; // still being written, perhaps
+            }
+            if let Ok(canonical) = std::fs::canonicalize(&path) {
+                found.push((canonical, meta.len(), modified));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// The event a swept file becomes. Its stream is read from the file name,
+/// up to its first `-` or `.` (nginx-rtmp's `name-time.flv`, SRS's
+/// `name.time.flv`); its app is the directory it lies in.
+fn found(s: &Sweep, path: &Path, size: u64, modified: SystemTime, now: Timestamp) -> Event {
+    let location = Location::Path(path.to_string_lossy().into_owned());
+    let kind = match location.extension().as_deref() {
+        Some("jpg" | "jpeg" | "png" | "webp") => EventKind::SnapshotReady,
+        _ => EventKind::RecordingReady,
+    };
+    let mut e = ParsedEvent::new(s.provider, kind, "sweep");
+    let name = location.file_name().to_owned();
+    e.stream.name = name
+        .split(['-', '.'])
+        .next()
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned);
+    e.stream.app = path
+        .parent()
+        .filter(|p| !s.roots.iter().any(|r| r == p))
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned());
+    let modified: Timestamp = modified.into();
+    e.occurred_at = Some(modified);
+    e.file = Some(FileInfo {
+        location,
+        size: Some(size),
+        facts: FileFacts {
+            ended_at: Some(modified),
+            ..FileFacts::default()
+        },
+    });
+    let raw = serde_json::json!({"found_by": "sweep", "path": path, "size": size,
+        "modified_at": modified.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)})
+    .to_string();
+    let mut event = e.into_event(&s.source, now, &raw);
+    event.found_by = FoundBy::Sweep;
+    event
+}
+
+/// `*` (any run) and `?` (any one character) against a file name.
+fn glob_match(glob: &str, name: &str) -> bool {
+    let (g, n): (Vec<char>, Vec<char>) = (glob.chars().collect(), name.chars().collect());
+    let (mut gi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if gi < g.len() && (g[gi] == '?' || g[gi] == n[ni]) {
+            gi += 1;
+            ni += 1;
+        } else if gi < g.len() && g[gi] == '*' {
+            star = Some(gi);
+            mark = ni;
+            gi += 1;
+        } else if let Some(st) = star {
+            gi = st + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    g[gi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs_match_names() {
+        assert!(glob_match("*.flv", "test-1700000000.flv"));
+        assert!(!glob_match("*.flv", "test.flv.tmp"));
+        assert!(glob_match("t?st*", "test-1.mp4"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("a*b", "acd"));
+    }
+}
