@@ -82,6 +82,10 @@ pub fn state_files(source: &SourceConfig, events: &mut [Event]) {
 fn stat_under(roots: &[PathBuf], p: &str) -> Option<(PathBuf, u64, SystemTime)> {
     let path = crate::source::file::resolve_under(roots, p).ok()?;
     let meta = std::fs::metadata(&path).ok()?;
+    // A device or a FIFO is left to the job, which refuses it with its reason.
+    if !meta.is_file() {
+        return None;
+    }
     Some((path, meta.len(), meta.modified().ok()?))
 }
 

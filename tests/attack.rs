@@ -342,9 +342,11 @@ async fn a_file_origin_reads_nothing_outside_its_roots() {
                       "start_time": 1700000000, "stop_time": 1700000060});
     post_ok(&d, "self?token=t", body.to_string()).await;
     let jobs = settled_jobs(&d, attempts.len() + 1).await;
+    // A local file is recorded by its canonical path.
+    let canonical = std::fs::canonicalize(root.join("live/a.flv")).unwrap();
     let ok = jobs
         .iter()
-        .find(|j| j["origin"]["value"] == "live/a.flv")
+        .find(|j| j["origin"]["value"] == canonical.to_str().unwrap())
         .unwrap();
     assert_eq!(ok["state"], "done", "{ok}");
     for f in files_under(&d.dir.join("archive")) {
