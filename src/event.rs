@@ -30,6 +30,8 @@ pub enum EventKind {
     /// A client's session ended (nginx-rtmp `on_done`, SRS `on_stop`):
     /// a player or a publisher went away.
     SessionEnded,
+    /// A local file was deleted once archived (`delete_after_archive`).
+    LocalFileDeleted,
 }
 
 impl EventKind {
@@ -50,6 +52,7 @@ impl EventKind {
             EventKind::RecordingReady => "recording_ready",
             EventKind::SnapshotReady => "snapshot_ready",
             EventKind::SessionEnded => "session_ended",
+            EventKind::LocalFileDeleted => "local_file_deleted",
         }
     }
 }

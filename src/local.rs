@@ -30,6 +30,7 @@ pub struct Sweep {
     every: Duration,
     settle: Duration,
     glob: Option<String>,
+    delete_after_archive: bool,
 }
 
 impl Sweep {
@@ -45,6 +46,7 @@ impl Sweep {
                     sweep_interval_secs,
                     settle_secs,
                     sweep_glob,
+                    delete_after_archive,
                 }) => Some(Sweep {
                     source: s.name.clone(),
                     provider: s.provider,
@@ -52,6 +54,7 @@ impl Sweep {
                     every: Duration::from_secs((*sweep_interval_secs).max(1)),
                     settle: Duration::from_secs(*settle_secs),
                     glob: sweep_glob.clone(),
+                    delete_after_archive: *delete_after_archive,
                 }),
                 _ => None,
             })
@@ -132,12 +135,18 @@ pub async fn sweep_once(queue: &Queue, s: &Sweep) -> Result<usize, DbError> {
             facts: FileFacts::default(),
         };
         let db = queue.db();
+        let known = db.get(Tree::Dedupe, FileIdentity::of(&s.source, file).as_bytes())?;
+        if let Some(job) = &known {
+            // Archived, but a crash came before its deletion: finish it.
+            // (Same path, size and time: the very file archived.)
+            if s.delete_after_archive && job_is_done(queue, job)? {
+                delete(queue, &s.source, s.provider, &path, size, "sweep").await?;
+            }
+            continue;
+        }
         if db
-            .get(Tree::Dedupe, FileIdentity::of(&s.source, file).as_bytes())?
+            .get(Tree::Dedupe, FileIdentity::of(&s.source, &bare).as_bytes())?
             .is_some()
-            || db
-                .get(Tree::Dedupe, FileIdentity::of(&s.source, &bare).as_bytes())?
-                .is_some()
         {
             continue;
         }
@@ -150,6 +159,84 @@ pub async fn sweep_once(queue: &Queue, s: &Sweep) -> Result<usize, DbError> {
         events = rest;
     }
     Ok(n)
+}
+
+fn job_is_done(queue: &Queue, id: &[u8]) -> Result<bool, DbError> {
+    let Some(id) = crate::id::JobId::from_bytes(id) else {
+        return Ok(false);
+    };
+    Ok(queue
+        .get(id)?
+        .is_some_and(|j| j.state == crate::queue::JobState::Done))
+}
+
+/// After an archive is verified and its catalog entry durable: deletes the
+/// local file when its source says so and the file is still the one
+/// archived (its size, and its time as stated when it was announced).
+pub async fn after_archive(
+    queue: &Queue,
+    deletes: bool,
+    entry: &crate::catalog::CatalogEntry,
+) -> Result<(), DbError> {
+    let Location::Path(p) = &entry.origin else {
+        return Ok(());
+    };
+    if !deletes || !p.starts_with('/') {
+        return Ok(());
+    }
+    let path = PathBuf::from(p);
+    let Ok(meta) = std::fs::metadata(&path) else {
+        return Ok(()); // gone already
+    };
+    let same_time = match (entry.file.ended_at, meta.modified()) {
+        (Some(stated), Ok(now)) => {
+            stated.timestamp_millis() == Timestamp::from(now).timestamp_millis()
+        }
+        _ => false,
+    };
+    if !meta.is_file() || meta.len() != entry.size || !same_time {
+        tracing::warn!(path = %path.display(), "the local file changed since it was archived; kept");
+        return Ok(());
+    }
+    delete(
+        queue,
+        &entry.source,
+        entry.provider,
+        &path,
+        entry.size,
+        "archive",
+    )
+    .await
+}
+
+/// Deletes `path` and records it as an event.
+async fn delete(
+    queue: &Queue,
+    source: &str,
+    provider: Provider,
+    path: &Path,
+    size: u64,
+    after: &str,
+) -> Result<(), DbError> {
+    if let Err(e) = std::fs::remove_file(path) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot delete the archived local file");
+        return Ok(());
+    }
+    tracing::info!(path = %path.display(), "deleted the local file, archived and verified");
+    let mut e = ParsedEvent::new(
+        provider,
+        EventKind::LocalFileDeleted,
+        "delete_after_archive",
+    );
+    e.file = Some(FileInfo {
+        location: Location::Path(path.to_string_lossy().into_owned()),
+        size: Some(size),
+        facts: FileFacts::default(),
+    });
+    let raw = serde_json::json!({"deleted": path, "size": size, "after": after}).to_string();
+    let now = chrono::Utc::now();
+    crate::ingest::record_events(queue, vec![e.into_event(source, now, &raw)], now).await?;
+    Ok(())
 }
 
 /// Regular files under the roots, unmodified for `settle`, matching the glob.

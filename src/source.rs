@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use crate::config::{Config, OriginConfig, SourceConfig};
 use crate::event::Location;
@@ -62,6 +61,7 @@ enum Origin {
     },
     File {
         roots: Vec<std::path::PathBuf>,
+        delete_after_archive: bool,
     },
 }
 
@@ -115,8 +115,13 @@ impl Sources {
                     .await,
                     bucket: bucket.clone(),
                 }),
-                Some(OriginConfig::File { roots, .. }) => Some(Origin::File {
+                Some(OriginConfig::File {
+                    roots,
+                    delete_after_archive,
+                    ..
+                }) => Some(Origin::File {
                     roots: roots.clone(),
+                    delete_after_archive: *delete_after_archive,
                 }),
             };
             map.insert(
@@ -146,6 +151,17 @@ enum Target<'a> {
 }
 
 impl SourceClient {
+    /// True when the source's local files go once archived.
+    pub fn deletes_after_archive(&self) -> bool {
+        matches!(
+            self.origin,
+            Some(Origin::File {
+                delete_after_archive: true,
+                ..
+            })
+        )
+    }
+
     /// Starts fetching a file.
     pub async fn open(&self, location: &Location) -> Result<Download, Failure> {
         match self.target(location)? {
@@ -201,10 +217,10 @@ impl SourceClient {
                         "the relative path {p:?} climbs out of the origin with `..`"
                     )));
                 }
-                self.checked_url(&format!("{base}/{}", encode_path(p)))
+                self.checked_url(&format!("{base}/{}", http::encode_path(p)))
                     .map(Target::Url)
             }
-            Some(Origin::File { roots }) => Ok(Target::File(roots, p)),
+            Some(Origin::File { roots, .. }) => Ok(Target::File(roots, p)),
             Some(Origin::S3 { client, bucket }) => {
                 let p = p.trim_start_matches('/');
                 let (bucket, key) = match bucket {
@@ -256,33 +272,6 @@ impl SourceClient {
         }
         Ok(parsed)
     }
-}
-
-/// What a path segment may hold unencoded (RFC 3986 `pchar`), plus the `/`
-/// between segments.
-const PATH: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~')
-    .remove(b'!')
-    .remove(b'$')
-    .remove(b'&')
-    .remove(b'\'')
-    .remove(b'(')
-    .remove(b')')
-    .remove(b'*')
-    .remove(b'+')
-    .remove(b',')
-    .remove(b';')
-    .remove(b'=')
-    .remove(b':')
-    .remove(b'@')
-    .remove(b'/');
-
-/// Percent-encodes a storage path for a URL, keeping its `/`.
-fn encode_path(p: &str) -> String {
-    utf8_percent_encode(p.trim_start_matches('/'), PATH).to_string()
 }
 
 /// The failure for a file of zero bytes.
@@ -387,11 +376,11 @@ mod tests {
     #[test]
     fn paths_are_encoded_for_urls() {
         assert_eq!(
-            encode_path("liveApp****/s 1/0_2017-03-08-23:09:46.flv"),
+            http::encode_path("liveApp****/s 1/0_2017-03-08-23:09:46.flv"),
             "liveApp****/s%201/0_2017-03-08-23:09:46.flv"
         );
         assert_eq!(
-            encode_path("/a#b?c%d/录像.flv"),
+            http::encode_path("/a#b?c%d/录像.flv"),
             "a%23b%3Fc%25d/%E5%BD%95%E5%83%8F.flv"
         );
     }

@@ -193,10 +193,20 @@ async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
         return;
     }
     match result {
-        Ok(entry) => tracing::info!(
-            size = entry.size, sha256 = %entry.sha256, secs = started.elapsed().as_secs_f64(),
-            "archived to {}", describe(&entry.store)
-        ),
+        Ok(entry) => {
+            tracing::info!(
+                size = entry.size, sha256 = %entry.sha256, secs = started.elapsed().as_secs_f64(),
+                "archived to {}", describe(&entry.store)
+            );
+            // Verified and catalogued, durably: a local copy may go now.
+            let deletes = ctx
+                .sources
+                .get(&job.source)
+                .is_some_and(|s| s.deletes_after_archive());
+            if let Err(e) = crate::local::after_archive(&ctx.queue, deletes, &entry).await {
+                tracing::warn!(error = %e, "cannot record the local file's deletion");
+            }
+        }
         Err((f, _)) => {
             tracing::warn!(attempt = job.attempts, kind = ?f.kind, "transfer failed: {}", f.message)
         }

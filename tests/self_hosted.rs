@@ -392,3 +392,99 @@ async fn fragments_whose_hook_was_lost_while_the_daemon_was_down_are_swept_once(
         fragments.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_delete_after_archive_a_fragment_goes_only_once_its_archive_is_verified() {
+    let s3 = S3Server::start(&["archive"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("nginx/rec");
+    let d = Daemon::start(&format!(
+        "{}delete_after_archive = true\nsweep = true\nsweep_interval_secs = 1\nsettle_secs = 2\n",
+        config(&s3, &rec)
+    ));
+    let nginx = Nginx::start(&dir.path().join("nginx"), &d.base);
+    let out = push(&format!("rtmp://127.0.0.1:{}/live/test", nginx.port), 11)
+        .wait_with_output()
+        .unwrap();
+    assert!(out.status.success());
+    // Every fragment archived, then deleted, each deletion an event.
+    let start = Instant::now();
+    let (catalog, deleted) = loop {
+        let catalog = d.all_items("/api/v1/catalog").await;
+        let events = d.all_items("/api/v1/events").await;
+        let deleted: Vec<Value> = events
+            .into_iter()
+            .filter(|e| e["kind"] == "local_file_deleted")
+            .collect();
+        if !catalog.is_empty() && deleted.len() == catalog.len() && nginx.fragments().is_empty() {
+            break (catalog, deleted);
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{} archived, {} deleted",
+            catalog.len(),
+            deleted.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(catalog.len() >= 2, "{catalog:#?}");
+    for entry in &catalog {
+        let path = entry["origin"]["value"].as_str().unwrap();
+        let gone = deleted
+            .iter()
+            .find(|e| e["file"]["location"]["value"] == path)
+            .expect("its deletion");
+        assert!(
+            gone["received_at"].as_str().unwrap() >= entry["archived_at"].as_str().unwrap(),
+            "deleted after it was archived"
+        );
+        let key = entry["store"]["key"].as_str().unwrap();
+        assert_eq!(
+            sha256_hex(&std::fs::read(s3.path("archive", key)).unwrap()),
+            entry["sha256"].as_str().unwrap()
+        );
+    }
+
+    // A fragment whose upload fails stays on disk, until it is archived.
+    s3.stop().await;
+    let late = rec.join("late-1.flv");
+    std::fs::write(&late, common::random_bytes(50_000, 9)).unwrap();
+    let body = format!(
+        "app=live&name=late&call=record_done&path={}",
+        late.display()
+    );
+    let (status, reply) = d
+        .post(
+            "local?token=t",
+            Some("application/x-www-form-urlencoded"),
+            body,
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let start = Instant::now();
+    loop {
+        let jobs = d.all_items("/api/v1/jobs?state=retrying").await;
+        if !jobs.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the upload never failed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(late.exists(), "kept while its upload fails");
+    s3.restart().await;
+    let start = Instant::now();
+    while late.exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "deleted once archived"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        d.all_items("/api/v1/catalog").await.len(),
+        catalog.len() + 1
+    );
+}

@@ -49,6 +49,10 @@ pub enum OriginConfig {
         /// Only file names matching this (`*` and `?`), e.g. `"*.flv"`.
         #[serde(default)]
         sweep_glob: Option<String>,
+        /// Delete a local file once its archive is verified and catalogued
+        /// (and it has not changed since); never before.
+        #[serde(default)]
+        delete_after_archive: bool,
     },
 }
 

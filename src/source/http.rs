@@ -10,6 +10,7 @@ use super::resume::{Reopen, Resuming};
 use super::{Body, Download};
 use crate::retry::Failure;
 use crate::upload::OriginMark;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 /// One URL, fetched again from a byte when its body breaks.
 pub struct Get {
@@ -222,4 +223,31 @@ impl Reopen for Get {
     fn log_resume(&self, broke: &str) {
         tracing::info!(url = %shown(&self.url), "{broke}; continuing with a Range request");
     }
+}
+
+/// What a path segment may hold unencoded (RFC 3986 `pchar`), plus the `/`
+/// between segments.
+const PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'!')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'\'')
+    .remove(b'(')
+    .remove(b')')
+    .remove(b'*')
+    .remove(b'+')
+    .remove(b',')
+    .remove(b';')
+    .remove(b'=')
+    .remove(b':')
+    .remove(b'@')
+    .remove(b'/');
+
+/// Percent-encodes a storage path for a URL, keeping its `/`.
+pub(super) fn encode_path(p: &str) -> String {
+    utf8_percent_encode(p.trim_start_matches('/'), PATH).to_string()
 }
