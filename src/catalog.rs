@@ -41,6 +41,9 @@ pub struct CatalogEntry {
     pub event_id: EventId,
     #[serde(default)]
     pub params: BTreeMap<String, String>,
+    /// The publish session the recording was made in, when known.
+    #[serde(default)]
+    pub session: Option<String>,
 }
 
 impl CatalogEntry {
@@ -146,6 +149,7 @@ mod tests {
             job_id: JobId::default(),
             event_id: EventId::default(),
             params: BTreeMap::new(),
+            session: None,
         };
         let v = serde_json::to_value(&entry).unwrap();
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();

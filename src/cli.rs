@@ -80,13 +80,16 @@ struct ApiArgs {
 
 #[derive(Subcommand)]
 enum CatalogCommand {
-    /// List catalog entries, newest first.
+    /// List catalog entries, newest first (one session's: in recording order).
     List {
         #[command(flatten)]
         api: ApiArgs,
         /// Only this stream.
         #[arg(long)]
         stream: Option<String>,
+        /// Only this publish session's recordings, in the order recorded.
+        #[arg(long)]
+        session: Option<String>,
         /// Only recordings from this time on (RFC 3339, e.g. 2024-05-01T00:00:00Z).
         #[arg(long)]
         since: Option<String>,
@@ -165,6 +168,7 @@ pub fn main() -> ExitCode {
                 CatalogCommand::List {
                     api,
                     stream,
+                    session,
                     since,
                     json,
                 },
@@ -172,7 +176,14 @@ pub fn main() -> ExitCode {
             let mut query = Vec::new();
             query.extend(stream.map(|s| ("stream", s)));
             query.extend(since.map(|s| ("since", s)));
-            list(&api, "/api/v1/catalog", &query, json, client::catalog_table)
+            let table = match session {
+                Some(s) => {
+                    query.push(("session", s));
+                    client::session_table
+                }
+                None => client::catalog_table,
+            };
+            list(&api, "/api/v1/catalog", &query, json, table)
         }
         Command::Jobs {
             command: JobsCommand::List { api, state, json },

@@ -135,6 +135,17 @@ pub fn size(v: &Value) -> String {
     }
 }
 
+/// One session's entries as a table, in the order they were recorded.
+pub fn session_table(items: &[Value]) -> String {
+    let mut items = items.to_vec();
+    let when = |e: &Value| {
+        let t = e["started_at"].as_str().or(e["ended_at"].as_str());
+        t.unwrap_or("").to_owned()
+    };
+    items.sort_by_key(when);
+    catalog_table(&items)
+}
+
 /// The catalog as a table.
 pub fn catalog_table(items: &[Value]) -> String {
     let rows: Vec<Vec<String>> = items

@@ -38,7 +38,8 @@ pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Err
         )
     })?;
     let db = Db::open_with_cache(&config.state.dir, config.state.cache_mb << 20)?;
-    let queue = Queue::new(db.clone())?;
+    let queue = Queue::new(db.clone())?
+        .with_session_gap(Duration::from_secs(config.state.session_gap_secs));
     let requeued = queue.requeue_running(chrono::Utc::now())?;
     if requeued > 0 {
         tracing::warn!(

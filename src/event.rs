@@ -162,6 +162,11 @@ pub struct Event {
     /// How the daemon learnt of it.
     #[serde(default)]
     pub found_by: FoundBy,
+    /// The publish session of its stream (a recording's): the id of the
+    /// event that started it; reconnects within `state.session_gap_secs`
+    /// keep it.
+    #[serde(default)]
+    pub session: Option<String>,
 }
 
 /// How the daemon learnt of an event: a callback, or a file origin's sweep
@@ -246,6 +251,7 @@ impl ParsedEvent {
             duplicate: false,
             raw: raw.to_owned(),
             found_by: FoundBy::Callback,
+            session: None,
         }
     }
 }

@@ -34,6 +34,7 @@ pub async fn record_events(
     now: Timestamp,
 ) -> Result<Vec<Recorded>, DbError> {
     let db = queue.db();
+    let gap = queue.session_gap();
     // Ids are drawn here, outside the transaction: a retried transaction
     // must not burn new ones.
     let mut prepared = Vec::with_capacity(events.len());
@@ -72,7 +73,7 @@ pub async fn record_events(
                         }
                     }
                 }
-                stream::update(tx, &event)?;
+                event.session = stream::update(tx, &event, gap)?;
                 tx.insert(Tree::Events, event.id.key(), &encode(&event))?;
                 out.push(Recorded {
                     event,

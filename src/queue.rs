@@ -68,6 +68,7 @@ pub type Also<'a> = &'a dyn Fn(&Tx) -> Result<(), TxError>;
 pub struct Queue {
     db: Db,
     counts: Arc<counts::Counts>,
+    session_gap: Duration,
 }
 
 /// Queues `job`, the file `identity`, in the transaction `tx`, unless a job
@@ -108,30 +109,29 @@ impl Queue {
     /// The queue of `db`'s jobs (read once, to count them by state).
     pub fn new(db: Db) -> Result<Queue, DbError> {
         let counts = Arc::new(counts::Counts::read(&db)?);
-        Ok(Queue { db, counts })
+        let session_gap = Duration::from_secs(60);
+        Ok(Queue {
+            db,
+            counts,
+            session_gap,
+        })
+    }
+
+    /// The same queue, a stream restarted within `gap` of its stop keeping
+    /// its publish session (`state.session_gap_secs`).
+    pub fn with_session_gap(mut self, gap: Duration) -> Queue {
+        self.session_gap = gap;
+        self
+    }
+
+    /// See [`Queue::with_session_gap`].
+    pub fn session_gap(&self) -> Duration {
+        self.session_gap
     }
 
     /// The state store the queue keeps its jobs in.
     pub fn db(&self) -> &Db {
         &self.db
-    }
-
-    /// Counts what [`push`] did, once its transaction is committed.
-    pub fn pushed(&self, p: &Pushed) {
-        match p {
-            Pushed::New => self.counts.moved(None, Some(JobState::Queued)),
-            Pushed::Requeued(_) => self
-                .counts
-                .moved(Some(JobState::Failed), Some(JobState::Queued)),
-            Pushed::Duplicate(_) => {}
-        }
-    }
-
-    /// Counts `n` done jobs removed by retention.
-    pub fn pruned_done(&self, n: u64) {
-        for _ in 0..n {
-            self.counts.moved(Some(JobState::Done), None);
-        }
     }
 
     /// A fresh job id for a job created at `at`.

@@ -1,5 +1,7 @@
 //! Streams seen: who is live now, from the start/stop events received.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::db::{encode, tx_get_json, Db, DbError, Order, Page, PageRequest, Tree, Tx, TxError};
@@ -22,6 +24,10 @@ pub struct StreamState {
     pub last_stopped_at: Option<Timestamp>,
     #[serde(with = "serde_rfc3339")]
     pub last_event_at: Timestamp,
+    /// The current (or last) publish session: the id of the start event
+    /// that began it.
+    #[serde(default)]
+    pub session: Option<String>,
 }
 
 impl StreamState {
@@ -44,10 +50,15 @@ impl StreamState {
 
     /// Folds an event into the previous state (if any); `None` when the event
     /// does not concern liveness.
-    pub fn apply(prev: Option<StreamState>, e: &Event) -> Option<StreamState> {
+    pub fn apply(prev: Option<StreamState>, e: &Event, gap: Duration) -> Option<StreamState> {
         if !Self::concerns(e) {
             return None;
         }
+        // A start begins a session, unless it is a reconnect: the stream
+        // still live, or stopped less than `gap` before.
+        let reconnect = prev
+            .as_ref()
+            .is_some_and(|p| p.session.is_some() && (p.live || p.within(e.occurred_at, gap)));
         let mut s = prev.unwrap_or_else(|| StreamState {
             source: e.source.clone(),
             domain: e.stream.domain.clone().unwrap_or_default(),
@@ -57,7 +68,11 @@ impl StreamState {
             last_started_at: None,
             last_stopped_at: None,
             last_event_at: e.occurred_at,
+            session: None,
         });
+        if e.kind == EventKind::StreamStarted && !reconnect {
+            s.session = Some(e.id.to_string());
+        }
         let slot = if e.kind == EventKind::StreamStarted {
             &mut s.last_started_at
         } else {
@@ -74,19 +89,34 @@ impl StreamState {
     }
 }
 
-/// Folds `event` into its stream's state, in the transaction recording it.
-pub fn update(tx: &Tx, event: &Event) -> Result<(), TxError> {
-    if !StreamState::concerns(event) {
-        return Ok(());
+impl StreamState {
+    /// True when `at` lies no later than `gap` after the last stop.
+    fn within(&self, at: Timestamp, gap: Duration) -> bool {
+        let gap = chrono::Duration::from_std(gap).unwrap_or_default();
+        self.last_stopped_at.is_some_and(|stop| at <= stop + gap)
     }
+}
+
+/// Folds `event` into its stream's state, in the transaction recording it;
+/// the session the event belongs to (a recording made while its stream was
+/// live, or up to `gap` after it stopped).
+pub fn update(tx: &Tx, event: &Event, gap: Duration) -> Result<Option<String>, TxError> {
     let Some(key) = StreamState::key_of(event) else {
-        return Ok(());
+        return Ok(None);
     };
     let prev: Option<StreamState> = tx_get_json(tx, Tree::Streams, &key)?;
-    if let Some(next) = StreamState::apply(prev, event) {
+    if !StreamState::concerns(event) {
+        return Ok(prev.and_then(|p| {
+            let current = p.live || p.within(event.occurred_at, gap);
+            p.session.filter(|_| current)
+        }));
+    }
+    let next = StreamState::apply(prev, event, gap);
+    let session = next.as_ref().and_then(|n| n.session.clone());
+    if let Some(next) = next {
         tx.insert(Tree::Streams, &key, &encode(&next))?;
     }
-    Ok(())
+    Ok(session)
 }
 
 /// Streams seen, ordered by source, domain, app and stream.
@@ -96,4 +126,33 @@ pub fn list(
     keep: impl Fn(&StreamState) -> bool,
 ) -> Result<Page<StreamState>, DbError> {
     db.list(Tree::Streams, Order::Ascending, page, keep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{ParsedEvent, Provider};
+    use crate::id::EventId;
+
+    fn event(kind: EventKind, secs: i64, id: u8) -> Event {
+        let mut p = ParsedEvent::new(Provider::NginxRtmp, kind, "x");
+        p.stream.name = Some("s".into());
+        p.occurred_at = chrono::DateTime::from_timestamp(1_700_000_000 + secs, 0);
+        let mut e = p.into_event("src", chrono::Utc::now(), "");
+        e.id = EventId::from_bytes(&[id; 16]).unwrap();
+        e
+    }
+
+    #[test]
+    fn a_restart_within_the_gap_is_the_same_session_and_one_after_it_a_new_one() {
+        let gap = Duration::from_secs(60);
+        let s = StreamState::apply(None, &event(EventKind::StreamStarted, 0, 1), gap).unwrap();
+        let first = s.session.clone().unwrap();
+        let s = StreamState::apply(Some(s), &event(EventKind::StreamStopped, 100, 2), gap).unwrap();
+        let s = StreamState::apply(Some(s), &event(EventKind::StreamStarted, 130, 3), gap).unwrap();
+        assert_eq!(s.session.as_deref(), Some(first.as_str()), "a reconnect");
+        let s = StreamState::apply(Some(s), &event(EventKind::StreamStopped, 200, 4), gap).unwrap();
+        let s = StreamState::apply(Some(s), &event(EventKind::StreamStarted, 300, 5), gap).unwrap();
+        assert_ne!(s.session.as_deref(), Some(first.as_str()), "a new publish");
+    }
 }

@@ -316,6 +316,30 @@ async fn an_ffmpeg_stream_through_nginx_rtmp_is_archived_fragment_by_fragment() 
         let stored = std::fs::read(s3.path("archive", key)).unwrap();
         assert_eq!(sha256_hex(&stored), sha, "{key} in the bucket");
     }
+    // One publish session: every fragment in it, in the order recorded.
+    let session = catalog[0]["session"]
+        .as_str()
+        .expect("a session")
+        .to_owned();
+    let mut listed = d
+        .all_items(&format!("/api/v1/catalog?session={session}"))
+        .await;
+    assert_eq!(listed.len(), fragments.len(), "all in one session");
+    listed.sort_by(|a, b| a["ended_at"].as_str().cmp(&b["ended_at"].as_str()));
+    let in_order: Vec<String> = listed
+        .iter()
+        .map(|e| e["origin"]["value"].as_str().unwrap().to_owned())
+        .collect();
+    let on_disk: Vec<String> = fragments
+        .iter()
+        .map(|f| {
+            std::fs::canonicalize(f)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(in_order, on_disk, "by recording time, the fragments' order");
     // What nginx-rtmp really sent reads as the documented bodies do.
     let events = d.all_items("/api/v1/events").await;
     let recorded: Vec<&Value> = events

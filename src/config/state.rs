@@ -24,6 +24,9 @@ pub struct StateConfig {
     pub keep_rejected_days: f64,
     /// How often, in seconds, what is past its keeping is pruned.
     pub prune_every_secs: u64,
+    /// A stream started again within this many seconds of its stop is the
+    /// same publish session (a reconnect): its recordings share a session id.
+    pub session_gap_secs: u64,
     /// The state store's page cache, in MiB: most of the daemon's memory
     /// beside the transfers' parts (sled's own default would be 1 GiB).
     pub cache_mb: u64,
@@ -38,6 +41,7 @@ impl Default for StateConfig {
             keep_finished_jobs_days: 30.0,
             keep_rejected_days: 30.0,
             prune_every_secs: 300,
+            session_gap_secs: 60,
             cache_mb: 256,
         }
     }

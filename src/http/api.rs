@@ -168,6 +168,8 @@ struct CatalogFilter {
     kind: Option<crate::queue::FileKind>,
     since: Option<String>,
     until: Option<String>,
+    /// One publish session's recordings.
+    session: Option<String>,
 }
 
 fn time_param(name: &str, v: &Option<String>) -> Result<Option<crate::time::Timestamp>, ApiError> {
@@ -200,6 +202,9 @@ async fn catalog(
                 && f.kind.is_none_or(|k| k == e.kind)
                 && since.is_none_or(|t| at >= t)
                 && until.is_none_or(|t| at < t)
+                && f.session
+                    .as_ref()
+                    .is_none_or(|w| e.session.as_ref() == Some(w))
         })?)
     })
     .await

@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use super::{due, Job, JobState, Queue};
+use super::{due, Job, JobState, Pushed, Queue};
 use crate::db::{decode, Db, DbError, Tree};
 use crate::time::{to_millis, Timestamp};
 
@@ -19,6 +19,24 @@ pub struct Gauges {
 }
 
 impl Queue {
+    /// Counts what [`super::push`] did, once its transaction is committed.
+    pub fn pushed(&self, p: &Pushed) {
+        match p {
+            Pushed::New => self.counts.moved(None, Some(JobState::Queued)),
+            Pushed::Requeued(_) => self
+                .counts
+                .moved(Some(JobState::Failed), Some(JobState::Queued)),
+            Pushed::Duplicate(_) => {}
+        }
+    }
+
+    /// Counts `n` done jobs removed by retention.
+    pub fn pruned_done(&self, n: u64) {
+        for _ in 0..n {
+            self.counts.moved(Some(JobState::Done), None);
+        }
+    }
+
     /// Jobs by state (counted, not read) and the due backlog (read from
     /// the due index: jobs waiting or running, never the finished ones).
     pub fn gauges(&self, now: Timestamp) -> Result<Gauges, DbError> {

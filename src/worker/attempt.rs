@@ -79,6 +79,7 @@ pub(super) async fn transfer(
         job_id: job.id,
         event_id: job.event_id,
         params: event.params.clone(),
+        session: event.session.clone(),
     };
     let mut metadata = facts.metadata();
     metadata.insert("sha256".to_owned(), digests.sha256.clone());
