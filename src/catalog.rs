@@ -171,6 +171,7 @@ mod tests {
                 "origin",
                 "params",
                 "provider",
+                "session",
                 "sha256",
                 "size",
                 "source",
