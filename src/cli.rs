@@ -58,6 +58,24 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Queue a local file of a source with a file origin, through the running
+    /// daemon (MediaMTX: runOnRecordSegmentComplete).
+    Enqueue {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// The source whose file origin holds the file.
+        #[arg(long)]
+        source: String,
+        /// The file (absolute, or relative to the origin's roots).
+        #[arg(long)]
+        file: String,
+        /// The stream it is a recording of (default: the file name up to its first '-' or '.').
+        #[arg(long)]
+        stream: Option<String>,
+        /// The application (MediaMTX: the path).
+        #[arg(long)]
+        app: Option<String>,
+    },
     /// Callbacks that could not be read, kept whole.
     Rejected {
         #[command(subcommand)]
@@ -216,6 +234,29 @@ pub fn main() -> ExitCode {
                 }
                 Ok(())
             }))
+        }
+        Command::Enqueue {
+            api,
+            source,
+            file,
+            stream,
+            app,
+        } => {
+            let mut query = vec![("source", source), ("file", file.clone())];
+            query.extend(stream.map(|s| ("stream", s)));
+            query.extend(app.map(|a| ("app", a)));
+            report(
+                client::post_query(&api.api, "/api/v1/enqueue", &query, api.token.as_deref()).map(
+                    |v| {
+                        let job = v["jobs"][0].as_str().unwrap_or("-");
+                        if v["duplicate"] == true {
+                            println!("already known: {file} (job {job})");
+                        } else {
+                            println!("queued {file} (job {job})");
+                        }
+                    },
+                ),
+            )
         }
         Command::Streams { api, all, json } => {
             let query: Vec<(&str, String)> = if all {

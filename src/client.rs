@@ -56,6 +56,23 @@ pub fn post(api: &str, path: &str, token: Option<&str>) -> Result<Value, String>
     ))
 }
 
+/// POSTs to an API path with query parameters.
+pub fn post_query(
+    api: &str,
+    path: &str,
+    query: &[(&str, String)],
+    token: Option<&str>,
+) -> Result<Value, String> {
+    block_on(call(
+        &reqwest::Client::new(),
+        reqwest::Method::POST,
+        api,
+        path,
+        query,
+        token,
+    ))
+}
+
 /// Fetches every page of a listing.
 pub fn get_all(
     api: &str,

@@ -169,14 +169,16 @@ pub struct Event {
     pub session: Option<String>,
 }
 
-/// How the daemon learnt of an event: a callback, or a file origin's sweep
-/// finding a file nobody announced.
+/// How the daemon learnt of an event: a callback, a file origin's sweep
+/// finding a file nobody announced, or `recording-archiver enqueue`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FoundBy {
     #[default]
     Callback,
     Sweep,
+    /// `recording-archiver enqueue` (a MediaMTX hook, a script).
+    Enqueue,
 }
 
 impl Event {

@@ -239,6 +239,56 @@ async fn delete(
     Ok(())
 }
 
+/// The event `recording-archiver enqueue` makes of a local file of
+/// `source` (a MediaMTX `runOnRecordSegmentComplete` hook, a script).
+pub fn enqueued(
+    source: &SourceConfig,
+    file: &str,
+    stream: Option<String>,
+    app: Option<String>,
+    now: Timestamp,
+) -> Result<Event, String> {
+    let Some(OriginConfig::File { roots, .. }) = &source.origin else {
+        return Err(format!(
+            "source {:?} has no file origin to read {file:?} from",
+            source.name
+        ));
+    };
+    if stat_under(roots, file).is_none() {
+        return Err(format!(
+            "{file:?} is not a regular file under source {:?}'s roots",
+            source.name
+        ));
+    }
+    let location = Location::Path(file.to_owned());
+    let kind = match location.extension().as_deref() {
+        Some("jpg" | "jpeg" | "png" | "webp") => EventKind::SnapshotReady,
+        _ => EventKind::RecordingReady,
+    };
+    let mut e = ParsedEvent::new(source.provider, kind, "enqueue");
+    e.stream.name = stream.or_else(|| stream_of(location.file_name()));
+    e.stream.app = app;
+    e.file = Some(FileInfo {
+        location,
+        size: None,
+        facts: FileFacts::default(),
+    });
+    let raw = serde_json::json!({"found_by": "enqueue", "file": file}).to_string();
+    let mut events = vec![e.into_event(&source.name, now, &raw)];
+    state_files(source, &mut events);
+    let mut event = events.remove(0);
+    event.found_by = FoundBy::Enqueue;
+    Ok(event)
+}
+
+/// A stream name read from a file name: up to its first `-` or `.`.
+fn stream_of(name: &str) -> Option<String> {
+    name.split(['-', '.'])
+        .next()
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+}
+
 /// Regular files under the roots, unmodified for `settle`, matching the glob.
 fn closed_files(s: &Sweep, now: SystemTime) -> Vec<(PathBuf, u64, SystemTime)> {
     let mut found = Vec::new();
@@ -286,12 +336,7 @@ fn found(s: &Sweep, path: &Path, size: u64, modified: SystemTime, now: Timestamp
         _ => EventKind::RecordingReady,
     };
     let mut e = ParsedEvent::new(s.provider, kind, "sweep");
-    let name = location.file_name().to_owned();
-    e.stream.name = name
-        .split(['-', '.'])
-        .next()
-        .filter(|n| !n.is_empty())
-        .map(str::to_owned);
+    e.stream.name = stream_of(location.file_name());
     e.stream.app = path
         .parent()
         .filter(|p| !s.roots.iter().any(|r| r == p))

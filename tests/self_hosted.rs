@@ -512,3 +512,47 @@ async fn with_delete_after_archive_a_fragment_goes_only_once_its_archive_is_veri
         catalog.len() + 1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enqueue_queues_a_local_file_once_through_the_running_daemon() {
+    // MediaMTX's runOnRecordSegmentComplete runs a command: this one.
+    let s3 = S3Server::start(&["archive"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec");
+    std::fs::create_dir_all(rec.join("cam1")).unwrap();
+    let d = Daemon::start(&config(&s3, &rec));
+    let segment = rec.join("cam1/2026-12-01_10-00-00-000000.mp4");
+    let bytes = common::random_bytes(200_000, 31);
+    std::fs::write(&segment, &bytes).unwrap();
+    let enqueue = |file: &Path| {
+        let out = Command::new(common::binary())
+            .args([
+                "enqueue", "--api", &d.base, "--source", "local", "--stream", "cam1", "--file",
+            ])
+            .arg(file)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = tokio::task::block_in_place(|| enqueue(&segment));
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("queued"), "{out}");
+    let (code, out, _) = tokio::task::block_in_place(|| enqueue(&segment));
+    assert_eq!(code, Some(0));
+    assert!(
+        out.starts_with("already known"),
+        "a hook run twice archives once: {out}"
+    );
+    let catalog = catalog_of(&d, 1).await;
+    assert_eq!(catalog[0]["sha256"], sha256_hex(&bytes).as_str());
+    assert_eq!(catalog[0]["stream"], "cam1");
+    let jobs = d.all_items("/api/v1/jobs").await;
+    assert_eq!((jobs.len(), &jobs[0]["found_by"]), (1, &json!("enqueue")));
+    let (code, _, err) = tokio::task::block_in_place(|| enqueue(&rec.join("missing.mp4")));
+    assert_eq!(code, Some(1));
+    assert!(err.contains("not a regular file under"), "{err}");
+}

@@ -2,6 +2,7 @@
 //! JSON pages. Reads of the state store run on the blocking pool: a scan
 //! may walk many records, and the reactor must keep answering callbacks.
 
+mod enqueue;
 mod extract;
 
 use actix_web::http::StatusCode;
@@ -26,7 +27,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/catalog/{id}", web::get().to(catalog_entry))
         .route("/rejected", web::get().to(rejected))
         .route("/rejected/{id}/replay", web::post().to(replay))
-        .route("/streams", web::get().to(streams));
+        .route("/streams", web::get().to(streams))
+        .route("/enqueue", web::post().to(enqueue::enqueue));
 }
 
 /// Runs a state-store read on the blocking pool and answers it as JSON.
