@@ -18,6 +18,13 @@ use crate::event::{
 use crate::queue::{FileIdentity, Queue};
 use crate::time::Timestamp;
 
+mod enqueue;
+mod free;
+
+pub use enqueue::enqueued;
+pub use free::{after_archive, evict};
+use free::{delete, job_is_done};
+
 /// Sweeps recorded per batch: each batch is one durable commit.
 const BATCH: usize = 100;
 
@@ -31,6 +38,9 @@ pub struct Sweep {
     settle: Duration,
     glob: Option<String>,
     delete_after_archive: bool,
+    /// Also the sweep's: is it to look for unannounced files at all.
+    sweep: bool,
+    min_free_percent: Option<f64>,
 }
 
 impl Sweep {
@@ -42,12 +52,13 @@ impl Sweep {
             .filter_map(|s| match &s.origin {
                 Some(OriginConfig::File {
                     roots,
-                    sweep: true,
+                    sweep,
                     sweep_interval_secs,
                     settle_secs,
                     sweep_glob,
                     delete_after_archive,
-                }) => Some(Sweep {
+                    min_free_percent,
+                }) if *sweep || min_free_percent.is_some() => Some(Sweep {
                     source: s.name.clone(),
                     provider: s.provider,
                     roots: roots.clone(),
@@ -55,6 +66,8 @@ impl Sweep {
                     settle: Duration::from_secs(*settle_secs),
                     glob: sweep_glob.clone(),
                     delete_after_archive: *delete_after_archive,
+                    sweep: *sweep,
+                    min_free_percent: *min_free_percent,
                 }),
                 _ => None,
             })
@@ -82,7 +95,7 @@ pub fn state_files(source: &SourceConfig, events: &mut [Event]) {
     }
 }
 
-fn stat_under(roots: &[PathBuf], p: &str) -> Option<(PathBuf, u64, SystemTime)> {
+pub(crate) fn stat_under(roots: &[PathBuf], p: &str) -> Option<(PathBuf, u64, SystemTime)> {
     let path = crate::source::file::resolve_under(roots, p).ok()?;
     let meta = std::fs::metadata(&path).ok()?;
     // A device or a FIFO is left to the job, which refuses it with its reason.
@@ -100,6 +113,15 @@ pub async fn run(queue: Queue, sweeps: Vec<Sweep>, wake: Arc<tokio::sync::Notify
         let (queue, wake) = (queue.clone(), Arc::clone(&wake));
         tasks.spawn(async move {
             loop {
+                if let Some(min) = s.min_free_percent {
+                    if let Err(e) = evict(&queue, &s, min).await {
+                        tracing::warn!(source = %s.source, error = %e, "freeing disk space failed; trying again later");
+                    }
+                }
+                if !s.sweep {
+                    tokio::time::sleep(s.every).await;
+                    continue;
+                }
                 match sweep_once(&queue, &s).await {
                     Ok(0) => {}
                     Ok(n) => {
@@ -161,128 +183,8 @@ pub async fn sweep_once(queue: &Queue, s: &Sweep) -> Result<usize, DbError> {
     Ok(n)
 }
 
-fn job_is_done(queue: &Queue, id: &[u8]) -> Result<bool, DbError> {
-    let Some(id) = crate::id::JobId::from_bytes(id) else {
-        return Ok(false);
-    };
-    Ok(queue
-        .get(id)?
-        .is_some_and(|j| j.state == crate::queue::JobState::Done))
-}
-
-/// After an archive is verified and its catalog entry durable: deletes the
-/// local file when its source says so and the file is still the one
-/// archived (its size, and its time as stated when it was announced).
-pub async fn after_archive(
-    queue: &Queue,
-    deletes: bool,
-    entry: &crate::catalog::CatalogEntry,
-) -> Result<(), DbError> {
-    let Location::Path(p) = &entry.origin else {
-        return Ok(());
-    };
-    if !deletes || !p.starts_with('/') {
-        return Ok(());
-    }
-    let path = PathBuf::from(p);
-    let Ok(meta) = std::fs::metadata(&path) else {
-        return Ok(()); // gone already
-    };
-    let same_time = match (entry.file.ended_at, meta.modified()) {
-        (Some(stated), Ok(now)) => {
-            stated.timestamp_millis() == Timestamp::from(now).timestamp_millis()
-        }
-        _ => false,
-    };
-    if !meta.is_file() || meta.len() != entry.size || !same_time {
-        tracing::warn!(path = %path.display(), "the local file changed since it was archived; kept");
-        return Ok(());
-    }
-    delete(
-        queue,
-        &entry.source,
-        entry.provider,
-        &path,
-        entry.size,
-        "archive",
-    )
-    .await
-}
-
-/// Deletes `path` and records it as an event.
-async fn delete(
-    queue: &Queue,
-    source: &str,
-    provider: Provider,
-    path: &Path,
-    size: u64,
-    after: &str,
-) -> Result<(), DbError> {
-    if let Err(e) = std::fs::remove_file(path) {
-        tracing::warn!(path = %path.display(), error = %e, "cannot delete the archived local file");
-        return Ok(());
-    }
-    tracing::info!(path = %path.display(), "deleted the local file, archived and verified");
-    let mut e = ParsedEvent::new(
-        provider,
-        EventKind::LocalFileDeleted,
-        "delete_after_archive",
-    );
-    e.file = Some(FileInfo {
-        location: Location::Path(path.to_string_lossy().into_owned()),
-        size: Some(size),
-        facts: FileFacts::default(),
-    });
-    let raw = serde_json::json!({"deleted": path, "size": size, "after": after}).to_string();
-    let now = chrono::Utc::now();
-    crate::ingest::record_events(queue, vec![e.into_event(source, now, &raw)], now).await?;
-    Ok(())
-}
-
-/// The event `recording-archiver enqueue` makes of a local file of
-/// `source` (a MediaMTX `runOnRecordSegmentComplete` hook, a script).
-pub fn enqueued(
-    source: &SourceConfig,
-    file: &str,
-    stream: Option<String>,
-    app: Option<String>,
-    now: Timestamp,
-) -> Result<Event, String> {
-    let Some(OriginConfig::File { roots, .. }) = &source.origin else {
-        return Err(format!(
-            "source {:?} has no file origin to read {file:?} from",
-            source.name
-        ));
-    };
-    if stat_under(roots, file).is_none() {
-        return Err(format!(
-            "{file:?} is not a regular file under source {:?}'s roots",
-            source.name
-        ));
-    }
-    let location = Location::Path(file.to_owned());
-    let kind = match location.extension().as_deref() {
-        Some("jpg" | "jpeg" | "png" | "webp") => EventKind::SnapshotReady,
-        _ => EventKind::RecordingReady,
-    };
-    let mut e = ParsedEvent::new(source.provider, kind, "enqueue");
-    e.stream.name = stream.or_else(|| stream_of(location.file_name()));
-    e.stream.app = app;
-    e.file = Some(FileInfo {
-        location,
-        size: None,
-        facts: FileFacts::default(),
-    });
-    let raw = serde_json::json!({"found_by": "enqueue", "file": file}).to_string();
-    let mut events = vec![e.into_event(&source.name, now, &raw)];
-    state_files(source, &mut events);
-    let mut event = events.remove(0);
-    event.found_by = FoundBy::Enqueue;
-    Ok(event)
-}
-
 /// A stream name read from a file name: up to its first `-` or `.`.
-fn stream_of(name: &str) -> Option<String> {
+pub(crate) fn stream_of(name: &str) -> Option<String> {
     name.split(['-', '.'])
         .next()
         .filter(|n| !n.is_empty())
@@ -290,7 +192,7 @@ fn stream_of(name: &str) -> Option<String> {
 }
 
 /// Regular files under the roots, unmodified for `settle`, matching the glob.
-fn closed_files(s: &Sweep, now: SystemTime) -> Vec<(PathBuf, u64, SystemTime)> {
+pub(crate) fn closed_files(s: &Sweep, now: SystemTime) -> Vec<(PathBuf, u64, SystemTime)> {
     let mut found = Vec::new();
     let mut dirs: Vec<(PathBuf, usize)> = s.roots.iter().map(|r| (r.clone(), 0)).collect();
     while let Some((dir, depth)) = dirs.pop() {

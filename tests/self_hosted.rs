@@ -556,3 +556,69 @@ async fn enqueue_queues_a_local_file_once_through_the_running_daemon() {
     assert_eq!(code, Some(1));
     assert!(err.contains("not a regular file under"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn below_min_free_percent_the_oldest_archived_files_go_first_and_nothing_unarchived() {
+    // A 16 MiB disk for the recordings (tmpfs: root or passwordless sudo).
+    let disk = common::tmpfs::Tmpfs::mount("16m");
+    let rec = disk.path().to_owned();
+    let s3 = S3Server::start(&["archive"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&format!(
+        "{}sweep = true\nsweep_interval_secs = 1\nsettle_secs = 1\nsweep_glob = \"cam-*\"\nmin_free_percent = 80\n",
+        config(&s3, &rec)
+    ));
+    // Five 2 MiB recordings archived, oldest first; then 5 MiB that is
+    // not archived (the sweep only takes cam-*, nobody announces it).
+    let mut archived = Vec::new();
+    for i in 0..5u64 {
+        let f = rec.join(format!("cam-{i}.flv"));
+        std::fs::write(&f, common::random_bytes(2 << 20, 40 + i)).unwrap();
+        let t = std::time::SystemTime::now() - Duration::from_secs(600 - i * 60);
+        std::fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(t)
+            .unwrap();
+        archived.push(f);
+    }
+    catalog_of(&d, 5).await;
+    let unarchived = rec.join("live-now.flv");
+    let mut out = std::fs::File::create(&unarchived).unwrap();
+    use std::io::Write;
+    out.write_all(&common::random_bytes(5 << 20, 99)).unwrap();
+    out.flush().unwrap();
+    // 15 MiB of 16 used, 80 % to be free: every archived file goes, oldest
+    // first, and the daemon stops there, short of its goal.
+    let start = Instant::now();
+    while archived.iter().any(|f| f.exists()) {
+        assert!(start.elapsed() < Duration::from_secs(20), "not evicted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(unarchived.exists(), "a file not archived is never deleted");
+    let events = d.all_items("/api/v1/events?kind=local_file_deleted").await;
+    assert_eq!(events.len(), 5);
+    // Listed newest first: deleted in the order the files were recorded.
+    let order: Vec<&str> = events
+        .iter()
+        .rev()
+        .map(|e| e["file"]["location"]["value"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = archived
+        .iter()
+        .map(|f| {
+            std::fs::canonicalize(f.parent().unwrap())
+                .unwrap()
+                .join(f.file_name().unwrap())
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(order, expected, "oldest first");
+    assert!(d.log_text().contains("nothing archived is left to delete"));
+    assert!(events
+        .iter()
+        .all(|e| e["raw"].as_str().unwrap().contains("min_free_percent")));
+}

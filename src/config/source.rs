@@ -53,6 +53,11 @@ pub enum OriginConfig {
         /// (and it has not changed since); never before.
         #[serde(default)]
         delete_after_archive: bool,
+        /// When the disk under a root has less than this share free, the
+        /// oldest files already archived are deleted first, never one that
+        /// is not; checked every `sweep_interval_secs`.
+        #[serde(default)]
+        min_free_percent: Option<f64>,
     },
 }
 

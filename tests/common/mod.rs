@@ -6,6 +6,7 @@ pub mod delay;
 pub mod origin;
 pub mod platforms;
 pub mod s3;
+pub mod tmpfs;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
