@@ -563,7 +563,6 @@ async fn below_min_free_percent_the_oldest_archived_files_go_first_and_nothing_u
     let disk = common::tmpfs::Tmpfs::mount("16m");
     let rec = disk.path().to_owned();
     let s3 = S3Server::start(&["archive"]).await;
-    let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(&format!(
         "{}sweep = true\nsweep_interval_secs = 1\nsettle_secs = 1\nsweep_glob = \"cam-*\"\nmin_free_percent = 80\n",
         config(&s3, &rec)
