@@ -63,13 +63,7 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn md5_hex(s: &str) -> String {
-    use md5::Digest;
-    md5::Md5::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+use common::md5_hex;
 
 fn now() -> i64 {
     std::time::SystemTime::now()

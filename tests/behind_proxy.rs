@@ -10,16 +10,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::origin::{FileSpec, Origin};
-use common::{client, fixture, jd_record_done, random_bytes, sha256_hex, Daemon};
+use common::{client, fixture, jd_record_done, md5_hex, random_bytes, sha256_hex, Daemon};
 use serde_json::Value;
-
-fn md5_hex(s: &str) -> String {
-    use md5::Digest;
-    md5::Md5::digest(s.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -254,32 +246,26 @@ async fn a_source_proxy_is_reached_by_name_and_internal_targets_are_refused() {
          [[sources]]\nname = \"any\"\nprovider = \"jdcloud\"\ntoken = \"t\"\n\
          allow_hosts = [\"*\"]\nproxy = \"http://localhost:{port}\"\n"
     ));
+    let announce = |source: &'static str, url: String, stream: &'static str| {
+        let d = &d;
+        async move {
+            let path = format!("{source}?token=t");
+            let (status, reply) = d
+                .post(
+                    &path,
+                    Some("application/json"),
+                    jd_record_done(&url, stream),
+                )
+                .await;
+            assert_eq!(status, 200, "{reply}");
+        }
+    };
     // A name this machine cannot resolve is the proxy's to resolve.
-    let (status, _) = d
-        .post(
-            "cdn?token=t",
-            Some("application/json"),
-            jd_record_done("http://recordings.example.com/a.flv", "a"),
-        )
-        .await;
-    assert_eq!(status, 200);
+    announce("cdn", "http://recordings.example.com/a.flv".into(), "a").await;
     // A name resolving here to an internal address is refused, proxy or not.
-    let (status, _) = d
-        .post(
-            "any?token=t",
-            Some("application/json"),
-            jd_record_done(&format!("http://localhost:{port}/b.flv"), "b"),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = d
-        .post(
-            "any?token=t",
-            Some("application/json"),
-            jd_record_done("http://recordings.example.com/c.flv", "c"),
-        )
-        .await;
-    assert_eq!(status, 200);
+    announce("any", format!("http://localhost:{port}/b.flv"), "b").await;
+    // So is a redirect to one.
+    announce("any", "http://recordings.example.com/c.flv".into(), "c").await;
     let jobs = settled(&d, 3).await;
     let by_file = |f: &str| {
         let found = jobs

@@ -270,6 +270,15 @@ pub fn random_bytes(n: usize, seed: u64) -> bytes::Bytes {
     .slice(0, n)
 }
 
+/// MD5 of `s`, lower-case hex (the platforms' signatures).
+pub fn md5_hex(s: &str) -> String {
+    use md5::Digest;
+    md5::Md5::digest(s.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// SHA-256 of `b`, lower-case hex.
 pub fn sha256_hex(b: &[u8]) -> String {
     use sha2::{Digest, Sha256};
