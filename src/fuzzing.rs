@@ -62,6 +62,8 @@ mod tests {
                 Provider::Aliyun,
                 Provider::Ksyun,
                 Provider::Tencent,
+                Provider::NginxRtmp,
+                Provider::Srs,
                 Provider::Auto,
             ] {
                 parse_as(p, &data);
