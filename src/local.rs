@@ -23,7 +23,7 @@ mod free;
 
 pub use enqueue::enqueued;
 pub use free::{after_archive, evict};
-use free::{delete, job_is_done};
+use free::{archived, delete};
 
 /// Sweeps recorded per batch: each batch is one durable commit.
 const BATCH: usize = 100;
@@ -159,18 +159,25 @@ pub async fn sweep_once(queue: &Queue, s: &Sweep) -> Result<usize, DbError> {
         let db = queue.db();
         let known = db.get(Tree::Dedupe, FileIdentity::of(&s.source, file).as_bytes())?;
         if let Some(job) = &known {
-            // Archived, but a crash came before its deletion: finish it.
-            // (Same path, size and time: the very file archived.)
-            if s.delete_after_archive && job_is_done(queue, job)? {
-                delete(queue, &s.source, s.provider, &path, size, "sweep").await?;
+            // Archived, but a crash came before its deletion: finish it
+            // (same path, size and time: the very file archived), unless
+            // the sweep itself found it (it may still be open).
+            let by = archived(queue, job)?;
+            if s.delete_after_archive && by.is_some_and(|b| b != FoundBy::Sweep) {
+                let expected = (size, Timestamp::from(modified).timestamp_millis());
+                delete(queue, &s.source, s.provider, &path, expected, "sweep").await?;
             }
             continue;
         }
-        if db
-            .get(Tree::Dedupe, FileIdentity::of(&s.source, &bare).as_bytes())?
-            .is_some()
-        {
-            continue;
+        // Announced before it could be stated: known, unless that job
+        // failed (the file was not there), when this is its chance.
+        if let Some(job) = db.get(Tree::Dedupe, FileIdentity::of(&s.source, &bare).as_bytes())? {
+            let failed = crate::id::JobId::from_bytes(&job)
+                .and_then(|id| queue.get(id).ok().flatten())
+                .is_some_and(|j| j.state == crate::queue::JobState::Failed);
+            if !failed {
+                continue;
+            }
         }
         events.push(event);
     }
@@ -209,7 +216,9 @@ pub(crate) fn closed_files(s: &Sweep, now: SystemTime) -> Vec<(PathBuf, u64, Sys
                 continue;
             }
             let name = entry.file_name().to_string_lossy().into_owned();
-            if !kind.is_file() || !s.glob.as_deref().is_none_or(|g| glob_match(g, &name)) {
+            // SRS writes a DVR file as `*.tmp` and renames it once closed.
+            let open = name.ends_with(".tmp") || name.starts_with('.');
+            if open || !kind.is_file() || !s.glob.as_deref().is_none_or(|g| glob_match(g, &name)) {
                 continue;
             }
             let Ok(meta) = entry.metadata() else { continue };

@@ -168,11 +168,13 @@ fn prune_jobs(db: &Db, cutoff: u64) -> Result<u64, DbError> {
         if job.state != JobState::Done || to_millis(&job.updated_at) >= cutoff {
             return Ok(Verdict::Keep);
         }
-        // Only the dedupe key that still names this job.
+        // Only the dedupe key that still names this job; a local file's
+        // stays (a sweep must not take the file for a new one).
         let dedupe = match identity_of(db, job.event_id)? {
             Some(identity)
-                if db.get(Tree::Dedupe, identity.as_bytes())?.as_deref()
-                    == Some(&job.id.key()[..]) =>
+                if !identity.is_local_file()
+                    && db.get(Tree::Dedupe, identity.as_bytes())?.as_deref()
+                        == Some(&job.id.key()[..]) =>
             {
                 Some(identity.as_bytes().to_vec())
             }

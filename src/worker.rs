@@ -203,7 +203,8 @@ async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
                 .sources
                 .get(&job.source)
                 .is_some_and(|s| s.deletes_after_archive());
-            if let Err(e) = crate::local::after_archive(&ctx.queue, deletes, &entry).await {
+            let local = crate::local::after_archive(&ctx.queue, deletes, job.found_by, &entry);
+            if let Err(e) = local.await {
                 tracing::warn!(error = %e, "cannot record the local file's deletion");
             }
         }

@@ -498,6 +498,29 @@ async fn with_delete_after_archive_a_fragment_goes_only_once_its_archive_is_veri
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(late.exists(), "kept while its upload fails");
+    // One that changes after it was announced is archived, but never
+    // deleted: it is not the file the server said was done.
+    let changed = rec.join("changed-1.flv");
+    std::fs::write(&changed, common::random_bytes(30_000, 10)).unwrap();
+    let body = format!(
+        "app=live&name=changed&call=record_done&path={}",
+        changed.display()
+    );
+    let (status, _) = d
+        .post(
+            "local?token=t",
+            Some("application/x-www-form-urlencoded"),
+            body,
+        )
+        .await;
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_millis(20));
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&changed)
+        .unwrap();
+    std::io::Write::write_all(&mut f, b"more").unwrap();
+    drop(f);
     s3.restart().await;
     let start = Instant::now();
     while late.exists() {
@@ -507,6 +530,31 @@ async fn with_delete_after_archive_a_fragment_goes_only_once_its_archive_is_veri
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    catalog_of(&d, catalog.len() + 1).await;
+    // The changed one: the size stated when it was announced no longer
+    // holds, so it is never taken for the file the server finished.
+    let start = Instant::now();
+    loop {
+        let jobs = d.all_items("/api/v1/jobs").await;
+        let job = jobs
+            .iter()
+            .find(|j| {
+                j["origin"]["value"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("changed-1.flv")
+            })
+            .unwrap();
+        if job["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("announced 30000"))
+        {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{job:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(changed.exists(), "changed since announced: kept");
     assert_eq!(
         d.all_items("/api/v1/catalog").await.len(),
         catalog.len() + 1
@@ -573,7 +621,9 @@ async fn below_min_free_percent_the_oldest_archived_files_go_first_and_nothing_u
     for i in 0..5u64 {
         let f = rec.join(format!("cam-{i}.flv"));
         std::fs::write(&f, common::random_bytes(2 << 20, 40 + i)).unwrap();
-        let t = std::time::SystemTime::now() - Duration::from_secs(600 - i * 60);
+        // Recorded hours ago: the sweep found them, and eviction waits an
+        // hour before a swept file may go (its writer might have stalled).
+        let t = std::time::SystemTime::now() - Duration::from_secs(5 * 3600 - i * 1800);
         std::fs::File::options()
             .write(true)
             .open(&f)

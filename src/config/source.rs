@@ -65,8 +65,10 @@ fn default_sweep_interval() -> u64 {
     60
 }
 
+/// Above nginx-rtmp's and SRS's idle timeouts: a stalled writer's file is
+/// not taken for a closed one.
 fn default_settle() -> u64 {
-    30
+    120
 }
 
 fn default_true() -> bool {

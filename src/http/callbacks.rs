@@ -118,8 +118,20 @@ async fn receive_inner(
         Ok(events) => events,
         Err(e) => return reject(state, req, source, &platform_query, &body, received_at, e).await,
     };
-    // A local file's size and time, so that a sweep finding it knows it.
-    crate::local::state_files(source, &mut events);
+    // A local file's size and time, so that a sweep finding it knows it
+    // (file system calls: off the reactor).
+    if matches!(
+        source.origin,
+        Some(crate::config::OriginConfig::File { .. })
+    ) {
+        let s = source.clone();
+        events = web::block(move || {
+            crate::local::state_files(&s, &mut events);
+            events
+        })
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()))?;
+    }
     // Resolves only once the events and jobs are flushed to disk.
     let recorded = crate::ingest::record_events(&state.queue, events, received_at).await?;
 

@@ -7,9 +7,13 @@ use std::time::{Duration, SystemTime};
 
 use super::{closed_files, Sweep};
 use crate::db::{DbError, Tree};
-use crate::event::{EventKind, FileFacts, FileInfo, Location, ParsedEvent, Provider};
+use crate::event::{EventKind, FileFacts, FileInfo, FoundBy, Location, ParsedEvent, Provider};
 use crate::queue::{FileIdentity, Queue};
 use crate::time::Timestamp;
+
+/// How long a file the sweep found must have been left alone before
+/// eviction deletes it.
+const SWEPT_FILE_AGE: Duration = Duration::from_secs(3600);
 
 /// While a root's disk has less than `min` percent free, deletes the
 /// oldest local files that are archived (a done job knows them by path,
@@ -48,20 +52,31 @@ pub async fn evict(queue: &Queue, s: &Sweep, min: f64) -> Result<usize, DbError>
             let job = queue
                 .db()
                 .get(Tree::Dedupe, FileIdentity::of(&s.source, &file).as_bytes())?;
-            match job {
-                Some(job) if job_is_done(queue, &job)? => {
+            let found_by = match &job {
+                Some(job) => archived(queue, job)?,
+                None => None,
+            };
+            // A swept file may still be open (a stalled writer): only once
+            // it has not changed for an hour.
+            let age = SystemTime::now()
+                .duration_since(modified)
+                .unwrap_or_default();
+            match found_by {
+                Some(FoundBy::Sweep) if age < SWEPT_FILE_AGE => {}
+                Some(_) => {
+                    let expected = (size, Timestamp::from(modified).timestamp_millis());
                     delete(
                         queue,
                         &s.source,
                         s.provider,
                         &path,
-                        size,
+                        expected,
                         "min_free_percent",
                     )
                     .await?;
                     deleted += 1;
                 }
-                _ => {} // not archived (yet): never deleted
+                None => {} // not archived (yet): never deleted
             }
         }
         if free_percent(root).is_some_and(|f| f < min) {
@@ -84,67 +99,84 @@ fn free_percent(path: &Path) -> Option<f64> {
     Some(s.f_bavail as f64 * 100.0 / s.f_blocks as f64)
 }
 
-pub(super) fn job_is_done(queue: &Queue, id: &[u8]) -> Result<bool, DbError> {
+/// How a file was found, when its job is done (or was done and pruned: the
+/// dedupe keys of local files outlive their jobs); `None` when it is not
+/// archived.
+pub(super) fn archived(queue: &Queue, id: &[u8]) -> Result<Option<FoundBy>, DbError> {
     let Some(id) = crate::id::JobId::from_bytes(id) else {
-        return Ok(false);
+        return Ok(None);
     };
-    Ok(queue
-        .get(id)?
-        .is_some_and(|j| j.state == crate::queue::JobState::Done))
+    Ok(match queue.get(id)? {
+        Some(j) if j.state == crate::queue::JobState::Done => Some(j.found_by),
+        Some(_) => None,
+        // Retention prunes done jobs only.
+        None => Some(FoundBy::Callback),
+    })
 }
 
 /// After an archive is verified and its catalog entry durable: deletes the
-/// local file when its source says so and the file is still the one
-/// archived (its size, and its time as stated when it was announced).
+/// local file when its source says so, the server announced it (a file the
+/// sweep found may still be open, its writer stalled) and it is still the
+/// one archived: its size, and its time as stated when it was announced.
 pub async fn after_archive(
     queue: &Queue,
     deletes: bool,
+    found_by: FoundBy,
     entry: &crate::catalog::CatalogEntry,
 ) -> Result<(), DbError> {
     let Location::Path(p) = &entry.origin else {
         return Ok(());
     };
-    if !deletes || !p.starts_with('/') {
+    if !deletes || !p.starts_with('/') || found_by == FoundBy::Sweep {
         return Ok(());
     }
+    let Some(stated) = entry.file.ended_at else {
+        return Ok(()); // never stated: nothing to prove it unchanged by
+    };
+    let expected = (entry.size, stated.timestamp_millis());
     let path = PathBuf::from(p);
-    let Ok(meta) = std::fs::metadata(&path) else {
-        return Ok(()); // gone already
-    };
-    let same_time = match (entry.file.ended_at, meta.modified()) {
-        (Some(stated), Ok(now)) => {
-            stated.timestamp_millis() == Timestamp::from(now).timestamp_millis()
-        }
-        _ => false,
-    };
-    if !meta.is_file() || meta.len() != entry.size || !same_time {
-        tracing::warn!(path = %path.display(), "the local file changed since it was archived; kept");
-        return Ok(());
-    }
     delete(
         queue,
         &entry.source,
         entry.provider,
         &path,
-        entry.size,
+        expected,
         "archive",
     )
     .await
 }
 
-/// Deletes `path` and records it as an event.
+/// Deletes `path` if it is still the file archived (`expected` size and
+/// modification time, looked at just before), and records it as an event.
 pub(super) async fn delete(
     queue: &Queue,
     source: &str,
     provider: Provider,
     path: &Path,
-    size: u64,
+    expected: (u64, i64),
     after: &str,
 ) -> Result<(), DbError> {
-    if let Err(e) = std::fs::remove_file(path) {
-        tracing::warn!(path = %path.display(), error = %e, "cannot delete the archived local file");
-        return Ok(());
+    let target = path.to_owned();
+    let removed = tokio::task::spawn_blocking(move || {
+        let meta = std::fs::symlink_metadata(&target).ok()?;
+        let modified = Timestamp::from(meta.modified().ok()?).timestamp_millis();
+        if !meta.is_file() || (meta.len(), modified) != expected {
+            return Some(Err("changed since it was archived; kept".to_owned()));
+        }
+        Some(std::fs::remove_file(&target).map_err(|e| format!("cannot be deleted: {e}")))
+    })
+    .await
+    .ok()
+    .flatten();
+    match removed {
+        None => return Ok(()), // gone already
+        Some(Err(why)) => {
+            tracing::warn!(path = %path.display(), "the archived local file {why}");
+            return Ok(());
+        }
+        Some(Ok(())) => {}
     }
+    let size = expected.0;
     tracing::info!(path = %path.display(), "deleted the local file, archived and verified");
     let mut e = ParsedEvent::new(
         provider,

@@ -29,11 +29,9 @@ pub fn parse(f: &Fields) -> Result<ParsedEvent, BodyError> {
     let mut e = ParsedEvent::new(P, kind, action.clone());
     e.stream.app = f.text("app");
     e.stream.name = f.text("stream");
-    // `__defaultVhost__` names no domain; the tcUrl's host does.
-    e.stream.domain = f
-        .text("vhost")
-        .filter(|v| v != "__defaultVhost__")
-        .or_else(|| f.text("tcurl").and_then(|t| super::nginx_rtmp::host_of(&t)));
+    // `__defaultVhost__` names no domain. (Only on_publish carries tcUrl:
+    // its host would key the start apart from the stop and the files.)
+    e.stream.domain = f.text("vhost").filter(|v| v != "__defaultVhost__");
     e.client_ip = f.text("ip");
     // `param` is the publisher's query string, `?` and all.
     e.params = f
@@ -42,7 +40,8 @@ pub fn parse(f: &Fields) -> Result<ParsedEvent, BodyError> {
             serde_urlencoded::from_str::<Vec<(String, String)>>(q.trim_start_matches('?'))
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|(k, _)| !k.is_empty())
+                // A publisher's token is a credential: not kept.
+                .filter(|(k, _)| !k.is_empty() && k != "token")
                 .collect()
         })
         .unwrap_or_default();
@@ -101,7 +100,7 @@ mod tests {
                 "/usr/local/srs/objs/nginx/html/live/livestream.1420254068776.flv".into()
             )
         );
-        assert_eq!(e.stream.domain.as_deref(), Some("127.0.0.1"));
+        assert_eq!(e.stream.domain, None, "__defaultVhost__ names no domain");
         assert_eq!(e.stream.name.as_deref(), Some("livestream"));
     }
 

@@ -156,6 +156,15 @@ impl FileIdentity {
         FileIdentity(id)
     }
 
+    /// True for a file on this machine (a file origin's absolute path):
+    /// its key outlives its job, so a sweep never takes it for a new file.
+    pub fn is_local_file(&self) -> bool {
+        self.0
+            .split('\n')
+            .nth(1)
+            .is_some_and(|p| p.starts_with('/'))
+    }
+
     /// The dedupe key, as stored.
     pub fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
