@@ -208,6 +208,26 @@ fn header_limits(
     Ok(())
 }
 
+/// The answer once events are recorded (a callback, a replay, an
+/// enqueue), the workers woken if they brought work: `code` 0, the events,
+/// their jobs, and whether a file was already known.
+pub(crate) fn recorded_answer(
+    state: &AppState,
+    recorded: &[crate::ingest::Recorded],
+) -> HttpResponse {
+    if recorded.iter().any(|r| r.queued_work()) {
+        state.wake.notify_waiters();
+    }
+    let duplicate = recorded.iter().any(|r| r.event.duplicate);
+    HttpResponse::Ok().json(json!({
+        "code": 0,
+        "message": if duplicate { "ok (already queued)" } else { "ok" },
+        "events": recorded.iter().map(|r| r.event.id).collect::<Vec<_>>(),
+        "jobs": recorded.iter().filter_map(|r| r.event.job_id).collect::<Vec<_>>(),
+        "duplicate": duplicate,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -302,15 +302,7 @@ async fn replay(
     let ids: Vec<_> = recorded.iter().map(|r| r.event.id).collect();
     rejected::mark_replayed(&state.db, &r, ids.clone())?;
     state.db.durable().await?;
-    if recorded.iter().any(|r| r.queued_work()) {
-        state.wake.notify_waiters();
-    }
-    Ok(HttpResponse::Ok().json(serde_json::json!({
-        "code": 0,
-        "events": ids,
-        "jobs": recorded.iter().filter_map(|r| r.event.job_id).collect::<Vec<_>>(),
-        "duplicate": recorded.iter().any(|r| r.event.duplicate),
-    })))
+    Ok(super::recorded_answer(&state, &recorded))
 }
 
 #[derive(Deserialize)]

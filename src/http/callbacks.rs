@@ -135,10 +135,6 @@ async fn receive_inner(
     // Resolves only once the events and jobs are flushed to disk.
     let recorded = crate::ingest::record_events(&state.queue, events, received_at).await?;
 
-    if recorded.iter().any(|r| r.queued_work()) {
-        state.wake.notify_waiters();
-    }
-    let duplicate = recorded.iter().any(|r| r.event.duplicate);
     for r in &recorded {
         tracing::debug!(
             event_id = %r.event.id, source = %source.name, kind = %r.event.kind,
@@ -146,13 +142,7 @@ async fn receive_inner(
             duplicate = r.event.duplicate, "callback recorded"
         );
     }
-    Ok(HttpResponse::Ok().json(json!({
-        "code": 0,
-        "message": if duplicate { "ok (already queued)" } else { "ok" },
-        "events": recorded.iter().map(|r| &r.event.id).collect::<Vec<_>>(),
-        "jobs": recorded.iter().filter_map(|r| r.event.job_id.as_ref()).collect::<Vec<_>>(),
-        "duplicate": duplicate,
-    })))
+    Ok(super::recorded_answer(state, &recorded))
 }
 
 /// A request as it arrived, for decoding: shared by live callbacks and

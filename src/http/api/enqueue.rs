@@ -6,7 +6,6 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
-use serde_json::json;
 
 use super::Authorized;
 use crate::http::{ApiError, AppState};
@@ -37,13 +36,5 @@ pub async fn enqueue(
     let event = crate::local::enqueued(source, &q.file, q.stream, q.app, now)
         .map_err(|m| ApiError::bad_request("bad_file", m))?;
     let recorded = crate::ingest::record_events(&state.queue, vec![event], now).await?;
-    if recorded.iter().any(|r| r.queued_work()) {
-        state.wake.notify_waiters();
-    }
-    Ok(HttpResponse::Ok().json(json!({
-        "code": 0,
-        "events": recorded.iter().map(|r| r.event.id).collect::<Vec<_>>(),
-        "jobs": recorded.iter().filter_map(|r| r.event.job_id).collect::<Vec<_>>(),
-        "duplicate": recorded.iter().any(|r| r.event.duplicate),
-    })))
+    Ok(crate::http::recorded_answer(&state, &recorded))
 }
