@@ -44,6 +44,11 @@ pub struct CatalogEntry {
     /// The publish session the recording was made in, when known.
     #[serde(default)]
     pub session: Option<String>,
+    /// An HLS recording (`format: "hls"`): every file of it, the playlist
+    /// last, each with its size and checksums. `store`, `size`, `sha256` and
+    /// `md5` are then the playlist's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<crate::hls::Part>,
 }
 
 impl CatalogEntry {
@@ -150,6 +155,7 @@ mod tests {
             event_id: EventId::default(),
             params: BTreeMap::new(),
             session: None,
+            parts: Vec::new(),
         };
         let v = serde_json::to_value(&entry).unwrap();
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();

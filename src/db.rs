@@ -70,10 +70,16 @@ pub enum Tree {
     CatalogByStream,
     /// upload id → Abandoned JSON: multipart uploads to abort once the store answers.
     Abandoned,
+    /// stream state key → OpenPlaylist JSON: the HLS recording a stream is
+    /// writing, its segments announced one by one (SRS `on_hls`).
+    HlsOpen,
+    /// source \0 playlist \0 file → Part JSON: files of an HLS recording
+    /// archived before its playlist.
+    HlsParts,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 10] = [
+    pub const ALL: [Tree; 12] = [
         Tree::Meta,
         Tree::Events,
         Tree::Jobs,
@@ -84,6 +90,8 @@ impl Tree {
         Tree::Catalog,
         Tree::CatalogByStream,
         Tree::Abandoned,
+        Tree::HlsOpen,
+        Tree::HlsParts,
     ];
 
     /// The tree's name on disk, and in error messages.
@@ -99,6 +107,8 @@ impl Tree {
             Tree::Catalog => "catalog",
             Tree::CatalogByStream => "catalog_by_stream",
             Tree::Abandoned => "abandoned_uploads",
+            Tree::HlsOpen => "hls_open",
+            Tree::HlsParts => "hls_parts",
         }
     }
 }

@@ -2,8 +2,9 @@
 //! match, for a platform's retry) and stream liveness, all or nothing, made
 //! durable before the receiver answers. Also the events log's reads.
 
-use crate::db::{encode, Db, DbError, Order, Page, PageRequest, Tree, TxError};
-use crate::event::Event;
+use crate::db::{encode, Db, DbError, Order, Page, PageRequest, Tree, Tx, TxError};
+use crate::event::{Event, EventKind, FileFacts, FileInfo, Location};
+use crate::hls;
 use crate::id::{EventId, JobId};
 use crate::queue::{self, FileIdentity, Job, Pushed, Queue};
 use crate::stream;
@@ -47,16 +48,27 @@ pub async fn record_events(
             }
             None => None,
         };
-        prepared.push((event, job));
+        // A stop may close an HLS recording: its playlist's job.
+        let spare = (event.kind == EventKind::StreamStopped)
+            .then(|| db.new_key(&now).map(JobId))
+            .transpose()?;
+        prepared.push((event, job, spare));
     }
     let recorded = db
         .commit(move |tx| {
             let mut out = Vec::with_capacity(prepared.len());
-            for (event, job) in &prepared {
+            for (event, job, spare) in &prepared {
                 let mut event = event.clone();
                 let mut new_job = None;
                 let mut requeued = false;
-                if let Some((job, identity)) = job {
+                let job = match job {
+                    Some(j) => {
+                        note_hls_segment(tx, &mut event)?;
+                        Some(j.clone())
+                    }
+                    None => playlist_job(tx, &mut event, *spare, now)?,
+                };
+                if let Some((job, identity)) = &job {
                     match queue::push(tx, job, identity)? {
                         Pushed::New => {
                             event.job_id = Some(job.id);
@@ -92,6 +104,46 @@ pub async fn record_events(
         }
     }
     Ok(recorded)
+}
+
+/// A segment of an HLS recording announced by itself: the recording it
+/// belongs to is noted open, and the event says since when.
+fn note_hls_segment(tx: &Tx, event: &mut Event) -> Result<(), TxError> {
+    if let Some(since) = hls::note_segment(tx, event)? {
+        if let Some(f) = event.file.as_mut() {
+            f.facts.playlist_since = Some(since);
+        }
+    }
+    Ok(())
+}
+
+/// For a stream's stop that closes the HLS recording it was writing, segment
+/// by segment: the job archiving its playlist (and taking in the segments),
+/// the playlist now the file the stop event announces.
+fn playlist_job(
+    tx: &Tx,
+    event: &mut Event,
+    id: Option<JobId>,
+    now: Timestamp,
+) -> Result<Option<(Job, FileIdentity)>, TxError> {
+    let Some(id) = id else { return Ok(None) };
+    let Some(open) = hls::take_open(tx, event)? else {
+        return Ok(None);
+    };
+    let file = FileInfo {
+        location: Location::Path(open.playlist),
+        size: None,
+        facts: FileFacts {
+            format: Some("hls".to_owned()),
+            started_at: Some(open.since),
+            ended_at: Some(event.occurred_at),
+            ..FileFacts::default()
+        },
+    };
+    let identity = FileIdentity::of(&event.source, &file);
+    let job = Job::for_file(id, event, &file, now);
+    event.file = Some(file);
+    Ok(Some((job, identity)))
 }
 
 /// One event by id.

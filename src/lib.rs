@@ -13,6 +13,7 @@ pub mod digest;
 pub mod event;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod hls;
 pub mod http;
 pub mod id;
 pub mod ingest;

@@ -83,6 +83,11 @@ pub fn state_files(source: &SourceConfig, events: &mut [Event]) {
         return;
     };
     for file in events.iter_mut().filter_map(|e| e.file.as_mut()) {
+        // A segment's playlist is named as canonically as the segment, so
+        // the playlist's job finds the segment archived ahead of it.
+        if let Some(pl) = file.facts.playlist.as_mut() {
+            *pl = canonical_dir(pl);
+        }
         let Location::Path(p) = &file.location else {
             continue;
         };
@@ -92,6 +97,18 @@ pub fn state_files(source: &SourceConfig, events: &mut [Event]) {
         file.location = Location::Path(path.to_string_lossy().into_owned());
         file.size = Some(size);
         file.facts.ended_at = file.facts.ended_at.or(Some(modified.into()));
+    }
+}
+
+/// `path` with its directory made canonical (the file itself may not be
+/// written yet); as it is when the directory cannot be.
+fn canonical_dir(path: &str) -> String {
+    let p = std::path::Path::new(path);
+    match (p.parent(), p.file_name()) {
+        (Some(dir), Some(name)) if p.is_absolute() => std::fs::canonicalize(dir)
+            .map(|d| d.join(name).to_string_lossy().into_owned())
+            .unwrap_or_else(|_| path.to_owned()),
+        _ => path.to_owned(),
     }
 }
 

@@ -4,6 +4,7 @@
 
 mod attempt;
 mod heartbeat;
+mod hls;
 mod log;
 
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::catalog::{self, StoredAt};
+use crate::catalog::{self, CatalogEntry, StoredAt};
 use crate::config::TransferConfig;
 use crate::db::Db;
 use crate::queue::{Job, Queue};
@@ -165,7 +166,7 @@ async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
     let recorded = match &result {
         Ok(entry) => ctx
             .queue
-            .complete(&job, entry.size, now, &|tx| catalog::file(tx, entry)),
+            .complete(&job, entry.size, now, &|tx| file_entry(tx, entry)),
         Err((_, Then::Release)) => ctx.queue.release(&job, now),
         Err((f, Then::Retry(at))) => ctx.queue.attempt_failed(&job, &f.message, Some(*at), now),
         Err((f, Then::Fail)) => ctx.queue.attempt_failed(&job, &f.message, None, now),
@@ -199,10 +200,12 @@ async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
                 "archived to {}", describe(&entry.store)
             );
             // Verified and catalogued, durably: a local copy may go now.
-            let deletes = ctx
-                .sources
-                .get(&job.source)
-                .is_some_and(|s| s.deletes_after_archive());
+            // (An HLS recording's files stay together: none is deleted.)
+            let deletes = entry.parts.is_empty()
+                && ctx
+                    .sources
+                    .get(&job.source)
+                    .is_some_and(|s| s.deletes_after_archive());
             let local = crate::local::after_archive(&ctx.queue, deletes, job.found_by, &entry);
             if let Err(e) = local.await {
                 tracing::warn!(error = %e, "cannot record the local file's deletion");
@@ -212,6 +215,29 @@ async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
             tracing::warn!(attempt = job.attempts, kind = ?f.kind, "transfer failed: {}", f.message)
         }
     }
+}
+
+/// Files an archived file: its catalog entry (taking in the parts of an
+/// HLS recording kept ahead of it), or, for a segment announced ahead of
+/// its playlist, its part.
+fn file_entry(tx: &crate::db::Tx, entry: &CatalogEntry) -> Result<(), crate::db::TxError> {
+    if let Some(playlist) = &entry.file.playlist {
+        let part = crate::hls::Part {
+            role: crate::hls::Role::Segment,
+            uri: entry.origin.file_name().to_owned(),
+            origin: entry.origin.clone(),
+            store: entry.store.clone(),
+            size: entry.size,
+            sha256: entry.sha256.clone(),
+            md5: entry.md5.clone(),
+            duration_s: entry.file.duration_s,
+            job_id: entry.job_id,
+            archived_at: entry.archived_at,
+        };
+        return crate::hls::file_part(tx, &entry.source, playlist, &part);
+    }
+    catalog::file(tx, entry)?;
+    crate::hls::consume(tx, &entry.source, entry.origin.as_str(), &entry.parts)
 }
 
 /// Leaves a failed attempt's upload for the next attempt to continue, when

@@ -116,21 +116,21 @@ fn record_done(url: &str, begin_ms: u64) -> String {
 async fn files_with_one_key_are_never_overwritten_and_the_same_bytes_are_stored_once() {
     let s3 = S3Server::start(&["recordings"]).await;
     let origin = Origin::start().await;
-    // Same file name, stream and start, different bytes (Tencent names every
-    // HLS recording playlist.m3u8).
+    // Same file name, stream and start, different bytes (platforms reuse
+    // names: Tencent calls every HLS playlist playlist.m3u8).
     let a = random_bytes(20_000, 3);
     let b = random_bytes(21_000, 4);
-    origin.put("/a/playlist.m3u8", FileSpec::bytes(a.clone()));
-    origin.put("/b/playlist.m3u8", FileSpec::bytes(b.clone()));
+    origin.put("/a/record.mp4", FileSpec::bytes(a.clone()));
+    origin.put("/b/record.mp4", FileSpec::bytes(b.clone()));
     // And one file announced at two URLs: the same bytes.
     let same = random_bytes(22_000, 5);
     origin.put("/c/rec.flv", FileSpec::bytes(same.clone()));
     origin.put("/d/rec.flv", FileSpec::bytes(same.clone()));
     let d = start(&s3, &origin).await;
     let at = 1_700_000_000_000;
-    post(&d, record_done(&origin.url("/a/playlist.m3u8"), at)).await;
+    post(&d, record_done(&origin.url("/a/record.mp4"), at)).await;
     done(&d, 1).await;
-    post(&d, record_done(&origin.url("/b/playlist.m3u8"), at)).await;
+    post(&d, record_done(&origin.url("/b/record.mp4"), at)).await;
     done(&d, 2).await;
     post(&d, record_done(&origin.url("/c/rec.flv"), at)).await;
     done(&d, 3).await;
@@ -142,9 +142,9 @@ async fn files_with_one_key_are_never_overwritten_and_the_same_bytes_are_stored_
     assert_eq!(
         stored,
         vec![
-            (format!("{prefix}playlist.m3u8"), sha256_hex(&a)),
-            (format!("{prefix}playlist~2.m3u8"), sha256_hex(&b)),
             (format!("{prefix}rec.flv"), sha256_hex(&same)),
+            (format!("{prefix}record.mp4"), sha256_hex(&a)),
+            (format!("{prefix}record~2.mp4"), sha256_hex(&b)),
         ],
         "two objects for two files, neither overwritten; one for the same bytes"
     );
@@ -163,13 +163,13 @@ async fn the_fs_store_never_overwrites_a_file_either() {
     let origin = Origin::start().await;
     let a = random_bytes(20_000, 6);
     let b = random_bytes(21_000, 7);
-    origin.put("/a/playlist.m3u8", FileSpec::bytes(a.clone()));
-    origin.put("/b/playlist.m3u8", FileSpec::bytes(b.clone()));
-    origin.put("/c/playlist.m3u8", FileSpec::bytes(a.clone()));
+    origin.put("/a/record.mp4", FileSpec::bytes(a.clone()));
+    origin.put("/b/record.mp4", FileSpec::bytes(b.clone()));
+    origin.put("/c/record.mp4", FileSpec::bytes(a.clone()));
     let d = Daemon::start(&format!(
         "{QUICK}[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"t\"\nallow_hosts = [\"127.0.0.1\"]\n"
     ));
-    for (n, path) in ["/a/playlist.m3u8", "/b/playlist.m3u8", "/c/playlist.m3u8"]
+    for (n, path) in ["/a/record.mp4", "/b/record.mp4", "/c/record.mp4"]
         .iter()
         .enumerate()
     {
@@ -180,8 +180,8 @@ async fn the_fs_store_never_overwrites_a_file_either() {
         .dir
         .join("archive/recording/push.example.com/live/room/2023/11/14");
     let read = |name: &str| sha256_hex(&std::fs::read(dir.join(name)).unwrap());
-    assert_eq!(read("20231114T221320Z-playlist.m3u8"), sha256_hex(&a));
-    assert_eq!(read("20231114T221320Z-playlist~2.m3u8"), sha256_hex(&b));
+    assert_eq!(read("20231114T221320Z-record.mp4"), sha256_hex(&a));
+    assert_eq!(read("20231114T221320Z-record~2.mp4"), sha256_hex(&b));
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -191,8 +191,8 @@ async fn the_fs_store_never_overwrites_a_file_either() {
     assert_eq!(
         names,
         [
-            "20231114T221320Z-playlist.m3u8",
-            "20231114T221320Z-playlist~2.m3u8"
+            "20231114T221320Z-record.mp4",
+            "20231114T221320Z-record~2.mp4"
         ],
         "the third announcement holds the first's bytes: no third file, no temporary left"
     );

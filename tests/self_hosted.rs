@@ -115,6 +115,10 @@ async fn nginx_rtmp_and_srs_hook_bodies_become_the_same_events_as_the_platforms(
         assert_eq!(e["kind"], "recording_ready");
         assert_eq!(e["file"]["format"], "ts");
         assert_eq!(e["file"]["duration_s"], 9.36);
+        assert_eq!(
+            e["file"]["playlist"], "/usr/local/srs/objs/nginx/html/live/livestream/live.m3u8",
+            "the segment's recording, archived at on_unpublish"
+        );
     }
 }
 

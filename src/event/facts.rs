@@ -41,6 +41,19 @@ pub struct FileFacts {
     /// JD point recordings: the segments the file is made of.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub group: Vec<Segment>,
+    /// An HLS segment announced by itself (SRS `on_hls`): the playlist of
+    /// the recording it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub playlist: Option<String>,
+    /// ...and when that recording's first segment was announced: with the
+    /// playlist, which recording it is (a playlist's path is reused by every
+    /// publish of its stream).
+    #[serde(
+        with = "serde_rfc3339::option",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub playlist_since: Option<Timestamp>,
 }
 
 impl FileFacts {

@@ -88,6 +88,7 @@ fn parse_recording(f: &Fields) -> Result<ParsedEvent, BodyError> {
             ended_at: time(f, "stop_time")?,
             duration_s: f.number("duration")?,
             group: Vec::new(),
+            ..FileFacts::default()
         },
     });
     Ok(e)

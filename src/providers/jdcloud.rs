@@ -77,6 +77,7 @@ fn parse_v1_1(f: &Fields) -> Result<ParsedEvent, BodyError> {
                     // 18439.0 matches its file name's five hours in seconds.
                     duration_s: f.number("duration")?,
                     group: group(f)?,
+                    ..FileFacts::default()
                 },
             }),
             None if st == Status::Fail => None,
@@ -140,6 +141,7 @@ fn parse_legacy(f: &Fields) -> Result<ParsedEvent, BodyError> {
                     ended_at: time(f, "stoptime")?,
                     duration_s: f.number("duration")?,
                     group: Vec::new(),
+                    ..FileFacts::default()
                 },
             }),
             None if st == Status::Fail => None,

@@ -52,7 +52,9 @@ pub fn parse(f: &Fields) -> Result<ParsedEvent, BodyError> {
             ..FileFacts::default()
         };
         if action == "on_hls" {
-            facts.format = Some("ts".to_owned());
+            facts.format = Location::Path(file.clone()).extension();
+            // The segment is archived now, its playlist at on_unpublish.
+            facts.playlist = f.text("m3u8").map(|m| joined(f.text("cwd").as_deref(), &m));
         }
         e.file = Some(FileInfo {
             location: Location::Path(joined(f.text("cwd").as_deref(), &file)),

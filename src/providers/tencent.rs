@@ -69,6 +69,7 @@ fn parse_recording(f: &Fields, raw_type: &str) -> Result<ParsedEvent, BodyError>
             ended_at: time(f, "end_time")?,
             duration_s: f.number("duration")?,
             group: Vec::new(),
+            ..FileFacts::default()
         },
     });
     Ok(e)
@@ -95,6 +96,7 @@ fn parse_snapshot(f: &Fields, raw_type: &str) -> Result<ParsedEvent, BodyError> 
             ended_at: taken_at,
             duration_s: None,
             group: Vec::new(),
+            ..FileFacts::default()
         },
     });
     Ok(e)

@@ -91,8 +91,12 @@ impl Job {
     /// A new job for an archivable event, due at once; `None` when the event
     /// asks for nothing to be archived (a failure, a status change).
     pub fn for_event(id: JobId, event: &Event, now: Timestamp) -> Option<Job> {
-        let file = event.archivable_file()?;
-        Some(Job {
+        Some(Job::for_file(id, event, event.archivable_file()?, now))
+    }
+
+    /// A new job for `file`, which `event` brought, due at once.
+    pub fn for_file(id: JobId, event: &Event, file: &FileInfo, now: Timestamp) -> Job {
+        Job {
             id,
             state: JobState::Queued,
             attempts: 0,
@@ -114,7 +118,7 @@ impl Job {
             lease_until: None,
             upload: None,
             found_by: event.found_by,
-        })
+        }
     }
 
     /// When someone should next look at this job: its retry time while

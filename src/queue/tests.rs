@@ -47,6 +47,7 @@ fn job_for(q: &Queue, url: &str, now: Timestamp) -> Job {
             ended_at: None,
             duration_s: None,
             group: Vec::new(),
+            ..Default::default()
         },
     });
     let mut event = p.into_event("jd", now, "{}");

@@ -48,8 +48,11 @@ pub(super) async fn transfer(
         Failure::permanent(format!("source {:?} is no longer configured", job.source))
     })?;
     let facts = facts(job, &event);
+    if crate::hls::is_playlist(&job.origin) && job.kind == crate::queue::FileKind::Recording {
+        return super::hls::transfer(ctx, job, &event, source, &facts, beat, interrupt).await;
+    }
     let (mut download, mut upload) = open_both(ctx, job, source, &facts).await?;
-    let pumped = pump(beat, &mut download, &mut upload, interrupt)
+    let pumped = pump(beat, &mut download, &mut upload, interrupt, 0)
         .await
         .and_then(|()| verify(&event, &download, upload.digests()));
     let digests = match pumped {
@@ -80,6 +83,7 @@ pub(super) async fn transfer(
         event_id: job.event_id,
         params: event.params.clone(),
         session: event.session.clone(),
+        parts: Vec::new(),
     };
     let mut metadata = facts.metadata();
     metadata.insert("sha256".to_owned(), digests.sha256.clone());
@@ -114,7 +118,7 @@ async fn open_both(
     source: &SourceClient,
     facts: &ObjectFacts,
 ) -> Result<(Download, Upload), Failed> {
-    let key = ctx.store.key_for(facts);
+    let key = key_of(ctx, facts, &job.origin);
     let log: Arc<dyn UploadLog> = Arc::new(log::JobLog {
         db: ctx.db.clone(),
         queue: ctx.queue.clone(),
@@ -146,7 +150,7 @@ async fn resume(
     rec: &UploadRecord,
     log: &Arc<dyn UploadLog>,
 ) -> Result<Option<(Download, Upload)>, Failure> {
-    let key = ctx.store.key_for(facts);
+    let key = key_of(ctx, facts, &job.origin);
     let resumed = ctx
         .store
         .resume(key, rec, facts, &ctx.transfer, Arc::clone(log))
@@ -178,13 +182,27 @@ async fn resume(
     }
 }
 
+/// The key of the file with `facts` from `origin`: its template's, or, for
+/// a segment of an HLS recording, beside the recording's playlist.
+fn key_of(ctx: &Context, facts: &ObjectFacts, origin: &crate::event::Location) -> String {
+    match &facts.file.playlist {
+        Some(p) => {
+            let playlist = crate::event::Location::Path(p.clone());
+            let dir = super::hls::dir_key(ctx, facts, &playlist);
+            crate::hls::playlist::part_key(&dir, &playlist, origin)
+        }
+        None => ctx.store.key_for(facts),
+    }
+}
+
 /// Streams every byte from the origin into the store (which hashes them),
-/// reporting progress to the heartbeat.
-async fn pump(
+/// reporting progress to the heartbeat (`base` bytes done before).
+pub(super) async fn pump(
     beat: &Heartbeat,
     download: &mut Download,
     upload: &mut Upload,
     mut interrupt: watch::Receiver<bool>,
+    base: u64,
 ) -> Result<(), Failure> {
     let mut lost = beat.lost.clone();
     loop {
@@ -201,12 +219,13 @@ async fn pump(
             _ = lost.wait_for(|l| *l) => return Err(lease_lost()),
             written = upload.write(chunk) => written?,
         }
-        beat.progress(upload.size(), download.content_length);
+        let total = download.content_length.filter(|_| base == 0);
+        beat.progress(base + upload.size(), total);
     }
     Ok(())
 }
 
-fn facts(job: &Job, event: &Event) -> ObjectFacts {
+pub(super) fn facts(job: &Job, event: &Event) -> ObjectFacts {
     let file = event
         .file
         .as_ref()
@@ -228,6 +247,30 @@ fn facts(job: &Job, event: &Event) -> ObjectFacts {
 
 /// Checks the bytes against what the origin and the callback promised.
 fn verify(event: &Event, download: &Download, d: Digests) -> Result<Digests, Failure> {
+    let d = verify_download(download, d)?;
+    if let Some(stated) = event.file.as_ref().and_then(|f| f.size) {
+        if stated == d.size {
+            tracing::debug!("the callback's file size matches, in bytes");
+        } else if event.provider == Provider::Jdcloud {
+            // JD documents fileSize in KB, yet its examples look like bytes.
+            if stated.saturating_mul(1024).abs_diff(d.size) < 1024 {
+                tracing::debug!("the callback's fileSize matches, in KiB");
+            } else {
+                tracing::warn!(stated, actual = d.size, "JD fileSize matches neither bytes nor KiB; not compared (its unit is ambiguous)");
+            }
+        } else {
+            return Err(Failure::integrity(format!(
+                "received {} bytes, the callback announced {stated}",
+                d.size
+            )));
+        }
+    }
+    Ok(d)
+}
+
+/// Checks the bytes against what the origin promised: some, as many as it
+/// announced, and its MD5 where it gave one.
+pub(super) fn verify_download(download: &Download, d: Digests) -> Result<Digests, Failure> {
     if d.size == 0 {
         return Err(crate::source::empty_file());
     }
@@ -244,23 +287,6 @@ fn verify(event: &Event, download: &Download, d: Digests) -> Result<Digests, Fai
             return Err(Failure::integrity(format!(
                 "MD5 {} differs from the origin's {md5}",
                 d.md5
-            )));
-        }
-    }
-    if let Some(stated) = event.file.as_ref().and_then(|f| f.size) {
-        if stated == d.size {
-            tracing::debug!("the callback's file size matches, in bytes");
-        } else if event.provider == Provider::Jdcloud {
-            // JD documents fileSize in KB, yet its examples look like bytes.
-            if stated.saturating_mul(1024).abs_diff(d.size) < 1024 {
-                tracing::debug!("the callback's fileSize matches, in KiB");
-            } else {
-                tracing::warn!(stated, actual = d.size, "JD fileSize matches neither bytes nor KiB; not compared (its unit is ambiguous)");
-            }
-        } else {
-            return Err(Failure::integrity(format!(
-                "received {} bytes, the callback announced {stated}",
-                d.size
             )));
         }
     }
