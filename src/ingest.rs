@@ -142,6 +142,14 @@ fn playlist_job(
     };
     let identity = FileIdentity::of(&event.source, &file);
     let job = Job::for_file(id, event, &file, now);
+    // The playlist by its path alone is this job's: a sweep finding it
+    // settled after the stop does not archive the recording again.
+    let bare = FileInfo {
+        location: file.location.clone(),
+        size: None,
+        facts: FileFacts::default(),
+    };
+    queue::also_known_as(tx, &FileIdentity::of(&event.source, &bare), id)?;
     event.file = Some(file);
     Ok(Some((job, identity)))
 }

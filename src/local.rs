@@ -187,12 +187,15 @@ pub async fn sweep_once(queue: &Queue, s: &Sweep) -> Result<usize, DbError> {
             continue;
         }
         // Announced before it could be stated: known, unless that job
-        // failed (the file was not there), when this is its chance.
+        // failed (the file was not there), when this is its chance; or a
+        // playlist whose segments were archived since, its stop lost.
         if let Some(job) = db.get(Tree::Dedupe, FileIdentity::of(&s.source, &bare).as_bytes())? {
             let failed = crate::id::JobId::from_bytes(&job)
                 .and_then(|id| queue.get(id).ok().flatten())
                 .is_some_and(|j| j.state == crate::queue::JobState::Failed);
-            if !failed {
+            let unclosed = crate::hls::is_playlist(&file.location)
+                && !crate::hls::parts_of(&db, &s.source, file.location.as_str())?.is_empty();
+            if !failed && !unclosed {
                 continue;
             }
         }

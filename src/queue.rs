@@ -105,6 +105,12 @@ pub fn push(tx: &Tx, job: &Job, identity: &FileIdentity) -> Result<Pushed, TxErr
     Ok(Pushed::New)
 }
 
+/// Makes `identity` another name of the job `id` pushed in `tx`: a later
+/// announcement by that name is the same file.
+pub fn also_known_as(tx: &Tx, identity: &FileIdentity, id: JobId) -> Result<(), TxError> {
+    tx.insert(Tree::Dedupe, identity.as_bytes(), id.key())
+}
+
 impl Queue {
     /// The queue of `db`'s jobs (read once, to count them by state).
     pub fn new(db: Db) -> Result<Queue, DbError> {

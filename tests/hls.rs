@@ -188,7 +188,8 @@ async fn srs_hls_segments_are_archived_as_they_come_and_the_playlist_at_unpublis
     let hls = cwd.join("hls/live");
     let d = Daemon::start(&format!(
         "{}{QUICK}[[sources]]\nname = \"srs\"\nprovider = \"srs\"\ntoken = \"t\"\n\
-         [sources.origin]\ntype = \"file\"\nroots = [\"{}\"]\n",
+         [sources.origin]\ntype = \"file\"\nroots = [\"{}\"]\nsweep = true\n\
+         sweep_interval_secs = 1\nsettle_secs = 1\nsweep_glob = \"*.m3u8\"\n",
         s3.store_config("archive"),
         cwd.display()
     ));
@@ -227,6 +228,7 @@ async fn srs_hls_segments_are_archived_as_they_come_and_the_playlist_at_unpublis
     assert_eq!(catalog.len(), 1, "{catalog:#?}");
     let files: Vec<(&str, &[u8])> = segs.iter().map(|(n, b)| (n.as_str(), b.as_ref())).collect();
     check_entry(&s3, &catalog[0], &files, playlist.as_bytes());
+    let first = catalog[0]["id"].clone();
     let after = stored(&s3, &s3.keys("archive").await);
     assert_eq!(after.len(), 4, "no segment stored twice: {after:#?}");
     assert!(
@@ -236,4 +238,37 @@ async fn srs_hls_segments_are_archived_as_they_come_and_the_playlist_at_unpublis
     );
     assert_eq!(catalog[0]["duration_s"], 6.0);
     assert_eq!(d.all_items("/api/v1/jobs").await.len(), 4);
+
+    // The sweep finds the settled playlist: already archived, not again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(d.all_items("/api/v1/catalog").await.len(), 1);
+    assert_eq!(d.all_items("/api/v1/jobs").await.len(), 4);
+
+    // The next publish's stop is lost: once its playlist settles, the sweep
+    // files its segments, archived as they came, as the second recording.
+    post(srs_stream_event("on_publish")).await;
+    let next: Vec<(String, bytes::Bytes)> = (3..5)
+        .map(|i| {
+            (
+                format!("livestream-{i}.ts"),
+                random_bytes(30_000 + i, i as u64),
+            )
+        })
+        .collect();
+    for (i, (name, bytes)) in next.iter().enumerate() {
+        std::fs::write(hls.join(name), bytes).unwrap();
+        post(on_hls(&cwd, name, 3 + i as u64)).await;
+        jobs_done(&d, 5 + i).await;
+    }
+    let playlist = "#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:3\n#EXTINF:2.000,\nlivestream-3.ts\n\
+        #EXTINF:2.000,\nlivestream-4.ts\n";
+    std::fs::write(hls.join("livestream.m3u8"), playlist).unwrap();
+    let catalog = catalog_of(&d, 2).await;
+    let second = catalog.iter().find(|e| e["id"] != first).unwrap();
+    let files: Vec<(&str, &[u8])> = next.iter().map(|(n, b)| (n.as_str(), b.as_ref())).collect();
+    check_entry(&s3, second, &files, playlist.as_bytes());
+    let jobs = d.all_items("/api/v1/jobs").await;
+    let job = jobs.iter().find(|j| j["id"] == second["job_id"]).unwrap();
+    assert_eq!(job["found_by"], "sweep", "{job:#}");
+    assert_eq!(stored(&s3, &s3.keys("archive").await).len(), 4 + 3);
 }
