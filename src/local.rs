@@ -194,7 +194,7 @@ pub async fn sweep_once(queue: &Queue, s: &Sweep) -> Result<usize, DbError> {
                 .and_then(|id| queue.get(id).ok().flatten())
                 .is_some_and(|j| j.state == crate::queue::JobState::Failed);
             let unclosed = crate::hls::is_playlist(&file.location)
-                && !crate::hls::parts_of(&db, &s.source, file.location.as_str())?.is_empty();
+                && !crate::hls::parts_of(db, &s.source, file.location.as_str())?.is_empty();
             if !failed && !unclosed {
                 continue;
             }
