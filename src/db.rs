@@ -73,13 +73,16 @@ pub enum Tree {
     /// stream state key → OpenPlaylist JSON: the HLS recording a stream is
     /// writing, its segments announced one by one (SRS `on_hls`).
     HlsOpen,
-    /// source \0 playlist \0 file → Part JSON: files of an HLS recording
-    /// archived before its playlist.
+    /// source \0 playlist \0 since \0 file → Part JSON: files of an HLS
+    /// recording archived before its playlist.
     HlsParts,
+    /// source \0 playlist \0 since \0 JobId → (): segments of an HLS
+    /// recording announced but not archived yet.
+    HlsPending,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 12] = [
+    pub const ALL: [Tree; 13] = [
         Tree::Meta,
         Tree::Events,
         Tree::Jobs,
@@ -92,6 +95,7 @@ impl Tree {
         Tree::Abandoned,
         Tree::HlsOpen,
         Tree::HlsParts,
+        Tree::HlsPending,
     ];
 
     /// The tree's name on disk, and in error messages.
@@ -109,6 +113,7 @@ impl Tree {
             Tree::Abandoned => "abandoned_uploads",
             Tree::HlsOpen => "hls_open",
             Tree::HlsParts => "hls_parts",
+            Tree::HlsPending => "hls_pending",
         }
     }
 }

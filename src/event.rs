@@ -190,6 +190,16 @@ impl Event {
             None
         }
     }
+
+    /// The file the event's job archives: the file it announced, or the HLS
+    /// playlist a stream's stop closed.
+    pub fn job_file(&self) -> Option<&FileInfo> {
+        self.archivable_file().or_else(|| {
+            self.file
+                .as_ref()
+                .filter(|_| self.kind == EventKind::StreamStopped)
+        })
+    }
 }
 
 /// What a provider parser produces: an event without the ids the store assigns.

@@ -48,7 +48,8 @@ pub async fn record_events(
             }
             None => None,
         };
-        // A stop may close an HLS recording: its playlist's job.
+        // A stop may close an HLS recording: its playlist's job. (A start
+        // may forget one whose stop was lost.)
         let spare = (event.kind == EventKind::StreamStopped)
             .then(|| db.new_key(&now).map(JobId))
             .transpose()?;
@@ -63,7 +64,7 @@ pub async fn record_events(
                 let mut requeued = false;
                 let job = match job {
                     Some(j) => {
-                        note_hls_segment(tx, &mut event)?;
+                        note_hls_segment(tx, &mut event, j.0.id)?;
                         Some(j.clone())
                     }
                     None => playlist_job(tx, &mut event, *spare, now)?,
@@ -106,10 +107,13 @@ pub async fn record_events(
     Ok(recorded)
 }
 
+/// How long after a stream's stop its HLS playlist is archived.
+const PLAYLIST_DELAY: chrono::TimeDelta = chrono::TimeDelta::seconds(3);
+
 /// A segment of an HLS recording announced by itself: the recording it
 /// belongs to is noted open, and the event says since when.
-fn note_hls_segment(tx: &Tx, event: &mut Event) -> Result<(), TxError> {
-    if let Some(since) = hls::note_segment(tx, event)? {
+fn note_hls_segment(tx: &Tx, event: &mut Event, job: JobId) -> Result<(), TxError> {
+    if let Some(since) = hls::note_segment(tx, event, job)? {
         if let Some(f) = event.file.as_mut() {
             f.facts.playlist_since = Some(since);
         }
@@ -126,10 +130,10 @@ fn playlist_job(
     id: Option<JobId>,
     now: Timestamp,
 ) -> Result<Option<(Job, FileIdentity)>, TxError> {
-    let Some(id) = id else { return Ok(None) };
-    let Some(open) = hls::take_open(tx, event)? else {
+    let Some(open) = hls::close_open(tx, event)? else {
         return Ok(None);
     };
+    let Some(id) = id else { return Ok(None) };
     let file = FileInfo {
         location: Location::Path(open.playlist),
         size: None,
@@ -137,11 +141,16 @@ fn playlist_job(
             format: Some("hls".to_owned()),
             started_at: Some(open.since),
             ended_at: Some(event.occurred_at),
+            playlist_since: Some(open.since),
             ..FileFacts::default()
         },
     };
     let identity = FileIdentity::of(&event.source, &file);
-    let job = Job::for_file(id, event, &file, now);
+    let mut job = Job::for_file(id, event, &file, now);
+    // SRS sends the last segment's on_hls beside on_unpublish, in no set
+    // order: the playlist waits a moment for it (and then for every
+    // segment still being archived).
+    job.next_attempt_at = now + PLAYLIST_DELAY;
     // The playlist by its path alone is this job's: a sweep finding it
     // settled after the stop does not archive the recording again.
     let bare = FileInfo {

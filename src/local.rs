@@ -188,15 +188,28 @@ pub async fn sweep_once(queue: &Queue, s: &Sweep) -> Result<usize, DbError> {
         }
         // Announced before it could be stated: known, unless that job
         // failed (the file was not there), when this is its chance; or a
-        // playlist whose segments were archived since, its stop lost.
+        // playlist with segments of a later recording kept, its stop lost.
+        let since = unclosed_since(db, s, &file.location)?;
         if let Some(job) = db.get(Tree::Dedupe, FileIdentity::of(&s.source, &bare).as_bytes())? {
-            let failed = crate::id::JobId::from_bytes(&job)
-                .and_then(|id| queue.get(id).ok().flatten())
+            let job =
+                crate::id::JobId::from_bytes(&job).and_then(|id| queue.get(id).ok().flatten());
+            let failed = job
+                .as_ref()
                 .is_some_and(|j| j.state == crate::queue::JobState::Failed);
-            let unclosed = crate::hls::is_playlist(&file.location)
-                && !crate::hls::parts_of(db, &s.source, file.location.as_str())?.is_empty();
-            if !failed && !unclosed {
+            let takes_them = match (&job, since) {
+                (_, None) => true,
+                (Some(j), Some(since)) => recording_since(queue, j)? >= Some(since),
+                (None, Some(_)) => false,
+            };
+            if !failed && takes_them {
                 continue;
+            }
+        }
+        // A playlist whose recording's stop was lost takes its segments in.
+        let mut event = event;
+        if let Some(since) = since {
+            if let Some(f) = event.file.as_mut() {
+                f.facts.playlist_since = Some(since);
             }
         }
         events.push(event);
@@ -208,6 +221,25 @@ pub async fn sweep_once(queue: &Queue, s: &Sweep) -> Result<usize, DbError> {
         events = rest;
     }
     Ok(n)
+}
+
+/// The HLS recording a playlist's job archives, by when it began.
+fn recording_since(queue: &Queue, job: &crate::queue::Job) -> Result<Option<Timestamp>, DbError> {
+    let event = crate::ingest::event(queue.db(), job.event_id)?;
+    Ok(event.and_then(|e| e.file.and_then(|f| f.facts.playlist_since)))
+}
+
+/// For a playlist: when its latest recording with segments archived but no
+/// catalog entry (its stop lost) began.
+fn unclosed_since(
+    db: &crate::db::Db,
+    s: &Sweep,
+    at: &Location,
+) -> Result<Option<Timestamp>, DbError> {
+    if !crate::hls::is_playlist(at) {
+        return Ok(None);
+    }
+    crate::hls::unclosed(db, &s.source, at.as_str())
 }
 
 /// A stream name read from a file name: up to its first `-` or `.`.

@@ -13,7 +13,7 @@ use chrono::Utc;
 use crate::config::StateConfig;
 use crate::db::{decode, Db, DbError, Tree};
 use crate::event::Event;
-use crate::id::{EventId, JobId, TimeKey};
+use crate::id::{EventId, TimeKey};
 use crate::queue::{FileIdentity, Job, JobState, Queue};
 use crate::time::{to_millis, Timestamp};
 
@@ -187,7 +187,7 @@ fn prune_jobs(db: &Db, cutoff: u64) -> Result<u64, DbError> {
 /// The file identity an event announced, if it still exists and names one.
 fn identity_of(db: &Db, id: EventId) -> Result<Option<FileIdentity>, DbError> {
     let event: Option<Event> = db.get_json(Tree::Events, id.key())?;
-    Ok(event.and_then(|e| e.archivable_file().map(|f| FileIdentity::of(&e.source, f))))
+    Ok(event.and_then(|e| e.job_file().map(|f| FileIdentity::of(&e.source, f))))
 }
 
 /// Events recorded before `cutoff`, but not one a kept job was made from
@@ -197,15 +197,9 @@ fn prune_events(db: &Db, cutoff: u64) -> Result<u64, DbError> {
         let Some(event) = readable::<Event>(Tree::Events, v) else {
             return Ok(Verdict::Keep);
         };
-        if let Some(file) = event.archivable_file() {
-            let identity = FileIdentity::of(&event.source, file);
-            let job = match db.get(Tree::Dedupe, identity.as_bytes())? {
-                Some(id) => match JobId::from_bytes(&id) {
-                    Some(id) => db.get_json::<Job>(Tree::Jobs, id.key())?,
-                    None => None,
-                },
-                None => None,
-            };
+        // (Also a stop's, whose job archives the HLS playlist it closed.)
+        if let Some(id) = event.job_id {
+            let job = db.get_json::<Job>(Tree::Jobs, id.key())?;
             if job.is_some_and(|j| j.event_id == event.id) {
                 return Ok(Verdict::Keep);
             }

@@ -200,8 +200,10 @@ async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
                 "archived to {}", describe(&entry.store)
             );
             // Verified and catalogued, durably: a local copy may go now.
-            // (An HLS recording's files stay together: none is deleted.)
+            // (An HLS recording's files stay together: none is deleted,
+            // nor a segment its server may still be serving live.)
             let deletes = entry.parts.is_empty()
+                && entry.file.playlist.is_none()
                 && ctx
                     .sources
                     .get(&job.source)
@@ -234,10 +236,12 @@ fn file_entry(tx: &crate::db::Tx, entry: &CatalogEntry) -> Result<(), crate::db:
             job_id: entry.job_id,
             archived_at: entry.archived_at,
         };
-        return crate::hls::file_part(tx, &entry.source, playlist, &part);
+        let rec = crate::hls::Recording::of(&entry.source, playlist, &entry.file);
+        return crate::hls::file_part(tx, &rec, &part);
     }
     catalog::file(tx, entry)?;
-    crate::hls::consume(tx, &entry.source, entry.origin.as_str(), &entry.parts)
+    let rec = crate::hls::Recording::of(&entry.source, entry.origin.as_str(), &entry.file);
+    crate::hls::consume(tx, &rec, &entry.parts)
 }
 
 /// Leaves a failed attempt's upload for the next attempt to continue, when

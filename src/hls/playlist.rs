@@ -37,7 +37,7 @@ pub fn named_files(text: &str) -> Result<Vec<Named>, String> {
     if lines.next() != Some("#EXTM3U") {
         return Err("not an HLS playlist: it does not begin with #EXTM3U".to_owned());
     }
-    let mut out: Vec<Named> = Vec::new();
+    let mut out = Files::default();
     let mut duration = None;
     for line in lines {
         if line.is_empty() {
@@ -56,26 +56,50 @@ pub fn named_files(text: &str) -> Result<Vec<Named>, String> {
             } else if let Some(attrs) = tag.strip_prefix("EXT-X-MAP:") {
                 let uri = attribute(attrs, "URI")
                     .ok_or_else(|| format!("an EXT-X-MAP without a URI: {line:?}"))?;
-                push(&mut out, uri, Role::Init, None);
+                out.push(uri, Role::Init, None);
             }
             continue;
         }
-        push(&mut out, line.to_owned(), Role::Segment, duration.take());
+        out.push(line.to_owned(), Role::Segment, duration.take());
     }
-    if !out.iter().any(|n| n.role == Role::Segment) {
+    if !out.files.iter().any(|n| n.role == Role::Segment) {
         return Err("the playlist names no segment".to_owned());
     }
-    Ok(out)
+    Ok(out.files)
 }
 
-fn push(out: &mut Vec<Named>, uri: String, role: Role, duration_s: Option<f64>) {
-    // A map repeated before every discontinuity is one file.
-    if !out.iter().any(|n| n.uri == uri) {
-        out.push(Named {
-            uri,
-            role,
-            duration_s,
-        });
+/// The files named so far, each once.
+#[derive(Default)]
+struct Files {
+    files: Vec<Named>,
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl Files {
+    /// A file named again (a map repeated before every discontinuity, the
+    /// byte ranges of one file) is one file; its segments' durations add up,
+    /// and a file holding segments is a segment file.
+    fn push(&mut self, uri: String, role: Role, duration_s: Option<f64>) {
+        match self.index.get(&uri) {
+            Some(&i) => {
+                let f = &mut self.files[i];
+                if role == Role::Segment {
+                    f.role = Role::Segment;
+                    f.duration_s = match (f.duration_s, duration_s) {
+                        (Some(a), Some(b)) => Some(a + b),
+                        (a, b) => a.or(b),
+                    };
+                }
+            }
+            None => {
+                self.index.insert(uri.clone(), self.files.len());
+                self.files.push(Named {
+                    uri,
+                    role,
+                    duration_s,
+                });
+            }
+        }
     }
 }
 
@@ -123,13 +147,24 @@ pub fn resolve(playlist: &Location, uri: &str) -> Result<Location, String> {
                 ));
             }
             let uri = uri.split(['?', '#']).next().unwrap_or(uri);
-            let joined = if uri.starts_with('/') {
-                uri.to_owned()
-            } else {
-                let dir = base.rsplit_once('/').map_or("", |(d, _)| d);
-                format!("{dir}/{uri}")
+            let local = base.starts_with('/');
+            // In a bucket's key space (`bucket/key` for an origin naming no
+            // bucket), a file stays in the playlist's own bucket.
+            let first = base.split('/').next().unwrap_or("");
+            let joined = match uri.strip_prefix('/') {
+                Some(_) if local => uri.to_owned(),
+                Some(_) => {
+                    return Err(format!(
+                        "segment URI {uri:?} is absolute, outside the playlist's storage path"
+                    ))
+                }
+                None => {
+                    let dir = base.rsplit_once('/').map_or("", |(d, _)| d);
+                    format!("{dir}/{uri}")
+                }
             };
             normalized(&joined)
+                .filter(|p| local || p.split('/').next() == Some(first))
                 .map(Location::Path)
                 .ok_or_else(|| format!("segment URI {uri:?} climbs above the storage's root"))
         }
@@ -228,6 +263,14 @@ mod tests {
         assert_eq!(named.len(), 3);
         assert_eq!(named[0].role, Role::Init);
         assert_eq!(named[0].uri, "init.mp4");
+        // One fMP4 file holding the map and every segment, by byte range.
+        let single = "#EXTM3U\n#EXT-X-MAP:URI=\"all.mp4\",BYTERANGE=\"720@0\"\n\
+            #EXTINF:2,\n#EXT-X-BYTERANGE:1000@720\nall.mp4\n\
+            #EXTINF:3,\n#EXT-X-BYTERANGE:1000@1720\nall.mp4\n";
+        let named = named_files(single).unwrap();
+        assert_eq!(named.len(), 1);
+        assert_eq!(named[0].role, Role::Segment);
+        assert_eq!(named[0].duration_s, Some(5.0));
         let master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000\nlow/index.m3u8\n";
         assert!(named_files(master).unwrap_err().contains("master playlist"));
         assert!(named_files("FLV\u{1}").is_err());
@@ -261,6 +304,13 @@ mod tests {
         assert_eq!(
             resolve(&oss, "1.ts").unwrap(),
             Location::Path("record/app/s/1.ts".into())
+        );
+        // `bucket/key`: never into another bucket.
+        assert!(resolve(&oss, "/other/k.ts").is_err());
+        assert!(resolve(&oss, "../../../other/k.ts").is_err());
+        assert_eq!(
+            resolve(&oss, "../../x.ts").unwrap(),
+            Location::Path("record/x.ts".into())
         );
     }
 

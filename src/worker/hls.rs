@@ -3,6 +3,7 @@
 //! as a part as soon as it is in place, so a later attempt goes on from
 //! there), then the playlist itself, whose catalog entry lists them all.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -57,12 +58,21 @@ pub(super) async fn transfer(
             return Err(lease_lost().into());
         }
     }
+    let rec = hls::Recording::of(&job.source, job.origin.as_str(), &facts.file);
+    wait_for_segments(ctx, &rec)?;
     let (text, mark) = read_playlist(source, &job.origin).await?;
     let named = playlist::named_files(&String::from_utf8_lossy(&text))
         .map_err(|e| Failure::permanent(format!("{}: {e}", job.origin)))?;
     let dir = dir_key(ctx, facts, &job.origin);
     let playlist_at = job.origin.as_str().to_owned();
-    let mut kept = hls::parts_of(&ctx.db, &job.source, &playlist_at).map_err(db_failure)?;
+    let kept = hls::parts_of(&ctx.db, &rec).map_err(db_failure)?;
+    let mut by_origin: HashMap<String, usize> = HashMap::with_capacity(kept.len());
+    let mut by_name: HashMap<String, usize> = HashMap::with_capacity(kept.len());
+    for (i, p) in kept.iter().enumerate() {
+        by_origin.insert(p.origin.as_str().to_owned(), i);
+        by_name.insert(p.origin.file_name().to_owned(), i);
+    }
+    let mut kept: Vec<Option<Part>> = kept.into_iter().map(Some).collect();
     let mut parts = Vec::with_capacity(named.len() + 1);
     let mut done = 0;
     let recording = Recording {
@@ -75,29 +85,48 @@ pub(super) async fn transfer(
         log: &log,
     };
     for n in &named {
-        let origin = playlist::resolve(&job.origin, &n.uri)
-            .map_err(|e| Failure::permanent(format!("{}: {e}", job.origin)))?;
-        let part = match kept.iter().position(|p| p.origin == origin) {
-            Some(i) => kept.remove(i),
-            None => {
-                let part = recording
-                    .archive(n, origin, interrupt.clone(), done)
-                    .await?;
-                let (p, src, at) = (part.clone(), job.source.clone(), playlist_at.clone());
-                ctx.db
-                    .commit(move |tx| hls::file_part(tx, &src, &at, &p))
-                    .await
-                    .map_err(db_failure)?;
-                part
-            }
+        let resolved = playlist::resolve(&job.origin, &n.uri);
+        // A segment archived ahead of the playlist, found by where it was
+        // read from, or (SRS's hls_entry_prefix writes URLs into a playlist
+        // on disk) by its name.
+        let ahead = match &resolved {
+            Ok(origin) => by_origin.get(origin.as_str()),
+            Err(_) => by_name.get(Location::Url(n.uri.clone()).file_name()),
         };
+        if let Some(part) = ahead.and_then(|&i| kept[i].take()) {
+            done += part.size;
+            parts.push(part);
+            continue;
+        }
+        let origin = resolved.map_err(|e| Failure::permanent(format!("{}: {e}", job.origin)))?;
+        let part = recording
+            .archive(n, origin, interrupt.clone(), done)
+            .await?;
+        let (p, src, at, since) = (
+            part.clone(),
+            job.source.clone(),
+            playlist_at.clone(),
+            rec.since,
+        );
+        ctx.db
+            .commit(move |tx| {
+                let rec = hls::Recording {
+                    source: &src,
+                    playlist: &at,
+                    since,
+                };
+                hls::file_part(tx, &rec, &p)
+            })
+            .await
+            .map_err(db_failure)?;
         done += part.size;
         parts.push(part);
     }
     // Segments announced one by one that the playlist no longer names (its
     // sliding window moved past them) are still the recording's: first.
-    kept.append(&mut parts);
-    let mut parts = kept;
+    let mut earlier: Vec<Part> = kept.into_iter().flatten().collect();
+    earlier.append(&mut parts);
+    let mut parts = earlier;
 
     let key = playlist::part_key(&dir, &job.origin, &job.origin);
     let mut upload = ctx
@@ -161,6 +190,26 @@ pub(super) async fn transfer(
         }
         Err(f) => Err(f),
     }
+}
+
+/// Fails (to be retried) while segments of the recording announced ahead
+/// of its playlist are still being archived by their own jobs; the marks of
+/// those that failed are dropped: their files are archived here.
+fn wait_for_segments(ctx: &Context, rec: &hls::Recording) -> Result<(), Failure> {
+    use crate::queue::JobState;
+    let mut waiting = 0;
+    for id in hls::pending_of(&ctx.db, rec).map_err(db_failure)? {
+        match ctx.queue.get(id).map_err(db_failure)?.map(|j| j.state) {
+            Some(JobState::Queued | JobState::Running | JobState::Retrying) => waiting += 1,
+            _ => hls::not_pending(&ctx.db, rec, id).map_err(db_failure)?,
+        }
+    }
+    if waiting > 0 {
+        return Err(Failure::transient(format!(
+            "{waiting} segments of the recording are still being archived by their own jobs"
+        )));
+    }
+    Ok(())
 }
 
 /// The playlist's bytes (at most [`MAX_PLAYLIST_BYTES`]) and what the
