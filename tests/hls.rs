@@ -158,6 +158,67 @@ async fn a_tencent_hls_recording_is_one_entry_holding_its_playlist_and_every_seg
     assert_eq!(objects.len(), 4, "{objects:#?}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_kept_before_a_kill_9_are_not_fetched_again() {
+    let s3 = S3Server::start(&["archive"]).await;
+    let origin = Origin::start().await;
+    let segs: Vec<(String, bytes::Bytes)> = (0..4)
+        .map(|i| (format!("s{i}.ts"), random_bytes(50_000 + i, 10 + i as u64)))
+        .collect();
+    let mut playlist = "#EXTM3U\n#EXT-X-TARGETDURATION:4\n".to_owned();
+    for (i, (name, bytes)) in segs.iter().enumerate() {
+        let spec = FileSpec::bytes(bytes.clone());
+        // The third fails once: the attempt ends with two parts kept.
+        let spec = if i == 2 {
+            spec.with_faults(&[Fault::Status(503)])
+        } else {
+            spec
+        };
+        origin.put(&format!("/hls/{name}"), spec);
+        playlist.push_str(&format!("#EXTINF:4,\n{name}\n"));
+    }
+    playlist.push_str("#EXT-X-ENDLIST\n");
+    origin.put("/hls/index.m3u8", FileSpec::bytes(playlist.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}[transfer]\nretry_initial_secs = 4\n[[sources]]\nname = \"jd\"\n\
+         provider = \"jdcloud\"\ntoken = \"t\"\nallow_hosts = [\"127.0.0.1\"]\n",
+        s3.store_config("archive")
+    );
+    let mut d = Daemon::start_in(dir.path(), &config);
+    let (status, _) = d
+        .post(
+            "jd?token=t",
+            Some("application/json"),
+            common::jd_record_done(&origin.url("/hls/index.m3u8"), "room"),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let start = Instant::now();
+    while origin.requests("/hls/s2.ts").is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "never reached s2"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    d.kill9();
+    drop(d);
+    let d = Daemon::start_in(dir.path(), &config);
+    let catalog = catalog_of(&d, 1).await;
+    let files: Vec<(&str, &[u8])> = segs.iter().map(|(n, b)| (n.as_str(), b.as_ref())).collect();
+    check_entry(&s3, &catalog[0], &files, playlist.as_bytes());
+    for name in ["s0.ts", "s1.ts"] {
+        assert_eq!(
+            origin.requests(&format!("/hls/{name}")).len(),
+            1,
+            "{name} was kept before the kill"
+        );
+    }
+    assert_eq!(stored(&s3, &s3.keys("archive").await).len(), 5);
+}
+
 /// An SRS on_hls body for `seg` of the stream's playlist, as SRS sends it.
 fn on_hls(cwd: &Path, seg: &str, seq: u64) -> String {
     json!({"server_id": "vid-0xk989d", "service_id": "f8a8a8e2", "action": "on_hls",
