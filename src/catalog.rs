@@ -1,5 +1,9 @@
 //! Catalog entries: what was archived, where from, where to, and its checksums.
 
+mod part;
+
+pub use part::{Part, Role};
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -48,7 +52,7 @@ pub struct CatalogEntry {
     /// last, each with its size and checksums. `store`, `size`, `sha256` and
     /// `md5` are then the playlist's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub parts: Vec<crate::hls::Part>,
+    pub parts: Vec<Part>,
 }
 
 impl CatalogEntry {

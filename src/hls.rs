@@ -9,36 +9,16 @@ pub mod playlist;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::StoredAt;
+pub use crate::catalog::{Part, Role};
 use crate::db::{decode, encode, tx_get_json, Db, DbError, Order, Scan, Tree, Tx, TxError};
 use crate::event::{Event, EventKind, FileFacts, Location};
 use crate::id::JobId;
 use crate::stream::StreamState;
 use crate::time::{serde_rfc3339, Timestamp};
-pub use playlist::Role;
 
 /// True when `location` names an HLS playlist.
 pub fn is_playlist(location: &Location) -> bool {
     location.extension().as_deref() == Some("m3u8")
-}
-
-/// One file of an HLS recording, as archived.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Part {
-    pub role: Role,
-    /// As the playlist names it (the playlist itself: its file name).
-    pub uri: String,
-    pub origin: Location,
-    pub store: StoredAt,
-    pub size: u64,
-    pub sha256: String,
-    pub md5: String,
-    #[serde(default)]
-    pub duration_s: Option<f64>,
-    /// The job that archived it.
-    pub job_id: JobId,
-    #[serde(with = "serde_rfc3339")]
-    pub archived_at: Timestamp,
 }
 
 /// The HLS recording a stream is writing, segment by segment.

@@ -6,6 +6,7 @@ mod attempt;
 mod heartbeat;
 mod hls;
 mod log;
+mod pump;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +24,9 @@ use crate::retry::delay_after;
 use crate::retry::{Failure, FailureKind};
 use crate::source::Sources;
 use crate::store::{Store, Upload};
-use attempt::{transfer, Failed};
+use attempt::transfer;
 use heartbeat::Heartbeat;
+use pump::Failed;
 
 /// What every worker shares.
 pub struct Context {

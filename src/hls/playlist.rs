@@ -3,21 +3,12 @@
 //! playlist's own location, and where each goes beside the archived
 //! playlist so the copy in the bucket plays as it is.
 
+use crate::catalog::Role;
 use crate::event::Location;
 use crate::store::key::sanitize_component;
 
 /// The largest playlist read: 8 MiB is over 100,000 segments.
 pub const MAX_PLAYLIST_BYTES: usize = 8 * 1024 * 1024;
-
-/// What a file is to its playlist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Playlist,
-    /// An `EXT-X-MAP` initialization section (fMP4 HLS).
-    Init,
-    Segment,
-}
 
 /// One file a playlist names, in playlist order.
 #[derive(Debug, Clone, PartialEq)]

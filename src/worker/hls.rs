@@ -10,8 +10,8 @@ use bytes::Bytes;
 use chrono::Utc;
 use tokio::sync::watch;
 
-use super::attempt::{pump, verify_download, Failed};
 use super::heartbeat::Heartbeat;
+use super::pump::{pump, verify_download, Failed};
 use super::{db_failure, lease_lost, log, Context};
 use crate::catalog::{self, CatalogEntry};
 use crate::digest::{Digests, Hasher};
