@@ -33,7 +33,7 @@ fn main() {
                     let p = decode_body(Encoding::Json, body.as_bytes()).unwrap();
                     let now = chrono::Utc::now();
                     let evs = parse(Provider::Jdcloud, &p).unwrap().into_iter().map(|e| e.into_event("bench", now, &body)).collect();
-                    recording_archiver::ingest::record_events(&queue, evs, now).await.unwrap();
+                    recording_archiver::ingest::record_events(&queue, &Default::default(), evs, now).await.unwrap();
                 }
             }));
         }

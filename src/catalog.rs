@@ -53,6 +53,9 @@ pub struct CatalogEntry {
     /// `md5` are then the playlist's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<Part>,
+    /// The instance that archived it (`instance_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
 }
 
 impl CatalogEntry {
@@ -160,6 +163,7 @@ mod tests {
             params: BTreeMap::new(),
             session: None,
             parts: Vec::new(),
+            instance_id: None,
         };
         let v = serde_json::to_value(&entry).unwrap();
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();

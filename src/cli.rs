@@ -6,8 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod notifications;
+
 use crate::client;
 use crate::config::Config;
+use notifications::NotificationsCommand;
 
 #[derive(Parser)]
 #[command(
@@ -75,6 +78,11 @@ enum Command {
         /// The application (MediaMTX: the path).
         #[arg(long)]
         app: Option<String>,
+    },
+    /// Notifications to the [[notify]] endpoints: list them, send failed ones again.
+    Notifications {
+        #[command(subcommand)]
+        command: NotificationsCommand,
     },
     /// Callbacks that could not be read, kept whole.
     Rejected {
@@ -235,6 +243,7 @@ pub fn main() -> ExitCode {
                 Ok(())
             }))
         }
+        Command::Notifications { command } => notifications::run(command),
         Command::Enqueue {
             api,
             source,

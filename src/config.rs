@@ -7,6 +7,7 @@
 mod api;
 mod layers;
 mod log;
+mod notify;
 mod secret;
 mod server;
 mod source;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 pub use api::ApiConfig;
 pub use log::{LogConfig, LogFormat};
+pub use notify::{NotifyConfig, NOTIFY_EVENTS};
 pub use secret::Secret;
 pub use server::ServerConfig;
 pub use source::{AuthMode, OriginConfig, SourceConfig};
@@ -63,6 +65,9 @@ fn default_region() -> String {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
+    /// Names this instance in catalog entries, manifests and metrics when
+    /// several run against one bucket (default: the host name).
+    pub instance_id: String,
     pub server: ServerConfig,
     pub api: ApiConfig,
     pub state: StateConfig,
@@ -70,11 +75,13 @@ pub struct Config {
     pub transfer: TransferConfig,
     pub log: LogConfig,
     pub sources: Vec<SourceConfig>,
+    pub notify: Vec<NotifyConfig>,
 }
 
 impl Default for Config {
     fn default() -> Self {
         Config {
+            instance_id: hostname(),
             server: ServerConfig::default(),
             api: ApiConfig::default(),
             state: StateConfig::default(),
@@ -82,8 +89,33 @@ impl Default for Config {
             transfer: TransferConfig::default(),
             log: LogConfig::default(),
             sources: vec![SourceConfig::named("default")],
+            notify: Vec::new(),
         }
     }
+}
+
+/// This machine's host name, made fit for an object key; `archiver` when
+/// it has none.
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates
+    // what fits, and the last byte stays 0 whatever it writes.
+    let ok = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len() - 1) } == 0;
+    let end = buf.iter().position(|b| *b == 0).unwrap_or(0);
+    let name: String = String::from_utf8_lossy(&buf[..if ok { end } else { 0 }])
+        .chars()
+        .map(|c| if instance_char(c) { c } else { '-' })
+        .collect();
+    if name.is_empty() {
+        "archiver".to_owned()
+    } else {
+        name
+    }
+}
+
+/// The characters an instance id may hold: it names manifest objects.
+fn instance_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
 }
 
 impl Config {
@@ -152,6 +184,21 @@ impl Config {
         self.store.validate()?;
         self.transfer.validate()?;
         source::validate_all(&self.sources, self.listen_addr()?)?;
+        let names: Vec<String> = self.sources.iter().map(|s| s.name.clone()).collect();
+        notify::validate_all(&self.notify, &names)?;
+        if self.instance_id.is_empty()
+            || self.instance_id.len() > 64
+            || !self.instance_id.chars().all(instance_char)
+        {
+            return Err(invalid(
+                "instance_id",
+                format!(
+                    "{:?}: 1 to 64 of letters, digits, '-', '_' and '.' (it names manifest \
+                     objects)",
+                    self.instance_id
+                ),
+            ));
+        }
         if self.api.token.is_empty() && !self.listens_on_loopback() {
             return Err(invalid(
                 "api.token",

@@ -60,7 +60,10 @@ pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Err
         let sources = Sources::build(&config).await?;
         let wake = Arc::new(tokio::sync::Notify::new());
         let metrics = Arc::new(Metrics::default());
+        let notifier = Arc::new(crate::notify::Notifier::build(&config)?);
         let pool = worker::start(Arc::new(worker::Context {
+            notifier: Arc::clone(&notifier),
+            instance_id: config.instance_id.clone(),
             db: db.clone(),
             queue: queue.clone(),
             store: Arc::clone(&store),
@@ -86,7 +89,16 @@ pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Err
             crate::retention::Retention::of(&config.state),
         ));
         // Returns on SIGTERM/SIGINT once in-flight requests are answered.
-        serve(Arc::clone(&config), db.clone(), queue, wake, store, metrics).await?;
+        serve(
+            Arc::clone(&config),
+            db.clone(),
+            queue,
+            wake,
+            store,
+            metrics,
+            notifier,
+        )
+        .await?;
         pool.shutdown(Duration::from_secs(config.transfer.shutdown_grace_secs))
             .await;
         // It holds nothing in memory: what it has yet to abort is on disk.
@@ -109,8 +121,9 @@ async fn serve(
     wake: Arc<tokio::sync::Notify>,
     store: Arc<Store>,
     metrics: Arc<Metrics>,
+    notifier: Arc<crate::notify::Notifier>,
 ) -> std::io::Result<()> {
-    let server = crate::http::bind(config, db, queue.clone(), wake, store, metrics)?;
+    let server = crate::http::bind(config, db, queue.clone(), wake, store, metrics, notifier)?;
     let handle = server.handle();
     // The state store is open and the listener bound: serving.
     systemd::send("READY=1");

@@ -35,6 +35,8 @@ pub struct AppState {
     pub rejected_quota: limits::RejectedQuota,
     /// The readiness probes' last answers.
     pub readiness: ops::Readiness,
+    /// Where stream events are told of (`[[notify]]`).
+    pub notifier: Arc<crate::notify::Notifier>,
 }
 
 /// An error answered as `{"code": ..., "message": ...}` with its HTTP status.
@@ -134,6 +136,7 @@ pub fn bind(
     wake: Arc<tokio::sync::Notify>,
     store: Arc<crate::store::Store>,
     metrics: Arc<crate::metrics::Metrics>,
+    notifier: Arc<crate::notify::Notifier>,
 ) -> std::io::Result<Server> {
     let addr: SocketAddr = config
         .listen_addr()
@@ -151,6 +154,7 @@ pub fn bind(
         limits: limits::Limits::new(&config.sources),
         rejected_quota,
         readiness: ops::Readiness::default(),
+        notifier: Arc::clone(&notifier),
     });
     let workers = match config.server.http_workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),

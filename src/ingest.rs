@@ -6,9 +6,12 @@ use crate::db::{encode, Db, DbError, Order, Page, PageRequest, Tree, Tx, TxError
 use crate::event::{Event, EventKind, FileFacts, FileInfo, Location};
 use crate::hls;
 use crate::id::{EventId, JobId};
+use crate::notify::Notifier;
 use crate::queue::{self, FileIdentity, Job, Pushed, Queue};
 use crate::stream;
 use crate::time::Timestamp;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// The outcome for one event: it is stored, with its job if it has one.
 #[derive(Debug, Clone)]
@@ -31,6 +34,7 @@ impl Recorded {
 /// all or nothing, in `queue`'s state store, and resolves once that is on disk.
 pub async fn record_events(
     queue: &Queue,
+    notifier: &Arc<Notifier>,
     events: Vec<Event>,
     now: Timestamp,
 ) -> Result<Vec<Recorded>, DbError> {
@@ -53,12 +57,20 @@ pub async fn record_events(
         let spare = (event.kind == EventKind::StreamStopped)
             .then(|| db.new_key(&now).map(JobId))
             .transpose()?;
-        prepared.push((event, job, spare));
+        let notes = match notified(&event) {
+            Some(kind) => notifier.ids(db, kind, &event.source, &now)?,
+            None => Vec::new(),
+        };
+        prepared.push((event, job, spare, notes));
     }
+    let notifier = Arc::clone(notifier);
+    let notes_pushed = Arc::new(AtomicUsize::new(0));
+    let pushed_count = Arc::clone(&notes_pushed);
     let recorded = db
         .commit(move |tx| {
             let mut out = Vec::with_capacity(prepared.len());
-            for (event, job, spare) in &prepared {
+            let mut notes_new = 0;
+            for (event, job, spare, notes) in &prepared {
                 let mut event = event.clone();
                 let mut new_job = None;
                 let mut requeued = false;
@@ -88,15 +100,34 @@ pub async fn record_events(
                 }
                 event.session = stream::update(tx, &event, gap)?;
                 tx.insert(Tree::Events, event.id.key(), &encode(&event))?;
+                if let Some(kind) = notified(&event) {
+                    let subject = event.id.to_string();
+                    let body = crate::notify::event_body(&event);
+                    notes_new += notifier.push(
+                        tx,
+                        notes,
+                        kind,
+                        &event.source,
+                        &subject,
+                        event.id,
+                        &body,
+                        now,
+                    )?;
+                }
                 out.push(Recorded {
                     event,
                     new_job,
                     requeued,
                 });
             }
+            // Set, not added: a transaction may run more than once.
+            pushed_count.store(notes_new, Ordering::Relaxed);
             Ok::<_, TxError>(out)
         })
         .await?;
+    for _ in 0..notes_pushed.load(Ordering::Relaxed) {
+        queue.pushed(&Pushed::New);
+    }
     for r in &recorded {
         match (&r.new_job, r.requeued, r.event.job_id) {
             (Some(_), _, _) => queue.pushed(&Pushed::New),
@@ -105,6 +136,18 @@ pub async fn record_events(
         }
     }
     Ok(recorded)
+}
+
+/// The notification an event calls for, if any: stream and recording
+/// starts and stops (files are told of once archived, or failed).
+fn notified(event: &Event) -> Option<&'static str> {
+    match event.kind {
+        EventKind::StreamStarted
+        | EventKind::StreamStopped
+        | EventKind::RecordingStarted
+        | EventKind::RecordingStopped => Some(event.kind.as_str()),
+        _ => None,
+    }
 }
 
 /// How long after a stream's stop its HLS playlist is archived.

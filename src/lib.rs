@@ -21,6 +21,7 @@ pub mod janitor;
 pub mod local;
 pub mod metrics;
 pub mod net;
+pub mod notify;
 pub mod providers;
 pub mod queue;
 pub mod rejected;

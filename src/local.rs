@@ -217,7 +217,7 @@ pub async fn sweep_once(queue: &Queue, s: &Sweep) -> Result<usize, DbError> {
     let n = events.len();
     while !events.is_empty() {
         let rest = events.split_off(events.len().min(BATCH));
-        crate::ingest::record_events(queue, events, now).await?;
+        crate::ingest::record_events(queue, &Default::default(), events, now).await?;
         events = rest;
     }
     Ok(n)

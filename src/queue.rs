@@ -6,6 +6,7 @@
 mod counts;
 mod due;
 mod job;
+mod push;
 #[cfg(test)]
 mod tests;
 
@@ -13,7 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use counts::Gauges;
-pub use job::{FileIdentity, FileKind, Job, JobState, UploadRecord};
+pub use job::{FileIdentity, FileKind, Job, JobState, Notification, UploadRecord};
+pub use push::{also_known_as, push, Pushed};
 
 use crate::db::{
     decode, encode, tx_get_json, Db, DbError, Order, Page, PageRequest, Tree, Tx, TxError,
@@ -47,18 +49,6 @@ impl Guard {
     }
 }
 
-/// What pushing a job came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pushed {
-    /// Queued as a new job.
-    New,
-    /// The same file is already known: this job.
-    Duplicate(JobId),
-    /// The same file's job had failed: the platform says the file is there
-    /// (again), so that job is queued again, due now, with fresh attempts.
-    Requeued(JobId),
-}
-
 /// Something else to write in the same transaction as a job's change (the
 /// catalog entry of a completed job).
 pub type Also<'a> = &'a dyn Fn(&Tx) -> Result<(), TxError>;
@@ -69,46 +59,6 @@ pub struct Queue {
     db: Db,
     counts: Arc<counts::Counts>,
     session_gap: Duration,
-}
-
-/// Queues `job`, the file `identity`, in the transaction `tx`, unless a job
-/// for the same file exists: then that job, queued again if it had failed.
-pub fn push(tx: &Tx, job: &Job, identity: &FileIdentity) -> Result<Pushed, TxError> {
-    if let Some(existing) = tx.get(Tree::Dedupe, identity.as_bytes())? {
-        let id = JobId::from_bytes(&existing).ok_or_else(|| DbError::Corrupt {
-            tree: "dedupe",
-            message: "job key is not 16 bytes".to_owned(),
-        })?;
-        return match tx_get_json::<Job>(tx, Tree::Jobs, id.key())? {
-            Some(mut failed) if failed.state == JobState::Failed => {
-                failed.state = JobState::Queued;
-                failed.attempts = 0;
-                failed.next_attempt_at = job.created_at;
-                failed.updated_at = job.created_at;
-                due::reindex(tx, &id, None, failed.due_at())?;
-                tx.insert(Tree::Jobs, id.key(), &encode(&failed))?;
-                Ok(Pushed::Requeued(id))
-            }
-            Some(_) => Ok(Pushed::Duplicate(id)),
-            // The job was pruned (retention): the file is announced anew.
-            None => {
-                tx.insert(Tree::Jobs, job.id.key(), &encode(job))?;
-                due::reindex(tx, &job.id, None, job.due_at())?;
-                tx.insert(Tree::Dedupe, identity.as_bytes(), job.id.key())?;
-                Ok(Pushed::New)
-            }
-        };
-    }
-    tx.insert(Tree::Jobs, job.id.key(), &encode(job))?;
-    due::reindex(tx, &job.id, None, job.due_at())?;
-    tx.insert(Tree::Dedupe, identity.as_bytes(), job.id.key())?;
-    Ok(Pushed::New)
-}
-
-/// Makes `identity` another name of the job `id` pushed in `tx`: a later
-/// announcement by that name is the same file.
-pub fn also_known_as(tx: &Tx, identity: &FileIdentity, id: JobId) -> Result<(), TxError> {
-    tx.insert(Tree::Dedupe, identity.as_bytes(), id.key())
 }
 
 impl Queue {
@@ -331,13 +281,15 @@ impl Queue {
         )
     }
 
-    /// Ends an attempt: retry at `next`, or fail for good when `next` is `None`.
+    /// Ends an attempt: retry at `next`, or fail for good when `next` is
+    /// `None`, writing `also` in the same transaction.
     pub fn attempt_failed(
         &self,
         job: &Job,
         error: &str,
         next: Option<Timestamp>,
         now: Timestamp,
+        also: Option<Also>,
     ) -> Result<Option<Job>, DbError> {
         let change = |j: &mut Job| {
             match next {
@@ -349,7 +301,7 @@ impl Queue {
             }
             j.last_error = Some(error.to_owned());
         };
-        self.end_claim(job, now, change, None)
+        self.end_claim(job, now, change, also)
     }
 
     /// Gives a claimed job back to the queue, due now, its attempt uncounted

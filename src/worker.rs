@@ -6,8 +6,10 @@ mod attempt;
 mod heartbeat;
 mod hls;
 mod log;
+mod notify;
 mod pump;
 
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +40,10 @@ pub struct Context {
     /// Notified when new jobs are queued.
     pub wake: Arc<Notify>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Where `archived` and `failed` are told of, and who delivers.
+    pub notifier: Arc<crate::notify::Notifier>,
+    /// Put in every catalog entry.
+    pub instance_id: String,
 }
 
 /// The running workers.
@@ -134,6 +140,9 @@ enum Then {
 }
 
 async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
+    if job.notification.is_some() {
+        return notify::deliver(ctx, job).await;
+    }
     let started = std::time::Instant::now();
     let lease = Duration::from_secs(ctx.transfer.lease_secs);
     let beat = Heartbeat::start(ctx.queue.clone(), job.clone(), lease);
@@ -165,14 +174,76 @@ async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
     };
     // The claim ends with the outcome recorded below; no more renewals.
     drop(beat);
-    let recorded = match &result {
-        Ok(entry) => ctx
-            .queue
-            .complete(&job, entry.size, now, &|tx| file_entry(tx, entry)),
-        Err((_, Then::Release)) => ctx.queue.release(&job, now),
-        Err((f, Then::Retry(at))) => ctx.queue.attempt_failed(&job, &f.message, Some(*at), now),
-        Err((f, Then::Fail)) => ctx.queue.attempt_failed(&job, &f.message, None, now),
+    let told = match &result {
+        Ok(entry) if entry.file.playlist.is_none() => Some("archived"),
+        Err((_, Then::Fail)) => Some("failed"),
+        _ => None,
     };
+    let notes = match told.map(|t| ctx.notifier.ids(&ctx.db, t, &job.source, &now)) {
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "cannot record the job's outcome; it runs again when its lease lapses");
+            return;
+        }
+        Some(Ok(ids)) => ids,
+        None => Vec::new(),
+    };
+    let pushed = AtomicUsize::new(0);
+    let recorded = match &result {
+        Ok(entry) => ctx.queue.complete(&job, entry.size, now, &|tx| {
+            file_entry(tx, entry)?;
+            if told.is_some() {
+                let body = crate::notify::archived_body(entry);
+                let (id, event) = (entry.id.to_string(), entry.event_id);
+                let n = ctx.notifier.push(
+                    tx,
+                    &notes,
+                    "archived",
+                    &job.source,
+                    &id,
+                    event,
+                    &body,
+                    now,
+                )?;
+                pushed.store(n, Relaxed);
+            }
+            Ok(())
+        }),
+        Err((_, Then::Release)) => ctx.queue.release(&job, now),
+        Err((f, Then::Retry(at))) => {
+            ctx.queue
+                .attempt_failed(&job, &f.message, Some(*at), now, None)
+        }
+        Err((f, Then::Fail)) => {
+            let tell = |tx: &crate::db::Tx| {
+                let mut failed = job.clone();
+                failed.state = crate::queue::JobState::Failed;
+                failed.last_error = Some(f.message.clone());
+                let body = crate::notify::failed_body(&failed, &f.message);
+                // Each time it gives up (a retry by hand may fail again).
+                let subject = format!("{}/{}", job.id, job.claims);
+                let n = ctx.notifier.push(
+                    tx,
+                    &notes,
+                    "failed",
+                    &job.source,
+                    &subject,
+                    job.event_id,
+                    &body,
+                    now,
+                )?;
+                pushed.store(n, Relaxed);
+                Ok(())
+            };
+            ctx.queue
+                .attempt_failed(&job, &f.message, None, now, Some(&tell))
+        }
+    };
+    if matches!(recorded, Ok(Some(_))) && pushed.load(Relaxed) > 0 {
+        for _ in 0..pushed.load(Relaxed) {
+            ctx.queue.pushed(&crate::queue::Pushed::New);
+        }
+        ctx.wake.notify_waiters();
+    }
     let durable = match recorded {
         Ok(Some(after)) => {
             use crate::metrics::TransferOutcome as O;

@@ -23,6 +23,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/jobs", web::get().to(jobs))
         .route("/jobs/{id}", web::get().to(job))
         .route("/jobs/{id}/retry", web::post().to(retry_job))
+        .route("/notifications", web::get().to(notifications))
+        .route("/notifications/{id}/retry", web::post().to(retry_job))
         .route("/catalog", web::get().to(catalog))
         .route("/catalog/{id}", web::get().to(catalog_entry))
         .route("/rejected", web::get().to(rejected))
@@ -108,7 +110,27 @@ async fn jobs(
     read(&state, move |s| {
         let f = q.filter;
         Ok(s.queue.list(&q.page, |j| {
-            f.state.is_none_or(|w| w == j.state) && f.source.as_ref().is_none_or(|w| *w == j.source)
+            j.notification.is_none()
+                && f.state.is_none_or(|w| w == j.state)
+                && f.source.as_ref().is_none_or(|w| *w == j.source)
+        })?)
+    })
+    .await
+}
+
+/// Notification deliveries (jobs of kind `notification`), newest first;
+/// `state=failed` lists those that gave up.
+async fn notifications(
+    _: Authorized,
+    q: Listing<JobsFilter>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    read(&state, move |s| {
+        let f = q.filter;
+        Ok(s.queue.list(&q.page, |j| {
+            j.notification.is_some()
+                && f.state.is_none_or(|w| w == j.state)
+                && f.source.as_ref().is_none_or(|w| *w == j.source)
         })?)
     })
     .await
@@ -298,7 +320,8 @@ async fn replay(
                 format!("still not readable: {}", e.message),
             )
         })?;
-    let recorded = ingest::record_events(&state.queue, events, chrono::Utc::now()).await?;
+    let recorded =
+        ingest::record_events(&state.queue, &state.notifier, events, chrono::Utc::now()).await?;
     let ids: Vec<_> = recorded.iter().map(|r| r.event.id).collect();
     rejected::mark_replayed(&state.db, &r, ids.clone())?;
     state.db.durable().await?;

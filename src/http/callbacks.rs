@@ -133,7 +133,8 @@ async fn receive_inner(
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()))?;
     }
     // Resolves only once the events and jobs are flushed to disk.
-    let recorded = crate::ingest::record_events(&state.queue, events, received_at).await?;
+    let recorded =
+        crate::ingest::record_events(&state.queue, &state.notifier, events, received_at).await?;
 
     for r in &recorded {
         tracing::debug!(

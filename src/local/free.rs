@@ -190,6 +190,12 @@ pub(super) async fn delete(
     });
     let raw = serde_json::json!({"deleted": path, "size": size, "after": after}).to_string();
     let now = chrono::Utc::now();
-    crate::ingest::record_events(queue, vec![e.into_event(source, now, &raw)], now).await?;
+    crate::ingest::record_events(
+        queue,
+        &Default::default(),
+        vec![e.into_event(source, now, &raw)],
+        now,
+    )
+    .await?;
     Ok(())
 }

@@ -45,6 +45,19 @@ impl JobState {
 pub enum FileKind {
     Recording,
     Snapshot,
+    /// Not a file: a notification to deliver (`[[notify]]`).
+    Notification,
+}
+
+/// What a notification job delivers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    /// The `[[notify]]` entry it goes to.
+    pub target: String,
+    /// What it is about: `archived`, `failed`, `stream_started`, ...
+    pub event: String,
+    /// The JSON body, as signed and sent.
+    pub body: String,
 }
 
 /// One file to copy from its origin into the store.
@@ -85,6 +98,9 @@ pub struct Job {
     /// How its file was found: a callback, or a file origin's sweep.
     #[serde(default)]
     pub found_by: crate::event::FoundBy,
+    /// A notification job's delivery (`kind: notification`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notification: Option<Notification>,
 }
 
 impl Job {
@@ -118,6 +134,38 @@ impl Job {
             lease_until: None,
             upload: None,
             found_by: event.found_by,
+            notification: None,
+        }
+    }
+
+    /// A new job delivering `n` to `url`, about `source`'s event `event_id`.
+    pub fn for_notification(
+        id: JobId,
+        n: Notification,
+        url: &str,
+        source: &str,
+        event_id: EventId,
+        now: Timestamp,
+    ) -> Job {
+        Job {
+            id,
+            state: JobState::Queued,
+            attempts: 0,
+            claims: 0,
+            next_attempt_at: now,
+            last_error: None,
+            event_id,
+            source: source.to_owned(),
+            kind: FileKind::Notification,
+            origin: Location::Url(url.to_owned()),
+            created_at: now,
+            updated_at: now,
+            bytes_done: 0,
+            bytes_total: None,
+            lease_until: None,
+            upload: None,
+            found_by: crate::event::FoundBy::default(),
+            notification: Some(n),
         }
     }
 
@@ -158,6 +206,12 @@ impl FileIdentity {
             }
         }
         FileIdentity(id)
+    }
+
+    /// The identity of the notification of `event` about `subject` (a
+    /// catalog entry, a job, an event) to `target`: made once.
+    pub fn notification(target: &str, event: &str, subject: &str) -> FileIdentity {
+        FileIdentity(format!("notify\n{target}\n{event}\n{subject}"))
     }
 
     /// True for a file on this machine (a file origin's absolute path):

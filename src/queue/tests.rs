@@ -121,7 +121,7 @@ async fn a_failed_job_is_queued_again_when_its_file_is_announced_again() {
     let (job, _) = push_job(&f, "http://h/a.flv", t0()).await;
     let c = f.queue.claim(t0(), LEASE).unwrap().unwrap();
     f.queue
-        .attempt_failed(&c, "HTTP 404", None, t0())
+        .attempt_failed(&c, "HTTP 404", None, t0(), None)
         .unwrap()
         .unwrap();
     let (_, again) = push_job(&f, "http://h/a.flv", t0() + secs(9)).await;
@@ -175,7 +175,7 @@ async fn a_lapsed_lease_is_taken_over_and_the_old_claim_can_change_nothing() {
         .is_none());
     assert!(f
         .queue
-        .attempt_failed(&first, "late", None, t0() + secs(92))
+        .attempt_failed(&first, "late", None, t0() + secs(92), None)
         .unwrap()
         .is_none());
     let done = f
@@ -213,7 +213,7 @@ async fn a_failed_attempt_is_due_again_at_its_retry_time() {
     let next = t0() + secs(30);
     let j = f
         .queue
-        .attempt_failed(&c, "HTTP 503", Some(next), t0() + secs(1))
+        .attempt_failed(&c, "HTTP 503", Some(next), t0() + secs(1), None)
         .unwrap()
         .unwrap();
     assert_eq!(j.state, JobState::Retrying);
@@ -233,7 +233,7 @@ async fn failed_jobs_are_retried_by_hand_with_fresh_attempts() {
     );
     let c = f.queue.claim(t0(), LEASE).unwrap().unwrap();
     f.queue
-        .attempt_failed(&c, "HTTP 403", None, t0())
+        .attempt_failed(&c, "HTTP 403", None, t0(), None)
         .unwrap()
         .unwrap();
     assert_eq!(f.queue.next_due().unwrap(), None);
@@ -299,7 +299,7 @@ async fn job_counts_follow_every_move_and_agree_with_a_fresh_count() {
         .unwrap();
     let b = f.queue.claim(t0(), LEASE).unwrap().unwrap();
     f.queue
-        .attempt_failed(&b, "HTTP 403", None, t0())
+        .attempt_failed(&b, "HTTP 403", None, t0(), None)
         .unwrap()
         .unwrap();
     f.queue.claim(t0(), LEASE).unwrap().unwrap();

@@ -133,6 +133,7 @@ impl KeyTemplate {
                         Var::Kind => match f.kind {
                             FileKind::Recording => "recording".to_owned(),
                             FileKind::Snapshot => "snapshot".to_owned(),
+                            FileKind::Notification => "notification".to_owned(),
                         },
                         Var::Source => f.source.clone(),
                         Var::Provider => f.provider.clone(),

@@ -70,6 +70,7 @@ pub(super) async fn transfer(
         params: event.params.clone(),
         session: event.session.clone(),
         parts: Vec::new(),
+        instance_id: Some(ctx.instance_id.clone()),
     };
     let mut metadata = facts.metadata();
     metadata.insert("sha256".to_owned(), digests.sha256.clone());

@@ -178,6 +178,7 @@ pub(super) async fn transfer(
         params: event.params.clone(),
         session: event.session.clone(),
         parts,
+        instance_id: Some(ctx.instance_id.clone()),
     };
     let sidecar = Bytes::from(serde_json::to_vec_pretty(&entry).unwrap_or_default());
     match finish(upload, beat, facts, &d, sidecar).await {

@@ -22,6 +22,22 @@ pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_recording-archiver")
 }
 
+/// The Python with the tests' checking libraries (tests/requirements.txt),
+/// which scripts/py-env installs (scripts/test runs it first).
+pub fn python() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let py = root.join("target/py-venv/bin/python");
+    if !py.exists() {
+        let made = std::process::Command::new(root.join("scripts/py-env")).status();
+        assert!(
+            made.is_ok_and(|s| s.success()) && py.exists(),
+            "scripts/py-env could not make {}",
+            py.display()
+        );
+    }
+    py
+}
+
 /// A fixture file's text.
 pub fn fixture(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -35,6 +35,7 @@ pub async fn enqueue(
     let now = chrono::Utc::now();
     let event = crate::local::enqueued(source, &q.file, q.stream, q.app, now)
         .map_err(|m| ApiError::bad_request("bad_file", m))?;
-    let recorded = crate::ingest::record_events(&state.queue, vec![event], now).await?;
+    let recorded =
+        crate::ingest::record_events(&state.queue, &state.notifier, vec![event], now).await?;
     Ok(crate::http::recorded_answer(&state, &recorded))
 }

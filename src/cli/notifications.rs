@@ -1,0 +1,94 @@
+//! `notifications`: deliveries to the `[[notify]]` endpoints; list those
+//! that gave up and send them again.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+use super::{list, report, ApiArgs};
+use crate::client;
+
+#[derive(Subcommand)]
+pub(super) enum NotificationsCommand {
+    /// List notification deliveries, newest first.
+    List {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Only those in this state (failed: those that gave up).
+        #[arg(long)]
+        state: Option<String>,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send failed deliveries again.
+    Retry {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// The delivery (its job id) to send again.
+        #[arg(required_unless_present = "all_failed", conflicts_with = "all_failed")]
+        id: Option<String>,
+        /// Every failed delivery.
+        #[arg(long)]
+        all_failed: bool,
+    },
+}
+
+pub(super) fn run(command: NotificationsCommand) -> ExitCode {
+    match command {
+        NotificationsCommand::List { api, state, json } => {
+            let query: Vec<(&str, String)> = state.map(|s| ("state", s)).into_iter().collect();
+            list(&api, "/api/v1/notifications", &query, json, table)
+        }
+        NotificationsCommand::Retry { api, id, .. } => {
+            let token = api.token.as_deref();
+            let ids = match id {
+                Some(id) => Ok(vec![id]),
+                None => client::get_all(
+                    &api.api,
+                    "/api/v1/notifications",
+                    &[("state", "failed".to_owned())],
+                    token,
+                )
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(|j| j["id"].as_str().map(str::to_owned))
+                        .collect()
+                }),
+            };
+            report(ids.and_then(|ids| {
+                for id in &ids {
+                    client::post(
+                        &api.api,
+                        &format!("/api/v1/notifications/{id}/retry"),
+                        token,
+                    )?;
+                    println!("queued again: {id}");
+                }
+                Ok(())
+            }))
+        }
+    }
+}
+
+fn table(items: &[serde_json::Value]) -> String {
+    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|j| {
+            vec![
+                text(&j["id"]),
+                text(&j["state"]),
+                text(&j["notification"]["target"]),
+                text(&j["notification"]["event"]),
+                j["attempts"].to_string(),
+                text(&j["last_error"]),
+            ]
+        })
+        .collect();
+    client::table(
+        &["ID", "STATE", "TARGET", "EVENT", "ATTEMPTS", "LAST ERROR"],
+        &rows,
+    )
+}

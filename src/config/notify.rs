@@ -1,0 +1,121 @@
+//! `[[notify]]`: where the team's app is told what was archived, signed the
+//! Standard Webhooks way.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::{invalid, ConfigError, Secret};
+
+/// What a notification may be about.
+pub const NOTIFY_EVENTS: [&str; 6] = [
+    "archived",
+    "failed",
+    "stream_started",
+    "stream_stopped",
+    "recording_started",
+    "recording_stopped",
+];
+
+/// One `[[notify]]` entry.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// Names the entry in jobs and environment overrides; the URL when unset.
+    pub name: String,
+    pub url: String,
+    /// `whsec_` and the base64 of the signing key, as Standard Webhooks
+    /// libraries take it.
+    pub secret: Secret,
+    pub events: Vec<String>,
+    /// Only these sources' files and streams; every source when empty.
+    pub sources: Vec<String>,
+    /// Hosts that may be internal addresses (loopback, private networks),
+    /// named outright; every other host must resolve to public addresses.
+    pub allow_hosts: Vec<String>,
+}
+
+impl NotifyConfig {
+    /// The entry's name: `name`, else its URL.
+    pub fn id(&self) -> &str {
+        if self.name.is_empty() {
+            &self.url
+        } else {
+            &self.name
+        }
+    }
+
+    /// The signing key's bytes.
+    pub fn key(&self) -> Result<Vec<u8>, String> {
+        use base64::Engine;
+        let s = self.secret.expose();
+        let b64 = s.strip_prefix("whsec_").unwrap_or(s);
+        base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| format!("not base64 after `whsec_`: {e}"))
+            .and_then(|k| {
+                if k.len() < 16 {
+                    Err("the key must be at least 16 bytes (24 in base64)".to_owned())
+                } else {
+                    Ok(k)
+                }
+            })
+    }
+
+    /// True when this entry wants `event` about `source`.
+    pub fn wants(&self, event: &str, source: &str) -> bool {
+        self.events.iter().any(|e| e == event)
+            && (self.sources.is_empty() || self.sources.iter().any(|s| s == source))
+    }
+}
+
+/// Checks every entry: a URL, a key, known events, unique names, known sources.
+pub fn validate_all(entries: &[NotifyConfig], sources: &[String]) -> Result<(), ConfigError> {
+    let mut names = HashSet::new();
+    for (i, n) in entries.iter().enumerate() {
+        let key = |k: &str| format!("notify[{i}].{k}");
+        let url = reqwest::Url::parse(&n.url).map_err(|e| invalid(key("url"), e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(invalid(key("url"), "must be an http(s) URL"));
+        }
+        if n.secret.is_empty() {
+            return Err(invalid(
+                key("secret"),
+                "required: receivers verify every notification with it (whsec_...)",
+            ));
+        }
+        n.key().map_err(|e| invalid(key("secret"), e))?;
+        if n.events.is_empty() {
+            return Err(invalid(
+                key("events"),
+                format!("name at least one of {}", NOTIFY_EVENTS.join(", ")),
+            ));
+        }
+        if let Some(bad) = n
+            .events
+            .iter()
+            .find(|e| !NOTIFY_EVENTS.contains(&e.as_str()))
+        {
+            return Err(invalid(
+                key("events"),
+                format!(
+                    "unknown event {bad:?} (known: {})",
+                    NOTIFY_EVENTS.join(", ")
+                ),
+            ));
+        }
+        if let Some(bad) = n.sources.iter().find(|s| !sources.contains(s)) {
+            return Err(invalid(key("sources"), format!("no source named {bad:?}")));
+        }
+        if n.id().starts_with('/') || n.id().contains('\n') {
+            return Err(invalid(
+                key("name"),
+                "may not begin with / or hold a newline",
+            ));
+        }
+        if !names.insert(n.id()) {
+            return Err(invalid(key("name"), format!("{:?} is used twice", n.id())));
+        }
+    }
+    Ok(())
+}
