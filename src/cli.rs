@@ -6,10 +6,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod catalog;
 mod notifications;
 
 use crate::client;
 use crate::config::Config;
+use catalog::CatalogCommand;
 use notifications::NotificationsCommand;
 
 #[derive(Parser)]
@@ -105,27 +107,6 @@ struct ApiArgs {
 }
 
 #[derive(Subcommand)]
-enum CatalogCommand {
-    /// List catalog entries, newest first (one session's: in recording order).
-    List {
-        #[command(flatten)]
-        api: ApiArgs,
-        /// Only this stream.
-        #[arg(long)]
-        stream: Option<String>,
-        /// Only this publish session's recordings, in the order recorded.
-        #[arg(long)]
-        session: Option<String>,
-        /// Only recordings from this time on (RFC 3339, e.g. 2024-05-01T00:00:00Z).
-        #[arg(long)]
-        since: Option<String>,
-        /// Print the API's JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-#[derive(Subcommand)]
 enum JobsCommand {
     /// List jobs, newest first.
     List {
@@ -189,28 +170,7 @@ pub fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Catalog {
-            command:
-                CatalogCommand::List {
-                    api,
-                    stream,
-                    session,
-                    since,
-                    json,
-                },
-        } => {
-            let mut query = Vec::new();
-            query.extend(stream.map(|s| ("stream", s)));
-            query.extend(since.map(|s| ("since", s)));
-            let table = match session {
-                Some(s) => {
-                    query.push(("session", s));
-                    client::session_table
-                }
-                None => client::catalog_table,
-            };
-            list(&api, "/api/v1/catalog", &query, json, table)
-        }
+        Command::Catalog { command } => catalog::run(command),
         Command::Jobs {
             command: JobsCommand::List { api, state, json },
         } => {

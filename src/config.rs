@@ -5,6 +5,7 @@
 //! layering itself is in `layers`.
 
 mod api;
+mod catalog;
 mod layers;
 mod log;
 mod notify;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 pub use api::ApiConfig;
+pub use catalog::CatalogConfig;
 pub use log::{LogConfig, LogFormat};
 pub use notify::{NotifyConfig, NOTIFY_EVENTS};
 pub use secret::Secret;
@@ -74,6 +76,7 @@ pub struct Config {
     pub store: StoreConfig,
     pub transfer: TransferConfig,
     pub log: LogConfig,
+    pub catalog: CatalogConfig,
     pub sources: Vec<SourceConfig>,
     pub notify: Vec<NotifyConfig>,
 }
@@ -88,6 +91,7 @@ impl Default for Config {
             store: StoreConfig::default(),
             transfer: TransferConfig::default(),
             log: LogConfig::default(),
+            catalog: CatalogConfig::default(),
             sources: vec![SourceConfig::named("default")],
             notify: Vec::new(),
         }
@@ -183,6 +187,7 @@ impl Config {
         self.state.validate()?;
         self.store.validate()?;
         self.transfer.validate()?;
+        self.catalog.validate()?;
         source::validate_all(&self.sources, self.listen_addr()?)?;
         let names: Vec<String> = self.sources.iter().map(|s| s.name.clone()).collect();
         notify::validate_all(&self.notify, &names)?;

@@ -59,11 +59,12 @@ pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Err
         }
         let sources = Sources::build(&config).await?;
         let wake = Arc::new(tokio::sync::Notify::new());
-        let metrics = Arc::new(Metrics::default());
+        let metrics = Arc::new(Metrics::of_instance(&config.instance_id));
         let notifier = Arc::new(crate::notify::Notifier::build(&config)?);
         let pool = worker::start(Arc::new(worker::Context {
             notifier: Arc::clone(&notifier),
             instance_id: config.instance_id.clone(),
+            manifests: config.catalog.manifests,
             db: db.clone(),
             queue: queue.clone(),
             store: Arc::clone(&store),
@@ -84,6 +85,15 @@ pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Err
             crate::local::Sweep::all(&config),
             Arc::clone(&wake),
         ));
+        let manifests = config.catalog.manifests.then(|| {
+            tokio::spawn(crate::manifest::run(crate::manifest::Manifests {
+                db: db.clone(),
+                store: Arc::clone(&store),
+                instance: config.instance_id.clone(),
+                every: Duration::from_secs(config.catalog.manifest_interval_secs),
+                max_entries: config.catalog.manifest_max_entries,
+            }))
+        });
         let pruner = tokio::spawn(crate::retention::run(
             queue.clone(),
             crate::retention::Retention::of(&config.state),
@@ -104,6 +114,10 @@ pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Err
         // It holds nothing in memory: what it has yet to abort is on disk.
         janitor.abort();
         pruner.abort();
+        // What it has yet to write is on disk, queued.
+        if let Some(m) = manifests {
+            m.abort();
+        }
         sweeper.abort();
         Ok::<(), Box<dyn std::error::Error>>(())
     })?;

@@ -79,10 +79,14 @@ pub enum Tree {
     /// source \0 playlist \0 since \0 JobId → (): segments of an HLS
     /// recording announced but not archived yet.
     HlsPending,
+    /// EntryId → (): catalog entries of this instance not in a manifest yet.
+    ManifestQueue,
+    /// n (big-endian u64) → Batch JSON: a manifest about to be written.
+    ManifestBatches,
 }
 
 impl Tree {
-    pub const ALL: [Tree; 13] = [
+    pub const ALL: [Tree; 15] = [
         Tree::Meta,
         Tree::Events,
         Tree::Jobs,
@@ -96,6 +100,8 @@ impl Tree {
         Tree::HlsOpen,
         Tree::HlsParts,
         Tree::HlsPending,
+        Tree::ManifestQueue,
+        Tree::ManifestBatches,
     ];
 
     /// The tree's name on disk, and in error messages.
@@ -114,6 +120,8 @@ impl Tree {
             Tree::HlsOpen => "hls_open",
             Tree::HlsParts => "hls_parts",
             Tree::HlsPending => "hls_pending",
+            Tree::ManifestQueue => "manifest_queue",
+            Tree::ManifestBatches => "manifest_batches",
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod id;
 pub mod ingest;
 pub mod janitor;
 pub mod local;
+pub mod manifest;
 pub mod metrics;
 pub mod net;
 pub mod notify;

@@ -185,7 +185,26 @@ impl QueueGauges {
     }
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct InstanceLabels {
+    instance_id: String,
+}
+
 impl Metrics {
+    /// The counters of the instance `instance_id`, which an info metric
+    /// names (`recording_archiver_instance_info{instance_id=...} 1`).
+    pub fn of_instance(instance_id: &str) -> Metrics {
+        let mut m = Metrics::default();
+        let info = Family::<InstanceLabels, Gauge>::default();
+        info.get_or_create(&InstanceLabels {
+            instance_id: instance_id.to_owned(),
+        })
+        .set(1);
+        m.registry
+            .register("instance_info", "This instance (instance_id)", info);
+        m
+    }
+
     /// Records the archive store's last readiness probe.
     pub fn archive_store_up(&self, up: bool) {
         self.archive_store_up.set(i64::from(up));

@@ -8,6 +8,7 @@ pub mod place;
 pub mod s3;
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -64,6 +65,14 @@ impl Store {
         match self {
             Store::Fs(s) => s.template.render(facts),
             Store::S3(s) => s.template.render(facts),
+        }
+    }
+
+    /// The beginnings every key of the archive's files shares.
+    pub fn fixed_prefixes(&self) -> Vec<String> {
+        match self {
+            Store::Fs(s) => s.template.fixed_prefixes(),
+            Store::S3(s) => s.template.fixed_prefixes(),
         }
     }
 
@@ -156,6 +165,55 @@ impl Store {
         match self {
             Store::Fs(_) => Ok(Vec::new()),
             Store::S3(s) => s.open_uploads().await,
+        }
+    }
+
+    /// Writes a whole small object at `key` unless one is there (the
+    /// catalog manifests): true when written.
+    pub async fn put_new(&self, key: &str, body: Bytes) -> Result<bool, Failure> {
+        match self {
+            Store::Fs(s) => s.put_new(key, &body).await,
+            Store::S3(s) => s.put_new(key, body).await,
+        }
+    }
+
+    /// The whole object at `key`, if any (small ones: manifests, sidecars).
+    pub async fn get(&self, key: &str) -> Result<Option<Bytes>, Failure> {
+        match self {
+            Store::Fs(s) => s.get(key).await,
+            Store::S3(s) => s.get(key).await,
+        }
+    }
+
+    /// Every key under `prefix`.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, Failure> {
+        match self {
+            Store::Fs(s) => s.list(prefix).await,
+            Store::S3(s) => s.list(prefix).await,
+        }
+    }
+
+    /// The catalog sidecar beside the file stored at `at`, if any.
+    pub async fn sidecar(&self, at: &StoredAt) -> Result<Option<Bytes>, Failure> {
+        match (self, at) {
+            (Store::S3(s), StoredAt::S3 { key, .. }) => s.get(&format!("{key}.json")).await,
+            (_, StoredAt::Fs { path }) => {
+                fs::read_if_there(Path::new(&format!("{path}.json"))).await
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// A link anyone holding it may download the file at `at` with, for
+    /// `expires` (S3: presigned); `None` for a directory store.
+    pub async fn presign(
+        &self,
+        at: &StoredAt,
+        expires: std::time::Duration,
+    ) -> Result<Option<String>, Failure> {
+        match (self, at) {
+            (Store::S3(s), StoredAt::S3 { key, .. }) => s.presign(key, expires).await.map(Some),
+            _ => Ok(None),
         }
     }
 

@@ -44,6 +44,8 @@ pub struct Context {
     pub notifier: Arc<crate::notify::Notifier>,
     /// Put in every catalog entry.
     pub instance_id: String,
+    /// Entries are queued for the bucket's manifests (`[catalog] manifests`).
+    pub manifests: bool,
 }
 
 /// The running workers.
@@ -175,7 +177,14 @@ async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
     // The claim ends with the outcome recorded below; no more renewals.
     drop(beat);
     let told = match &result {
-        Ok(entry) if entry.file.playlist.is_none() => Some("archived"),
+        // (Not a segment ahead of its playlist, nor a file another instance
+        // archived and told of.)
+        Ok(entry)
+            if entry.file.playlist.is_none()
+                && entry.instance_id.as_deref() == Some(ctx.instance_id.as_str()) =>
+        {
+            Some("archived")
+        }
         Err((_, Then::Fail)) => Some("failed"),
         _ => None,
     };
@@ -191,6 +200,12 @@ async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
     let recorded = match &result {
         Ok(entry) => ctx.queue.complete(&job, entry.size, now, &|tx| {
             file_entry(tx, entry)?;
+            // This instance's own entries go to its manifests (another's,
+            // found in the bucket, are in that one's).
+            let own = entry.instance_id.as_deref() == Some(ctx.instance_id.as_str());
+            if ctx.manifests && own && entry.file.playlist.is_none() {
+                crate::manifest::queue(tx, &entry.id)?;
+            }
             if told.is_some() {
                 let body = crate::notify::archived_body(entry);
                 let (id, event) = (entry.id.to_string(), entry.event_id);

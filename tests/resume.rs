@@ -266,9 +266,18 @@ async fn uploads_no_job_knows_under_the_archive_prefixes_are_swept_at_start() {
         "an upload outside the archive's prefixes is not ours to abort"
     );
     assert_eq!(s3.open_uploads().len(), 1);
-    assert!(d
+    // The log line follows the abort; it may take a moment to be read.
+    while !d
         .log_text()
-        .contains("aborted a multipart upload no job knows"));
+        .contains("aborted a multipart upload no job knows")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -2,6 +2,7 @@
 //! JSON pages. Reads of the state store run on the blocking pool: a scan
 //! may walk many records, and the reactor must keep answering callbacks.
 
+mod download;
 mod enqueue;
 mod extract;
 
@@ -27,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/notifications/{id}/retry", web::post().to(retry_job))
         .route("/catalog", web::get().to(catalog))
         .route("/catalog/{id}", web::get().to(catalog_entry))
+        .route("/catalog/{id}/download", web::get().to(download::download))
         .route("/rejected", web::get().to(rejected))
         .route("/rejected/{id}/replay", web::post().to(replay))
         .route("/streams", web::get().to(streams))
@@ -38,11 +40,18 @@ async fn read<T: Serialize + Send + 'static>(
     state: &web::Data<AppState>,
     f: impl FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<HttpResponse, ApiError> {
+    Ok(HttpResponse::Ok().json(read_value(state, f).await?))
+}
+
+/// What `f` reads, on the blocking pool.
+async fn read_value<T: Send + 'static>(
+    state: &web::Data<AppState>,
+    f: impl FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
     let state = state.clone();
-    let value = web::block(move || f(&state))
+    web::block(move || f(&state))
         .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()))??;
-    Ok(HttpResponse::Ok().json(value))
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()))?
 }
 
 /// An id from the path, or the 404 a wrong one deserves.
@@ -194,6 +203,15 @@ struct CatalogFilter {
     until: Option<String>,
     /// One publish session's recordings.
     session: Option<String>,
+    /// `1`: each entry with its `download_url`.
+    links: Option<u8>,
+}
+
+/// `?links=1` on one catalog entry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinksQuery {
+    links: Option<u8>,
 }
 
 fn time_param(name: &str, v: &Option<String>) -> Result<Option<crate::time::Timestamp>, ApiError> {
@@ -217,7 +235,8 @@ async fn catalog(
     let f = q.filter;
     let since = time_param("since", &f.since)?;
     let until = time_param("until", &f.until)?;
-    read(&state, move |s| {
+    let links = f.links == Some(1);
+    let page = read_value(&state, move |s| {
         Ok(catalog::list(&s.db, f.stream.as_deref(), &q.page, |e| {
             let at = e.filed_at();
             f.source.as_ref().is_none_or(|w| *w == e.source)
@@ -231,23 +250,39 @@ async fn catalog(
                     .is_none_or(|w| e.session.as_ref() == Some(w))
         })?)
     })
-    .await
+    .await?;
+    linked(&state, page, links).await
 }
 
 async fn catalog_entry(
     _: Authorized,
     id: web::Path<String>,
+    q: web::Query<LinksQuery>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id_or_404(EntryId::parse, &id, "no_such_entry", "catalog entry")?;
-    read(&state, move |s| {
+    let entry = read_value(&state, move |s| {
         found(
             catalog::get(&s.db, id),
             "no_such_entry",
             format!("no catalog entry {:?}", id.to_string()),
         )
     })
-    .await
+    .await?;
+    linked(&state, entry, q.links == Some(1)).await
+}
+
+/// `value` as JSON, with download links when asked.
+async fn linked<T: Serialize>(
+    state: &AppState,
+    value: T,
+    links: bool,
+) -> Result<HttpResponse, ApiError> {
+    let mut v = serde_json::to_value(value).unwrap_or_default();
+    if links {
+        v = download::with_links(state, v).await?;
+    }
+    Ok(HttpResponse::Ok().json(v))
 }
 
 #[derive(Deserialize)]

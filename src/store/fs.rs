@@ -185,6 +185,79 @@ async fn write_durably(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
         .map_err(|e| io_failure("cannot rename into", path, e))
 }
 
+impl FsStore {
+    /// Writes `key` unless a file is there (linked into place, which fails
+    /// rather than replace): true when written.
+    pub(super) async fn put_new(&self, key: &str, body: &[u8]) -> Result<bool, Failure> {
+        let path = self.path_of(key);
+        if let Some(dir) = path.parent() {
+            tokio::fs::create_dir_all(dir)
+                .await
+                .map_err(|e| io_failure("cannot create", dir, e))?;
+        }
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(format!(".{}.tmp", std::process::id()));
+        let tmp = PathBuf::from(tmp);
+        write_durably(&tmp, body).await?;
+        let linked = tokio::fs::hard_link(&tmp, &path).await;
+        let _ = tokio::fs::remove_file(&tmp).await;
+        match linked {
+            Ok(()) => {
+                sync_dir(path.parent()).await?;
+                Ok(true)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(io_failure("cannot link into", &path, e)),
+        }
+    }
+
+    /// The file at `key`, if any.
+    pub(super) async fn get(&self, key: &str) -> Result<Option<Bytes>, Failure> {
+        read_if_there(&self.path_of(key)).await
+    }
+
+    /// Every key (path under the root, `/`-separated) under `prefix`.
+    pub(super) async fn list(&self, prefix: &str) -> Result<Vec<String>, Failure> {
+        let root = self.root.clone();
+        let start = self.path_of(prefix);
+        let walked = tokio::task::spawn_blocking(move || {
+            let mut keys = Vec::new();
+            let mut dirs = vec![start];
+            while let Some(dir) = dirs.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                for e in entries.flatten() {
+                    let path = e.path();
+                    match e.file_type() {
+                        Ok(t) if t.is_dir() => dirs.push(path),
+                        Ok(t) if t.is_file() => {
+                            if let Ok(rel) = path.strip_prefix(&root) {
+                                keys.push(rel.to_string_lossy().replace('\\', "/"));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            keys.sort();
+            keys
+        });
+        walked
+            .await
+            .map_err(|e| Failure::transient(format!("listing {prefix}: {e}")))
+    }
+}
+
+/// The bytes of the file at `path`, if there is one.
+pub(super) async fn read_if_there(path: &Path) -> Result<Option<Bytes>, Failure> {
+    match tokio::fs::read(path).await {
+        Ok(b) => Ok(Some(Bytes::from(b))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_failure("cannot read", path, e)),
+    }
+}
+
 /// Makes a rename durable: fsync the directory that holds it.
 async fn sync_dir(dir: Option<&Path>) -> Result<(), Failure> {
     let Some(dir) = dir else { return Ok(()) };

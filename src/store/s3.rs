@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod conditional;
+mod objects;
 mod orphans;
 mod upload;
 

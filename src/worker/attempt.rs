@@ -85,6 +85,7 @@ pub(super) async fn transfer(
         });
     }
     match upload.finish(metadata, &digests.sha256, sidecar).await {
+        Ok(at) if at != entry.store => adopted(ctx, job, entry, at).await.map_err(Failed::from),
         Ok(at) => {
             entry.store = at;
             Ok(entry)
@@ -95,6 +96,55 @@ pub(super) async fn transfer(
         }),
     }
 }
+
+/// The entry of a file whose bytes were found already stored at `at`: the
+/// entry written beside them for this very announcement (same source, same
+/// origin, same bytes) by another instance a platform's retry reached
+/// first, or by this one before a crash kept it from filing it; so that
+/// every catalog and the bucket's manifests hold the file under one id.
+/// Else ours, pointing there.
+async fn adopted(
+    ctx: &Context,
+    job: &Job,
+    mut ours: CatalogEntry,
+    at: crate::catalog::StoredAt,
+) -> Result<CatalogEntry, Failure> {
+    ours.store = at;
+    let theirs = match ctx.store.sidecar(&ours.store).await {
+        Ok(Some(b)) => serde_json::from_slice::<CatalogEntry>(&b).ok(),
+        // Its writer may be between the object and its sidecar: look again
+        // shortly (a few times; an object that never gets one is left so).
+        Ok(None) if job.attempts < SIDECAR_WAITS => {
+            return Err(Failure::transient(
+                "the object already holding these bytes has no catalog sidecar yet",
+            ))
+        }
+        Ok(None) => None,
+        Err(f) => {
+            tracing::warn!(
+                "cannot read the sidecar of the object holding these bytes: {}",
+                f.message
+            );
+            None
+        }
+    };
+    match theirs {
+        Some(t)
+            if t.source == ours.source
+                && t.origin == ours.origin
+                && t.sha256 == ours.sha256
+                && t.instance_id.is_some() =>
+        {
+            tracing::info!(instance = t.instance_id.as_deref().unwrap_or(""), entry = %t.id,
+                "already archived; the catalog entry beside it is this file's");
+            Ok(t)
+        }
+        _ => Ok(ours),
+    }
+}
+
+/// Attempts that wait for a missing sidecar before filing our own entry.
+const SIDECAR_WAITS: u32 = 3;
 
 /// The download and the upload of this attempt: the upload an earlier
 /// attempt left, continued from where it stopped, if the store and the

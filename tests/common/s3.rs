@@ -3,7 +3,7 @@
 //! it and answers ListMultipartUploads from it. It can be stopped (every
 //! connection cut, the port closed) and started again on the same port.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -39,10 +39,25 @@ impl Drop for S3Server {
     }
 }
 
-/// s3s-fs, plus the list of multipart uploads it does not keep.
+/// s3s-fs, plus the list of multipart uploads it does not keep, and
+/// conditional writes made atomic per key as S3 makes them (s3s-fs checks
+/// `If-None-Match` before it receives the body, so two writers racing for
+/// one key could both pass).
 struct Fs {
-    inner: s3s_fs::FileSystem,
+    inner: Arc<s3s_fs::FileSystem>,
     uploads: Uploads,
+    creating: KeyLocks,
+}
+
+/// One lock per key under a conditional write.
+#[derive(Default)]
+struct KeyLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl KeyLocks {
+    fn of(&self, bucket: &str, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut m = self.0.lock().unwrap();
+        Arc::clone(m.entry(format!("{bucket}/{key}")).or_default())
+    }
 }
 
 /// Methods passed to s3s-fs as they are, in the form `async_trait` gives
@@ -73,13 +88,10 @@ impl S3 for Fs {
         delete_object: DeleteObjectInput => DeleteObjectOutput;
         delete_objects: DeleteObjectsInput => DeleteObjectsOutput;
         get_bucket_location: GetBucketLocationInput => GetBucketLocationOutput;
-        get_object: GetObjectInput => GetObjectOutput;
         head_bucket: HeadBucketInput => HeadBucketOutput;
-        head_object: HeadObjectInput => HeadObjectOutput;
         list_buckets: ListBucketsInput => ListBucketsOutput;
         list_objects: ListObjectsInput => ListObjectsOutput;
         list_objects_v2: ListObjectsV2Input => ListObjectsV2Output;
-        put_object: PutObjectInput => PutObjectOutput;
         upload_part: UploadPartInput => UploadPartOutput;
         upload_part_copy: UploadPartCopyInput => UploadPartCopyOutput;
     }
@@ -115,11 +127,54 @@ impl S3 for Fs {
         Ok(out)
     }
 
+    // s3s-fs moves an object into place before it saves its metadata: a
+    // read waits for a conditional write of its key to finish, so it sees
+    // the object whole, as S3 shows it.
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        let lock = self.creating.of(&req.input.bucket, &req.input.key);
+        let _held = lock.lock().await;
+        self.inner.head_object(req).await
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        let lock = self.creating.of(&req.input.bucket, &req.input.key);
+        let _held = lock.lock().await;
+        self.inner.get_object(req).await
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        if req.input.if_none_match.is_none() {
+            return self.inner.put_object(req).await;
+        }
+        let lock = self.creating.of(&req.input.bucket, &req.input.key);
+        // Run to its end even if the client goes away: s3s-fs moves the
+        // file into place before it saves the metadata, and a write cut
+        // between the two would leave an object S3 never shows.
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move {
+            let _held = lock.lock().await;
+            inner.put_object(req).await
+        })
+        .await
+        .unwrap_or_else(|e| Err(s3s::s3_error!(InternalError, "{e}")))
+    }
+
     async fn complete_multipart_upload(
         &self,
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let id = req.input.upload_id.clone();
+        let lock = self.creating.of(&req.input.bucket, &req.input.key);
+        let _held = lock.lock().await;
         let out = self.inner.complete_multipart_upload(req).await?;
         self.uploads.lock().unwrap().remove(&id);
         Ok(out)
@@ -176,7 +231,8 @@ impl S3Server {
         }
         let uploads = Uploads::default();
         let fs = Fs {
-            inner: s3s_fs::FileSystem::new(dir.path()).unwrap(),
+            inner: Arc::new(s3s_fs::FileSystem::new(dir.path()).unwrap()),
+            creating: KeyLocks::default(),
             uploads: Arc::clone(&uploads),
         };
         let mut b = S3ServiceBuilder::new(fs);

@@ -1,0 +1,121 @@
+//! Download links: `GET /api/v1/catalog/{id}/download` sends the archived
+//! file's client to a presigned GET (S3, valid `[catalog]
+//! download_link_secs`) or streams the file (a directory store); `?links=1`
+//! on the catalog adds each entry's `download_url`.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use bytes::Bytes;
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+
+use super::{id_or_404, Authorized};
+use crate::catalog::{self, CatalogEntry, StoredAt};
+use crate::http::{ApiError, AppState};
+use crate::id::EntryId;
+
+/// The route a client is given for an entry when no presigned URL exists.
+fn route(id: &EntryId) -> String {
+    format!("/api/v1/catalog/{id}/download")
+}
+
+fn expiry(state: &AppState) -> Duration {
+    Duration::from_secs(state.config.catalog.download_link_secs)
+}
+
+/// Where `entry` may be downloaded: a presigned URL, or this API's route.
+pub async fn url_of(state: &AppState, entry: &CatalogEntry) -> Result<String, ApiError> {
+    match state.store.presign(&entry.store, expiry(state)).await {
+        Ok(Some(url)) => Ok(url),
+        Ok(None) => Ok(route(&entry.id)),
+        Err(f) => Err(ApiError::new(StatusCode::BAD_GATEWAY, "store", f.message)),
+    }
+}
+
+/// `value` (an entry, or a page of them) with each entry's `download_url`.
+pub async fn with_links(state: &AppState, mut value: Value) -> Result<Value, ApiError> {
+    let entries: Vec<&mut Value> = match value.get_mut("items") {
+        Some(Value::Array(items)) => items.iter_mut().collect(),
+        _ => vec![&mut value],
+    };
+    for v in entries {
+        let Ok(entry) = serde_json::from_value::<CatalogEntry>(v.clone()) else {
+            continue;
+        };
+        let url = url_of(state, &entry).await?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("download_url".to_owned(), Value::String(url));
+        }
+    }
+    Ok(value)
+}
+
+pub async fn download(
+    _: Authorized,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let id = id_or_404(EntryId::parse, &id, "no_such_entry", "catalog entry")?;
+    let db = state.db.clone();
+    let entry = web::block(move || catalog::get(&db, id))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()))??
+        .ok_or_else(|| ApiError::not_found("no_such_entry", format!("no catalog entry {id:?}")))?;
+    match &entry.store {
+        StoredAt::Fs { path } => stream(path, &entry).await,
+        StoredAt::S3 { .. } => {
+            let url = url_of(&state, &entry).await?;
+            Ok(HttpResponse::Found()
+                .insert_header(("location", url))
+                .finish())
+        }
+    }
+}
+
+/// The file at `path`, streamed in 256 KiB pieces.
+async fn stream(path: &str, entry: &CatalogEntry) -> Result<HttpResponse, ApiError> {
+    let gone = |e: std::io::Error| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "file_missing",
+            format!("the archived file {path} cannot be read: {e}"),
+        )
+    };
+    let file = tokio::fs::File::open(path).await.map_err(gone)?;
+    let len = file.metadata().await.map_err(gone)?.len();
+    let body = futures_util::stream::unfold(file, |mut f| async move {
+        let mut buf = vec![0u8; 256 * 1024];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    let name = entry.origin.file_name().replace('"', "");
+    Ok(HttpResponse::Ok()
+        .content_type(content_type(entry.origin.extension().as_deref()))
+        .insert_header((
+            "content-disposition",
+            format!("inline; filename=\"{name}\""),
+        ))
+        .body(actix_web::body::SizedStream::new(len, Box::pin(body))))
+}
+
+/// What a browser should take a file for, by its extension.
+fn content_type(ext: Option<&str>) -> &'static str {
+    match ext {
+        Some("mp4" | "m4s") => "video/mp4",
+        Some("flv") => "video/x-flv",
+        Some("ts") => "video/mp2t",
+        Some("m3u8") => "application/vnd.apple.mpegurl",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("webp") => "image/webp",
+        _ => "application/octet-stream",
+    }
+}

@@ -1,0 +1,94 @@
+//! Whole small objects: the catalog manifests written once and never
+//! replaced, and what `catalog rebuild` and download links read.
+
+use std::time::Duration;
+
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+
+use super::conditional::create_only;
+use super::S3Store;
+use crate::retry::Failure;
+
+impl S3Store {
+    /// Writes `key` unless an object is there: true when written.
+    pub(in crate::store) async fn put_new(&self, key: &str, body: Bytes) -> Result<bool, Failure> {
+        let put = |condition: Option<&str>| {
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .content_type("application/x-ndjson")
+                .set_if_none_match(condition.map(str::to_owned))
+                .body(ByteStream::from(body.clone()))
+                .send()
+        };
+        match create_only(put).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(false),
+            Err(e) => Err(Failure::from_s3(&format!("PutObject {key}"), e)),
+        }
+    }
+
+    /// The object at `key`, if any.
+    pub(in crate::store) async fn get(&self, key: &str) -> Result<Option<Bytes>, Failure> {
+        let got = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match got {
+            Ok(o) => o
+                .body
+                .collect()
+                .await
+                .map(|b| Some(b.into_bytes()))
+                .map_err(|e| Failure::transient(format!("GetObject {key}: {e}"))),
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+            Err(e) => Err(Failure::from_s3(&format!("GetObject {key}"), e)),
+        }
+    }
+
+    /// Every key under `prefix`.
+    pub(in crate::store) async fn list(&self, prefix: &str) -> Result<Vec<String>, Failure> {
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| Failure::from_s3("ListObjectsV2", e))?;
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_owned)),
+            );
+        }
+        Ok(keys)
+    }
+
+    /// A GET of `key` anyone holding the URL may make for `expires`.
+    pub(in crate::store) async fn presign(
+        &self,
+        key: &str,
+        expires: Duration,
+    ) -> Result<String, Failure> {
+        let config = PresigningConfig::expires_in(expires)
+            .map_err(|e| Failure::permanent(format!("presigning: {e}")))?;
+        let req = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(config)
+            .await
+            .map_err(|e| Failure::permanent(format!("presigning GetObject {key}: {e}")))?;
+        Ok(req.uri().to_owned())
+    }
+}
