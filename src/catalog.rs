@@ -92,6 +92,11 @@ pub fn file(tx: &Tx, entry: &CatalogEntry) -> Result<(), TxError> {
     )
 }
 
+/// Whether the catalog holds `id` already, read in `tx`.
+pub fn held(tx: &Tx, id: &EntryId) -> Result<bool, TxError> {
+    Ok(tx.get(Tree::Catalog, id.key())?.is_some())
+}
+
 /// One entry by id.
 pub fn get(db: &Db, id: EntryId) -> Result<Option<CatalogEntry>, DbError> {
     db.get_json(Tree::Catalog, id.key())

@@ -8,10 +8,9 @@ use crate::hls;
 use crate::id::{EventId, JobId};
 use crate::notify::Notifier;
 use crate::queue::{self, FileIdentity, Job, Pushed, Queue};
-use crate::stream;
+use crate::stream::{self, StreamState};
 use crate::time::Timestamp;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The outcome for one event: it is stored, with its job if it has one.
 #[derive(Debug, Clone)]
@@ -21,12 +20,14 @@ pub struct Recorded {
     pub new_job: Option<Job>,
     /// A failed job for the same file was queued again.
     pub requeued: bool,
+    /// Notifications of it were queued.
+    pub notified: bool,
 }
 
 impl Recorded {
     /// True when a worker has something new to do.
     pub fn queued_work(&self) -> bool {
-        self.new_job.is_some() || self.requeued
+        self.new_job.is_some() || self.requeued || self.notified
     }
 }
 
@@ -64,12 +65,12 @@ pub async fn record_events(
         prepared.push((event, job, spare, notes));
     }
     let notifier = Arc::clone(notifier);
-    let notes_pushed = Arc::new(AtomicUsize::new(0));
-    let pushed_count = Arc::clone(&notes_pushed);
+    let notes_pushed: Arc<Mutex<Vec<Pushed>>> = Arc::default();
+    let pushed_list = Arc::clone(&notes_pushed);
     let recorded = db
         .commit(move |tx| {
             let mut out = Vec::with_capacity(prepared.len());
-            let mut notes_new = 0;
+            let mut notes_new = Vec::new();
             for (event, job, spare, notes) in &prepared {
                 let mut event = event.clone();
                 let mut new_job = None;
@@ -100,10 +101,11 @@ pub async fn record_events(
                 }
                 event.session = stream::update(tx, &event, gap)?;
                 tx.insert(Tree::Events, event.id.key(), &encode(&event))?;
+                let mut notified_now = false;
                 if let Some(kind) = notified(&event) {
-                    let subject = event.id.to_string();
+                    let subject = subject_of(&event);
                     let body = crate::notify::event_body(&event);
-                    notes_new += notifier.push(
+                    let pushed = notifier.push(
                         tx,
                         notes,
                         kind,
@@ -113,20 +115,27 @@ pub async fn record_events(
                         &body,
                         now,
                     )?;
+                    notified_now = !pushed.is_empty();
+                    notes_new.extend(pushed);
                 }
                 out.push(Recorded {
                     event,
                     new_job,
                     requeued,
+                    notified: notified_now,
                 });
             }
             // Set, not added: a transaction may run more than once.
-            pushed_count.store(notes_new, Ordering::Relaxed);
+            *pushed_list.lock().unwrap_or_else(|e| e.into_inner()) = notes_new;
             Ok::<_, TxError>(out)
         })
         .await?;
-    for _ in 0..notes_pushed.load(Ordering::Relaxed) {
-        queue.pushed(&Pushed::New);
+    for p in notes_pushed
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
+        queue.pushed(p);
     }
     for r in &recorded {
         match (&r.new_job, r.requeued, r.event.job_id) {
@@ -147,6 +156,21 @@ fn notified(event: &Event) -> Option<&'static str> {
         | EventKind::RecordingStarted
         | EventKind::RecordingStopped => Some(event.kind.as_str()),
         _ => None,
+    }
+}
+
+/// What a stream event's notification tells of, the same for a platform's
+/// retry of the callback when the platform dates its events: the stream,
+/// the kind and that time; else the event itself.
+fn subject_of(event: &Event) -> String {
+    match StreamState::key_of(event) {
+        Some(stream) if event.occurred_at != event.received_at => format!(
+            "{}\0{}\0{}",
+            String::from_utf8_lossy(&stream),
+            event.kind.as_str(),
+            event.occurred_at.timestamp_millis()
+        ),
+        _ => event.id.to_string(),
     }
 }
 

@@ -60,6 +60,9 @@ pub struct Manifests {
 
 /// Writes the manifests due every `every`, until aborted.
 pub async fn run(m: Manifests) {
+    if let Err(e) = m.number_past_the_bucket().await {
+        tracing::warn!("catalog manifests: cannot list those in the bucket: {e}");
+    }
     loop {
         tokio::time::sleep(m.every).await;
         match m.write_due().await {
@@ -98,6 +101,36 @@ impl Manifests {
         }
     }
 
+    /// Numbers the next manifests past every one this instance has in the
+    /// bucket (a state store rebuilt or lost starts again at 1).
+    async fn number_past_the_bucket(&self) -> Result<(), String> {
+        let mine = format!("/{}-", self.instance);
+        let highest = self
+            .store
+            .list(PREFIX)
+            .await
+            .map_err(|f| f.message)?
+            .iter()
+            .filter_map(|k| {
+                let (_, n) = k.rsplit_once(&mine)?;
+                n.strip_suffix(".jsonl")?.parse::<u64>().ok()
+            })
+            .max();
+        let Some(highest) = highest else {
+            return Ok(());
+        };
+        self.db
+            .commit(move |tx| {
+                let next = next_of(tx)?;
+                if next <= highest {
+                    tx.insert(Tree::Meta, NEXT, &(highest + 1).to_be_bytes())?;
+                }
+                Ok(())
+            })
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// Batches cut but not written yet.
     fn cut_batches(&self) -> Result<Vec<Batch>, String> {
         self.db
@@ -109,21 +142,23 @@ impl Manifests {
 
     /// Cuts `ids` into one batch per day, numbered, durably.
     async fn cut(&self, ids: Vec<EntryId>) -> Result<Vec<Batch>, String> {
-        let mut by_day: BTreeMap<String, Vec<EntryId>> = BTreeMap::new();
-        for id in ids {
-            // An entry that is gone (never, the catalog is kept) is dropped.
-            let day = catalog::get(&self.db, id)
-                .map_err(|e| e.to_string())?
-                .map(|e| e.archived_at.format("%Y-%m-%d").to_string());
-            by_day.entry(day.unwrap_or_default()).or_default().push(id);
-        }
-        let groups: Vec<(String, Vec<EntryId>)> = by_day.into_iter().collect();
+        let db = self.db.clone();
+        let groups = tokio::task::spawn_blocking(move || {
+            let mut by_day: BTreeMap<String, Vec<EntryId>> = BTreeMap::new();
+            for id in ids {
+                // An entry that is gone (never, the catalog is kept) is dropped.
+                let day = catalog::get(&db, id)
+                    .map_err(|e| e.to_string())?
+                    .map(|e| e.archived_at.format("%Y-%m-%d").to_string());
+                by_day.entry(day.unwrap_or_default()).or_default().push(id);
+            }
+            Ok::<_, String>(by_day.into_iter().collect::<Vec<(String, Vec<EntryId>)>>())
+        })
+        .await
+        .map_err(|e| e.to_string())??;
         self.db
             .commit(move |tx| {
-                let mut n = match tx.get(Tree::Meta, NEXT)? {
-                    Some(v) => u64::from_be_bytes(<[u8; 8]>::try_from(&v[..]).unwrap_or([0; 8])),
-                    None => 1,
-                };
+                let mut n = next_of(tx)?;
                 let mut batches = Vec::new();
                 for (dt, ids) in &groups {
                     for id in ids {
@@ -148,31 +183,74 @@ impl Manifests {
             .map_err(|e| e.to_string())
     }
 
-    /// Writes one batch's object (unless it is there already) and drops the
-    /// batch; how many entries it holds.
+    /// Writes one batch's object (unless this very object is there already)
+    /// and drops the batch; how many entries it holds.
     async fn write(&self, b: &Batch) -> Result<usize, String> {
-        let mut body = Vec::new();
-        let mut n = 0;
-        for id in &b.ids {
-            if let Some(entry) = catalog::get(&self.db, *id).map_err(|e| e.to_string())? {
-                body.extend_from_slice(&line(&entry));
-                n += 1;
+        let (db, ids) = (self.db.clone(), b.ids.clone());
+        // Reads of the state store, off the reactor.
+        let (body, n) = tokio::task::spawn_blocking(move || {
+            let mut body = Vec::new();
+            let mut n = 0;
+            for id in ids {
+                if let Some(entry) = catalog::get(&db, id).map_err(|e| e.to_string())? {
+                    body.extend_from_slice(&line(&entry));
+                    n += 1;
+                }
             }
-        }
-        let key = key_of(&self.instance, &b.dt, b.n);
-        let fresh = self
-            .store
-            .put_new(&key, Bytes::from(body))
-            .await
-            .map_err(|f| f.message)?;
-        if !fresh {
-            tracing::info!(%key, "manifest already written (before a restart)");
+            Ok::<_, String>((Bytes::from(body), n))
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        let mut b = b.clone();
+        loop {
+            let key = key_of(&self.instance, &b.dt, b.n);
+            if self
+                .store
+                .put_new(&key, body.clone())
+                .await
+                .map_err(|f| f.message)?
+            {
+                break;
+            }
+            // There already: written before a restart, or, with other bytes,
+            // another store's (one lost and rebuilt, or an instance_id two
+            // machines share): this batch takes the next number.
+            let there = self.store.get(&key).await.map_err(|f| f.message)?;
+            if there.as_ref() == Some(&body) {
+                tracing::info!(%key, "manifest already written (before a restart)");
+                break;
+            }
+            tracing::warn!(%key, "a different manifest holds this number; numbering past it");
+            b = self.renumber(b).await?;
         }
         self.db
             .remove(Tree::ManifestBatches, &b.n.to_be_bytes())
             .map_err(|e| e.to_string())?;
         Ok(n)
     }
+
+    /// `b` under the next free number, durably.
+    async fn renumber(&self, b: Batch) -> Result<Batch, String> {
+        self.db
+            .commit(move |tx| {
+                let n = next_of(tx)?.max(b.n + 1);
+                tx.remove(Tree::ManifestBatches, &b.n.to_be_bytes())?;
+                let moved = Batch { n, ..b.clone() };
+                tx.insert(Tree::ManifestBatches, &n.to_be_bytes(), &encode(&moved))?;
+                tx.insert(Tree::Meta, NEXT, &(n + 1).to_be_bytes())?;
+                Ok::<_, TxError>(moved)
+            })
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The number the next batch takes.
+fn next_of(tx: &Tx) -> Result<u64, TxError> {
+    Ok(match tx.get(Tree::Meta, NEXT)? {
+        Some(v) => u64::from_be_bytes(<[u8; 8]>::try_from(&v[..]).unwrap_or([0; 8])),
+        None => 1,
+    })
 }
 
 /// One manifest line: the entry's JSON and a newline.

@@ -92,7 +92,8 @@ impl Notifier {
 
     /// Pushes, in `tx`, one job per target wanting `event` about `source`,
     /// each made once for `subject` (a catalog entry, a job, an event) and
-    /// `ids` drawn by [`Notifier::ids`]; how many are new.
+    /// `ids` drawn by [`Notifier::ids`]; what became of each, for the
+    /// queue's counts once the transaction is committed.
     #[allow(clippy::too_many_arguments)]
     pub fn push(
         &self,
@@ -104,21 +105,20 @@ impl Notifier {
         event_id: EventId,
         body: &Value,
         now: Timestamp,
-    ) -> Result<usize, TxError> {
-        let mut new = 0;
+    ) -> Result<Vec<Pushed>, TxError> {
+        let mut pushed = Vec::new();
         for (t, id) in self.wanting(event, source).zip(ids) {
             let n = Notification {
                 target: t.config.id().to_owned(),
                 event: event.to_owned(),
                 body: body.to_string(),
+                subject: subject.to_owned(),
             };
             let job = Job::for_notification(*id, n, &t.config.url, source, event_id, now);
             let identity = FileIdentity::notification(t.config.id(), event, subject);
-            if queue::push(tx, &job, &identity)? == Pushed::New {
-                new += 1;
-            }
+            pushed.push(queue::push(tx, &job, &identity)?);
         }
-        Ok(new)
+        Ok(pushed)
     }
 
     /// Sends one notification job's delivery: a 2xx answer delivers it.
@@ -178,9 +178,27 @@ pub fn archived_body(entry: &CatalogEntry) -> Value {
     v
 }
 
-/// The body of a `failed` notification: the job as it gave up.
+/// The body of a `failed` notification: the job as it gave up, without
+/// what may be secret (the origin's query string and password, the upload).
 pub fn failed_body(job: &Job, error: &str) -> Value {
-    json!({"type": "failed", "job": job, "last_error": error, "attempts": job.attempts})
+    let origin = match &job.origin {
+        crate::event::Location::Url(u) => match reqwest::Url::parse(u) {
+            Ok(mut url) => {
+                url.set_query(None);
+                let _ = url.set_password(None);
+                json!({"type": "url", "value": url.as_str()})
+            }
+            Err(_) => json!({"type": "url", "value": job.origin.file_name()}),
+        },
+        path => json!(path),
+    };
+    let shown = json!({
+        "id": job.id, "state": job.state, "attempts": job.attempts, "source": job.source,
+        "kind": job.kind, "origin": origin, "event_id": job.event_id,
+        "created_at": job.created_at, "updated_at": job.updated_at,
+        "last_error": error, "found_by": job.found_by,
+    });
+    json!({"type": "failed", "job": shown, "last_error": error, "attempts": job.attempts})
 }
 
 /// The body of a stream or recording event's notification: the event.

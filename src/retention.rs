@@ -170,7 +170,11 @@ fn prune_jobs(db: &Db, cutoff: u64) -> Result<u64, DbError> {
         }
         // Only the dedupe key that still names this job; a local file's
         // stays (a sweep must not take the file for a new one).
-        let dedupe = match identity_of(db, job.event_id)? {
+        let identity = match &job.notification {
+            Some(n) => Some(FileIdentity::notification(&n.target, &n.event, &n.subject)),
+            None => identity_of(db, job.event_id)?,
+        };
+        let dedupe = match identity {
             Some(identity)
                 if !identity.is_local_file()
                     && db.get(Tree::Dedupe, identity.as_bytes())?.as_deref()

@@ -205,16 +205,32 @@ impl Store {
     }
 
     /// A link anyone holding it may download the file at `at` with, for
-    /// `expires` (S3: presigned); `None` for a directory store.
+    /// `expires` (S3: presigned); `None` for a directory store, or a place
+    /// that is not this store's (a catalog entry names it, and entries can
+    /// come from a bucket others write to).
     pub async fn presign(
         &self,
         at: &StoredAt,
         expires: std::time::Duration,
     ) -> Result<Option<String>, Failure> {
         match (self, at) {
-            (Store::S3(s), StoredAt::S3 { key, .. }) => s.presign(key, expires).await.map(Some),
+            (Store::S3(s), StoredAt::S3 { bucket, key }) if bucket == s.bucket() => {
+                s.presign(key, expires).await.map(Some)
+            }
             _ => Ok(None),
         }
+    }
+
+    /// The local file at `at`, if it lies under this directory store's root
+    /// once symlinks are resolved; `None` otherwise (an S3 store, or a path
+    /// elsewhere).
+    pub fn local_file(&self, at: &StoredAt) -> Option<std::path::PathBuf> {
+        let (Store::Fs(s), StoredAt::Fs { path }) = (self, at) else {
+            return None;
+        };
+        let root = std::fs::canonicalize(s.root()).ok()?;
+        let file = std::fs::canonicalize(path).ok()?;
+        file.starts_with(&root).then_some(file)
     }
 
     /// Checks that the store answers (S3: HeadBucket), saying what is wrong if not.

@@ -9,7 +9,6 @@ mod log;
 mod notify;
 mod pump;
 
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -196,20 +195,24 @@ async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
         Some(Ok(ids)) => ids,
         None => Vec::new(),
     };
-    let pushed = AtomicUsize::new(0);
+    let pushed = std::sync::Mutex::new(Vec::new());
+    let keep = |p: Vec<crate::queue::Pushed>| *pushed.lock().unwrap_or_else(|e| e.into_inner()) = p;
     let recorded = match &result {
         Ok(entry) => ctx.queue.complete(&job, entry.size, now, &|tx| {
+            // An entry filed before (found beside its object again, its file
+            // announced anew) is in the manifests and told of already.
+            let again = crate::catalog::held(tx, &entry.id)?;
             file_entry(tx, entry)?;
             // This instance's own entries go to its manifests (another's,
             // found in the bucket, are in that one's).
             let own = entry.instance_id.as_deref() == Some(ctx.instance_id.as_str());
-            if ctx.manifests && own && entry.file.playlist.is_none() {
+            if ctx.manifests && own && !again && entry.file.playlist.is_none() {
                 crate::manifest::queue(tx, &entry.id)?;
             }
-            if told.is_some() {
+            if told.is_some() && !again {
                 let body = crate::notify::archived_body(entry);
                 let (id, event) = (entry.id.to_string(), entry.event_id);
-                let n = ctx.notifier.push(
+                keep(ctx.notifier.push(
                     tx,
                     &notes,
                     "archived",
@@ -218,8 +221,7 @@ async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
                     event,
                     &body,
                     now,
-                )?;
-                pushed.store(n, Relaxed);
+                )?);
             }
             Ok(())
         }),
@@ -236,26 +238,21 @@ async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) {
                 let body = crate::notify::failed_body(&failed, &f.message);
                 // Each time it gives up (a retry by hand may fail again).
                 let subject = format!("{}/{}", job.id, job.claims);
-                let n = ctx.notifier.push(
-                    tx,
-                    &notes,
-                    "failed",
-                    &job.source,
-                    &subject,
-                    job.event_id,
-                    &body,
-                    now,
-                )?;
-                pushed.store(n, Relaxed);
+                let (source, event) = (&job.source, job.event_id);
+                keep(
+                    ctx.notifier
+                        .push(tx, &notes, "failed", source, &subject, event, &body, now)?,
+                );
                 Ok(())
             };
             ctx.queue
                 .attempt_failed(&job, &f.message, None, now, Some(&tell))
         }
     };
-    if matches!(recorded, Ok(Some(_))) && pushed.load(Relaxed) > 0 {
-        for _ in 0..pushed.load(Relaxed) {
-            ctx.queue.pushed(&crate::queue::Pushed::New);
+    let pushed = pushed.into_inner().unwrap_or_else(|e| e.into_inner());
+    if matches!(recorded, Ok(Some(_))) && !pushed.is_empty() {
+        for p in &pushed {
+            ctx.queue.pushed(p);
         }
         ctx.wake.notify_waiters();
     }

@@ -21,7 +21,7 @@ pub const NOTIFY_EVENTS: [&str; 6] = [
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifyConfig {
-    /// Names the entry in jobs and environment overrides; the URL when unset.
+    /// Names the entry in jobs, listings and environment overrides.
     pub name: String,
     pub url: String,
     /// `whsec_` and the base64 of the signing key, as Standard Webhooks
@@ -36,13 +36,9 @@ pub struct NotifyConfig {
 }
 
 impl NotifyConfig {
-    /// The entry's name: `name`, else its URL.
+    /// The entry's name.
     pub fn id(&self) -> &str {
-        if self.name.is_empty() {
-            &self.url
-        } else {
-            &self.name
-        }
+        &self.name
     }
 
     /// The signing key's bytes.
@@ -107,10 +103,13 @@ pub fn validate_all(entries: &[NotifyConfig], sources: &[String]) -> Result<(), 
         if let Some(bad) = n.sources.iter().find(|s| !sources.contains(s)) {
             return Err(invalid(key("sources"), format!("no source named {bad:?}")));
         }
-        if n.id().starts_with('/') || n.id().contains('\n') {
+        // Required: the URL itself (which may hold a secret) would
+        // otherwise name it in every listing and log line.
+        let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+        if n.name.is_empty() || n.name.len() > 64 || !n.name.chars().all(name_ok) {
             return Err(invalid(
                 key("name"),
-                "may not begin with / or hold a newline",
+                "required: 1 to 64 of letters, digits, '-', '_' and '.'",
             ));
         }
         if !names.insert(n.id()) {

@@ -5,6 +5,7 @@
 mod download;
 mod enqueue;
 mod extract;
+mod notifications;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -24,8 +25,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/jobs", web::get().to(jobs))
         .route("/jobs/{id}", web::get().to(job))
         .route("/jobs/{id}/retry", web::post().to(retry_job))
-        .route("/notifications", web::get().to(notifications))
-        .route("/notifications/{id}/retry", web::post().to(retry_job))
+        .route("/notifications", web::get().to(notifications::list))
+        .route(
+            "/notifications/{id}/retry",
+            web::post().to(notifications::retry),
+        )
         .route("/catalog", web::get().to(catalog))
         .route("/catalog/{id}", web::get().to(catalog_entry))
         .route("/catalog/{id}/download", web::get().to(download::download))
@@ -120,24 +124,6 @@ async fn jobs(
         let f = q.filter;
         Ok(s.queue.list(&q.page, |j| {
             j.notification.is_none()
-                && f.state.is_none_or(|w| w == j.state)
-                && f.source.as_ref().is_none_or(|w| *w == j.source)
-        })?)
-    })
-    .await
-}
-
-/// Notification deliveries (jobs of kind `notification`), newest first;
-/// `state=failed` lists those that gave up.
-async fn notifications(
-    _: Authorized,
-    q: Listing<JobsFilter>,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, ApiError> {
-    read(&state, move |s| {
-        let f = q.filter;
-        Ok(s.queue.list(&q.page, |j| {
-            j.notification.is_some()
                 && f.state.is_none_or(|w| w == j.state)
                 && f.source.as_ref().is_none_or(|w| *w == j.source)
         })?)

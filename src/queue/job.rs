@@ -58,6 +58,10 @@ pub struct Notification {
     pub event: String,
     /// The JSON body, as signed and sent.
     pub body: String,
+    /// What it tells of (an entry, a job, an event): with the target and
+    /// the event, its dedupe key.
+    #[serde(default)]
+    pub subject: String,
 }
 
 /// One file to copy from its origin into the store.

@@ -41,6 +41,10 @@ impl FsStore {
         FsStore { root, template }
     }
 
+    pub(super) fn root(&self) -> &Path {
+        &self.root
+    }
+
     pub(super) fn path_of(&self, key: &str) -> PathBuf {
         self.root.join(key)
     }

@@ -120,6 +120,12 @@ async fn adopted(
             ))
         }
         Ok(None) => None,
+        Err(f) if job.attempts < SIDECAR_WAITS => {
+            return Err(Failure::transient(format!(
+                "cannot read the sidecar of the object already holding these bytes: {}",
+                f.message
+            )))
+        }
         Err(f) => {
             tracing::warn!(
                 "cannot read the sidecar of the object holding these bytes: {}",

@@ -63,24 +63,34 @@ pub async fn download(
         .await
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()))??
         .ok_or_else(|| ApiError::not_found("no_such_entry", format!("no catalog entry {id:?}")))?;
+    let elsewhere = || {
+        ApiError::not_found(
+            "not_in_store",
+            format!("catalog entry {id} names a place outside this daemon's store"),
+        )
+    };
     match &entry.store {
-        StoredAt::Fs { path } => stream(path, &entry).await,
-        StoredAt::S3 { .. } => {
-            let url = url_of(&state, &entry).await?;
-            Ok(HttpResponse::Found()
-                .insert_header(("location", url))
-                .finish())
+        StoredAt::Fs { .. } => {
+            let file = state.store.local_file(&entry.store).ok_or_else(elsewhere)?;
+            stream(&file, &entry).await
         }
+        StoredAt::S3 { .. } => match state.store.presign(&entry.store, expiry(&state)).await {
+            Ok(Some(url)) => Ok(HttpResponse::Found()
+                .insert_header(("location", url))
+                .finish()),
+            Ok(None) => Err(elsewhere()),
+            Err(f) => Err(ApiError::new(StatusCode::BAD_GATEWAY, "store", f.message)),
+        },
     }
 }
 
 /// The file at `path`, streamed in 256 KiB pieces.
-async fn stream(path: &str, entry: &CatalogEntry) -> Result<HttpResponse, ApiError> {
+async fn stream(path: &std::path::Path, entry: &CatalogEntry) -> Result<HttpResponse, ApiError> {
     let gone = |e: std::io::Error| {
         ApiError::new(
             StatusCode::NOT_FOUND,
             "file_missing",
-            format!("the archived file {path} cannot be read: {e}"),
+            format!("the archived file {} cannot be read: {e}", path.display()),
         )
     };
     let file = tokio::fs::File::open(path).await.map_err(gone)?;
