@@ -4,6 +4,10 @@ mod api;
 mod callbacks;
 mod limits;
 mod ops;
+mod ui;
+
+/// The cookie a browser signed in at `/ui/login` carries the API token in.
+pub const TOKEN_COOKIE: &str = "recording_archiver_token";
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -118,6 +122,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .configure(ops::routes)
     .service(web::scope("/api/v1").configure(api::routes))
+    .route(
+        "/ui",
+        web::get().to(|| async {
+            HttpResponse::SeeOther()
+                .insert_header(("location", "/ui/"))
+                .finish()
+        }),
+    )
+    .service(web::scope("/ui").configure(ui::routes))
     .default_service(web::to(|| async {
         Err::<HttpResponse, _>(ApiError::not_found(
             "no_route",

@@ -147,7 +147,7 @@ async fn job(
     .await
 }
 
-async fn retry_job(
+pub(crate) async fn retry_job(
     _: Authorized,
     id: web::Path<String>,
     state: web::Data<AppState>,
@@ -295,7 +295,7 @@ async fn rejected(
 
 /// Re-parses a kept request with today's parsers and records what it says:
 /// the way back for a callback an older version could not read.
-async fn replay(
+pub(crate) async fn replay(
     _: Authorized,
     id: web::Path<String>,
     state: web::Data<AppState>,

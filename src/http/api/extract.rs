@@ -58,15 +58,53 @@ pub fn local_caller(req: &HttpRequest) -> bool {
         && !FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h))
 }
 
-/// True when the request carries `Authorization: Bearer <token>`.
+/// True when the request carries `Authorization: Bearer <token>`, or (a
+/// browser signed in at `/ui/login`) the token's cookie.
 pub fn bears_token(req: &HttpRequest, token: &str) -> bool {
     let presented = req
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+        .map(str::to_owned)
+        .or_else(|| cookie(req, crate::http::TOKEN_COOKIE))
+        .unwrap_or_default();
     crate::auth::same_secret(presented.trim(), token)
+}
+
+/// The value of the cookie `name`, percent-decoded.
+fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get_all("cookie")
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+}
+
+/// True for a request a page of another site made the browser send (a
+/// form posted cross-site): its `Origin` names another host, or the
+/// browser says so (`Sec-Fetch-Site`). Such a request carries the
+/// browser's cookie, and comes from this machine when the browser does.
+fn cross_site(req: &HttpRequest) -> bool {
+    let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
+    if header("sec-fetch-site").is_some_and(|s| s == "cross-site" || s == "same-site") {
+        return true;
+    }
+    match (header("origin"), header("host")) {
+        (Some("null"), _) => true,
+        (Some(origin), Some(host)) => {
+            let origin = origin.split_once("://").map_or(origin, |(_, rest)| rest);
+            !origin.eq_ignore_ascii_case(host)
+        }
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
 }
 
 fn authorize(req: &HttpRequest) -> Result<Authorized, ApiError> {
@@ -78,6 +116,17 @@ fn authorize(req: &HttpRequest) -> Result<Authorized, ApiError> {
         )
     })?;
     let token = &state.config.api.token;
+    let reads = matches!(
+        *req.method(),
+        actix_web::http::Method::GET | actix_web::http::Method::HEAD
+    );
+    if !reads && cross_site(req) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_site",
+            "a change asked for by another site's page is refused",
+        ));
+    }
     if token.is_empty() {
         return if local_caller(req) {
             Ok(Authorized)
@@ -94,7 +143,7 @@ fn authorize(req: &HttpRequest) -> Result<Authorized, ApiError> {
         Ok(Authorized)
     } else {
         Err(ApiError::unauthorized(
-            "this API needs Authorization: Bearer <[api] token>",
+            "this API needs Authorization: Bearer <[api] token> (a browser: sign in at /ui/login)",
         ))
     }
 }

@@ -1,0 +1,247 @@
+//! The web UI in a real browser: Debian's chromium (scripts/test installs
+//! it), driven by playwright from the venv scripts/py-env makes. A run with
+//! archived recordings, a transfer in progress, a failed job and a rejected
+//! callback; each view is loaded and checked, Retry is clicked, and a
+//! screenshot of each view is taken (into `UI_SCREENSHOTS`, default
+//! target/ui-screenshots; docs/screenshots holds the committed ones).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::origin::{Content, Fault, FileSpec, Origin};
+use common::s3::S3Server;
+use common::{random_bytes, Daemon};
+use serde_json::{json, Value};
+
+/// A real two-second MP4 (ffmpeg's test pattern), so the page's player has
+/// something to play.
+fn test_mp4(dir: &Path) -> Vec<u8> {
+    let out = dir.join("pattern.mp4");
+    let made = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc=duration=2:size=320x180:rate=25")
+        .args(["-c:v", "libx264", "-pix_fmt", "yuv420p"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg (scripts/test installs it)");
+    assert!(made.success());
+    std::fs::read(out).unwrap()
+}
+
+fn record_done(url: &str, stream: &str, begin_ms: u64, format: &str) -> String {
+    json!({"version": "v1.1", "publishDomain": "push.example.com", "appName": "live",
+        "streamName": stream, "event": "record_done", "status": "success", "format": format,
+        "beginTime": begin_ms, "endTime": begin_ms + 2_000, "downloadUrl": url})
+    .to_string()
+}
+
+async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while !done().await {
+        assert!(start.elapsed() < Duration::from_secs(60), "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_view_shows_the_run_and_retry_requeues_a_failed_job_in_a_real_browser() {
+    let s3 = S3Server::start(&["archive"]).await;
+    let origin = Origin::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mp4 = test_mp4(tmp.path());
+    origin.put("/rec/a.mp4", FileSpec::bytes(mp4.clone()));
+    origin.put("/rec/b.mp4", FileSpec::bytes(mp4));
+    origin.put("/rec/c.flv", FileSpec::bytes(random_bytes(90_000, 3)));
+    // Refused once (for good, as 403s are): the job fails, then Retry works.
+    origin.put(
+        "/rec/late.flv",
+        FileSpec::bytes(random_bytes(40_000, 4)).with_faults(&[Fault::Status(403)]),
+    );
+    // Slow: still being transferred while the pages are read.
+    let mut slow = FileSpec::new(Content::Generated {
+        len: 64 << 20,
+        seed: 9,
+    });
+    slow.delay = Some(Duration::from_millis(40));
+    origin.put("/rec/long.flv", slow);
+    let d = Daemon::start(&format!(
+        "{}[transfer]\nretry_initial_secs = 1\n[[sources]]\nname = \"jd\"\n\
+         provider = \"jdcloud\"\ntoken = \"t\"\nallow_hosts = [\"127.0.0.1\"]\n",
+        s3.store_config("archive")
+    ));
+    let post = |body: String| {
+        let d = &d;
+        async move { d.post("jd?token=t", Some("application/json"), body).await }
+    };
+    let started = json!({"version": "v1.1", "publishDomain": "push.example.com",
+        "appName": "live", "streamName": "room1", "event": "publish_started", "status": "success"});
+    assert_eq!(post(started.to_string()).await.0, 200);
+    let t0 = 1_764_547_200_000u64; // 2025-12-01T00:00:00Z
+    for (i, (path, stream, format)) in [
+        ("/rec/a.mp4", "room1", "mp4"),
+        ("/rec/b.mp4", "room1", "mp4"),
+        ("/rec/c.flv", "room2", "flv"),
+        ("/rec/late.flv", "room2", "flv"),
+        ("/rec/long.flv", "room3", "flv"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let body = record_done(&origin.url(path), stream, t0 + i as u64 * 60_000, format);
+        assert_eq!(post(body).await.0, 200);
+    }
+    // Kept as rejected: not a callback of any platform.
+    let (status, _) = d
+        .post(
+            "jd?token=t",
+            Some("application/json"),
+            "{\"hello\": <oops>}",
+        )
+        .await;
+    assert_eq!(status, 400);
+    until("three archived, one failed, one running", || async {
+        let jobs = d.all_items("/api/v1/jobs").await;
+        let n = |s: &str| jobs.iter().filter(|j| j["state"] == s).count();
+        n("done") == 3 && n("failed") == 1 && n("running") == 1
+    })
+    .await;
+
+    let shots = std::env::var_os("UI_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots"));
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new(common::python())
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui_check.py"))
+        .arg(&d.base)
+        .arg(&shots)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = |k: &str| seen[k].as_str().unwrap_or("").to_owned();
+
+    let streams = text("streams");
+    assert!(
+        streams.contains("room1") && streams.contains("live"),
+        "{streams}"
+    );
+    let recordings = text("recordings");
+    for want in ["room1", "room2", "mp4", "flv", "87.9 KiB"] {
+        assert!(recordings.contains(want), "{want} in {recordings}");
+    }
+    assert_eq!(seen["videos"], 2, "a player for each mp4");
+    assert_eq!(seen["downloads"], json!(["Download flv"]));
+    // 2025-12-01T00:00:00Z is 08:00 in Shanghai; the HTML says UTC.
+    let times: Vec<&str> = seen["times"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(times.iter().any(|t| t.contains("08:00:00")), "{times:?}");
+    assert!(times.iter().all(|t| !t.contains("UTC")), "{times:?}");
+    let jobs = text("jobs");
+    assert!(
+        jobs.contains("Running (1)") && jobs.contains("long.flv"),
+        "{jobs}"
+    );
+    assert!(
+        jobs.contains("Failed (1)") && jobs.contains("403"),
+        "{jobs}"
+    );
+    let progress = &seen["progress"][0];
+    assert_eq!(progress[1], json!((64u64 << 20).to_string()), "{progress}");
+    assert_eq!(seen["retry_buttons"], 1);
+    assert!(text("after_retry_url").ends_with("/ui/jobs"));
+    assert!(
+        text("after_retry").contains("Failed (0)"),
+        "{}",
+        text("after_retry")
+    );
+    until("the retried job archived", || async {
+        d.all_items("/api/v1/catalog").await.len() == 4
+    })
+    .await;
+    let rejected = text("rejected");
+    assert!(
+        rejected.contains("hello") && rejected.contains("malformed_body"),
+        "{rejected}"
+    );
+    assert_eq!(seen["replay_buttons"], 1);
+    // A form another site's page posts through the viewer's browser is
+    // refused, here and on the API: the browser is on this machine.
+    let job = d.all_items("/api/v1/jobs").await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for path in [
+        format!("/ui/jobs/{job}/retry"),
+        format!("/api/v1/jobs/{job}/retry"),
+    ] {
+        let r = common::client()
+            .post(d.url(&path))
+            .header("origin", "https://evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+        let r = common::client()
+            .post(d.url(&path))
+            .header("sec-fetch-site", "cross-site")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+    }
+    for view in ["streams", "recordings", "jobs", "rejected"] {
+        let png = std::fs::read(shots.join(format!("ui-{view}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{view}");
+    }
+}
+
+#[tokio::test]
+async fn with_an_api_token_a_browser_signs_in_once_and_carries_it_in_a_cookie() {
+    let d = Daemon::start("[api]\ntoken = \"s3cret-token\"\n");
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = client.get(d.url("/ui/jobs")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.unwrap().contains("/ui/login"));
+    let wrong = client
+        .post(d.url("/ui/login"))
+        .form(&[("token", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let r = client
+        .post(d.url("/ui/login"))
+        .form(&[("token", "s3cret-token")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    let r = client
+        .get(d.url("/ui/jobs"))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("<h1>Jobs</h1>"));
+}
