@@ -135,9 +135,11 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 /// Human-readable byte counts.
 pub fn size(v: &Value) -> String {
-    let Some(n) = v.as_u64() else {
-        return "-".to_owned();
-    };
+    v.as_u64().map_or_else(|| "-".to_owned(), bytes)
+}
+
+/// `n` bytes in the largest unit that keeps them above 1.
+pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut x = n as f64;
     let mut u = 0;

@@ -189,7 +189,10 @@ pub async fn sweep_once(queue: &Queue, s: &Sweep) -> Result<usize, DbError> {
         // Announced before it could be stated: known, unless that job
         // failed (the file was not there), when this is its chance; or a
         // playlist with segments of a later recording kept, its stop lost.
-        let since = unclosed_since(db, s, &file.location)?;
+        // (Only a playlist written since that recording began is its: the
+        // previous recording's, unchanged, names the previous segments.)
+        let since = unclosed_since(db, s, &file.location)?
+            .filter(|since| *since <= Timestamp::from(modified));
         if let Some(job) = db.get(Tree::Dedupe, FileIdentity::of(&s.source, &bare).as_bytes())? {
             let job =
                 crate::id::JobId::from_bytes(&job).and_then(|id| queue.get(id).ok().flatten());

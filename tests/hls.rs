@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::catalog_of;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -14,24 +16,6 @@ use common::{random_bytes, sha256_hex, Daemon};
 use serde_json::{json, Value};
 
 const QUICK: &str = "[transfer]\nretry_initial_secs = 1\n";
-
-/// Waits until the catalog holds `n` entries.
-async fn catalog_of(d: &Daemon, n: usize) -> Vec<Value> {
-    let start = Instant::now();
-    loop {
-        let c = d.all_items("/api/v1/catalog").await;
-        if c.len() >= n {
-            return c;
-        }
-        let jobs = d.all_items("/api/v1/jobs").await;
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{} of {n} archived; jobs {jobs:#?}",
-            c.len()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
 
 /// Waits until `n` jobs are done.
 async fn jobs_done(d: &Daemon, n: usize) {

@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::free_port;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -17,14 +19,6 @@ use common::origin::{FileSpec, Origin};
 use common::s3::{S3Server, ACCESS_KEY, SECRET_KEY};
 use common::{random_bytes, sha256_hex, Daemon};
 use serde_json::{json, Value};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// nginx balancing over `ports`, round robin; a POST that meets a dead
 /// instance is passed to the next one.

@@ -4,6 +4,10 @@
 
 mod common;
 
+use common::catalog_of;
+
+use common::free_port;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -120,15 +124,6 @@ async fn nginx_rtmp_and_srs_hook_bodies_become_the_same_events_as_the_platforms(
             "the segment's recording, archived at on_unpublish"
         );
     }
-}
-
-/// A port nothing listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn need(program: &str) {
@@ -257,24 +252,6 @@ fn config(s3: &S3Server, rec: &Path) -> String {
         s3.store_config("archive"),
         rec.display()
     )
-}
-
-/// Waits until the catalog holds `n` entries.
-async fn catalog_of(d: &Daemon, n: usize) -> Vec<Value> {
-    let start = Instant::now();
-    loop {
-        let c = d.all_items("/api/v1/catalog").await;
-        if c.len() >= n {
-            return c;
-        }
-        let jobs = d.all_items("/api/v1/jobs").await;
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{} of {n} archived; jobs {jobs:#?}",
-            c.len()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

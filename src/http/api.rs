@@ -120,10 +120,19 @@ async fn jobs(
     q: Listing<JobsFilter>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    read(&state, move |s| {
+    list_jobs(&state, q, false).await
+}
+
+/// File jobs, or (`notifications`) notification jobs, as filtered.
+async fn list_jobs(
+    state: &web::Data<AppState>,
+    q: Listing<JobsFilter>,
+    notifications: bool,
+) -> Result<HttpResponse, ApiError> {
+    read(state, move |s| {
         let f = q.filter;
         Ok(s.queue.list(&q.page, |j| {
-            j.notification.is_none()
+            j.notification.is_some() == notifications
                 && f.state.is_none_or(|w| w == j.state)
                 && f.source.as_ref().is_none_or(|w| *w == j.source)
         })?)

@@ -116,30 +116,21 @@ impl Job {
 
     /// A new job for `file`, which `event` brought, due at once.
     pub fn for_file(id: JobId, event: &Event, file: &FileInfo, now: Timestamp) -> Job {
-        Job {
+        let kind = if event.kind == EventKind::SnapshotReady {
+            FileKind::Snapshot
+        } else {
+            FileKind::Recording
+        };
+        let mut job = Job::queued(
             id,
-            state: JobState::Queued,
-            attempts: 0,
-            claims: 0,
-            next_attempt_at: now,
-            last_error: None,
-            event_id: event.id,
-            source: event.source.clone(),
-            kind: if event.kind == EventKind::SnapshotReady {
-                FileKind::Snapshot
-            } else {
-                FileKind::Recording
-            },
-            origin: file.location.clone(),
-            created_at: now,
-            updated_at: now,
-            bytes_done: 0,
-            bytes_total: None,
-            lease_until: None,
-            upload: None,
-            found_by: event.found_by,
-            notification: None,
-        }
+            kind,
+            file.location.clone(),
+            &event.source,
+            event.id,
+            now,
+        );
+        job.found_by = event.found_by;
+        job
     }
 
     /// A new job delivering `n` to `url`, about `source`'s event `event_id`.
@@ -147,6 +138,21 @@ impl Job {
         id: JobId,
         n: Notification,
         url: &str,
+        source: &str,
+        event_id: EventId,
+        now: Timestamp,
+    ) -> Job {
+        let origin = Location::Url(url.to_owned());
+        let mut job = Job::queued(id, FileKind::Notification, origin, source, event_id, now);
+        job.notification = Some(n);
+        job
+    }
+
+    /// A job not yet attempted, due at `now`.
+    fn queued(
+        id: JobId,
+        kind: FileKind,
+        origin: Location,
         source: &str,
         event_id: EventId,
         now: Timestamp,
@@ -160,8 +166,8 @@ impl Job {
             last_error: None,
             event_id,
             source: source.to_owned(),
-            kind: FileKind::Notification,
-            origin: Location::Url(url.to_owned()),
+            kind,
+            origin,
             created_at: now,
             updated_at: now,
             bytes_done: 0,
@@ -169,7 +175,7 @@ impl Job {
             lease_until: None,
             upload: None,
             found_by: crate::event::FoundBy::default(),
-            notification: Some(n),
+            notification: None,
         }
     }
 

@@ -38,6 +38,33 @@ pub fn python() -> PathBuf {
     py
 }
 
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until `d`'s catalog holds `n` entries (at most 60 s); the entries.
+pub async fn catalog_of(d: &Daemon, n: usize) -> Vec<Value> {
+    let start = std::time::Instant::now();
+    loop {
+        let c = d.all_items("/api/v1/catalog").await;
+        if c.len() >= n {
+            return c;
+        }
+        let jobs = d.all_items("/api/v1/jobs").await;
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{} of {n} archived; jobs {jobs:#?}",
+            c.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A fixture file's text.
 pub fn fixture(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -4,7 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
-use super::{id_or_404, read, retry_job, Authorized, JobsFilter, Listing};
+use super::{id_or_404, retry_job, Authorized, JobsFilter, Listing};
 use crate::http::{ApiError, AppState};
 use crate::id::JobId;
 
@@ -15,15 +15,7 @@ pub async fn list(
     q: Listing<JobsFilter>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    read(&state, move |s| {
-        let f = q.filter;
-        Ok(s.queue.list(&q.page, |j| {
-            j.notification.is_some()
-                && f.state.is_none_or(|w| w == j.state)
-                && f.source.as_ref().is_none_or(|w| *w == j.source)
-        })?)
-    })
-    .await
+    super::list_jobs(&state, q, true).await
 }
 
 /// `retry_job` for a notification job only.

@@ -34,20 +34,7 @@ pub fn time(t: &Timestamp) -> String {
 }
 
 /// Bytes in the largest unit that keeps them above 1.
-pub fn size(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut x = n as f64;
-    let mut u = 0;
-    while x >= 1024.0 && u < UNITS.len() - 1 {
-        x /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{x:.1} {}", UNITS[u])
-    }
-}
+pub use crate::client::bytes as size;
 
 /// Seconds as `1h02m03s`.
 pub fn duration(s: Option<f64>) -> String {
