@@ -108,6 +108,11 @@ async fn each_view_shows_the_run_and_retry_requeues_a_failed_job_in_a_real_brows
         n("done") == 3 && n("failed") == 1 && n("running") == 1
     })
     .await;
+    until("the running transfer's progress known", || async {
+        let jobs = d.all_items("/api/v1/jobs?state=running").await;
+        jobs.first().is_some_and(|j| j["bytes_total"].is_u64())
+    })
+    .await;
 
     let shots = std::env::var_os("UI_SCREENSHOTS")
         .map(PathBuf::from)
@@ -232,7 +237,7 @@ async fn with_an_api_token_a_browser_signs_in_once_and_carries_it_in_a_cookie() 
     assert_eq!(r.status(), 303);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
         "{cookie}"
     );
     let pair = cookie.split(';').next().unwrap().to_owned();

@@ -176,13 +176,19 @@ async fn recordings(
             .or_default()
             .push(e);
     }
-    for (session, mut group) in sessions.into_iter().rev() {
+    let mut sessions: Vec<(String, Vec<&CatalogEntry>)> = sessions.into_iter().collect();
+    for (_, group) in &mut sessions {
         group.sort_by_key(|e| e.filed_at());
+    }
+    // Newest session first.
+    sessions.sort_by_key(|(_, g)| std::cmp::Reverse(g.first().map(|e| e.filed_at())));
+    for (session, group) in sessions {
         let heading = if session.is_empty() {
             "No session".to_owned()
         } else {
             format!(
-                "Session <a href=\"/ui/recordings?session={0}\"><code>{0}</code></a>",
+                "Session <a href=\"/ui/recordings?session={}\"><code>{}</code></a>",
+                esc(&urlencode(&session)),
                 esc(&session)
             )
         };
@@ -224,7 +230,7 @@ fn recording_row(e: &CatalogEntry) -> String {
         size(e.size),
         duration(e.file.duration_s),
         sha = esc(&e.sha256),
-        short = esc(&e.sha256[..e.sha256.len().min(12)]),
+        short = esc(&e.sha256.chars().take(12).collect::<String>()),
     )
 }
 
@@ -306,9 +312,11 @@ async fn jobs(_: Authorized, state: web::Data<AppState>) -> Result<HttpResponse,
         );
     }
     b.push_str("</table>");
-    // Progress without script: the page reloads while anything moves.
-    let moving = !running.is_empty() || !waiting.is_empty();
-    Ok(page("Jobs", "Jobs", &b, moving.then_some(2)))
+    // Progress without script: the page reloads while a transfer runs or
+    // one is due within seconds.
+    let soon = chrono::Utc::now() + chrono::TimeDelta::seconds(10);
+    let moving = !running.is_empty() || waiting.iter().any(|j| j.next_attempt_at <= soon);
+    Ok(page("Jobs", "Jobs", &b, moving.then_some(3)))
 }
 
 async fn retry(

@@ -93,18 +93,33 @@ fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
 /// browser's cookie, and comes from this machine when the browser does.
 fn cross_site(req: &HttpRequest) -> bool {
     let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
-    if header("sec-fetch-site").is_some_and(|s| s == "cross-site" || s == "same-site") {
+    match header("sec-fetch-site") {
+        Some("cross-site" | "same-site") => return true,
+        // The browser vouches for it (behind a proxy, Host may differ).
+        Some("same-origin" | "none") => return false,
+        _ => {}
+    }
+    let Some(origin) = header("origin") else {
+        return false; // not a browser's cross-origin request: curl, the CLI
+    };
+    if origin == "null" {
         return true;
     }
-    match (header("origin"), header("host")) {
-        (Some("null"), _) => true,
-        (Some(origin), Some(host)) => {
-            let origin = origin.split_once("://").map_or(origin, |(_, rest)| rest);
-            !origin.eq_ignore_ascii_case(host)
+    let (scheme, authority) = origin.split_once("://").unwrap_or(("", origin));
+    let bare = |a: &str| -> String {
+        let a = a.to_ascii_lowercase();
+        match (scheme, a.rsplit_once(':')) {
+            ("http", Some((h, "80"))) | ("https", Some((h, "443"))) => h.to_owned(),
+            _ => a,
         }
-        (Some(_), None) => true,
-        (None, _) => false,
-    }
+    };
+    let origin = bare(authority);
+    // A page cannot set these: the host the browser asked for, as a proxy
+    // in front passes it on, or as it arrived.
+    !["x-forwarded-host", "host"]
+        .iter()
+        .filter_map(|h| header(h))
+        .any(|h| bare(h) == origin)
 }
 
 fn authorize(req: &HttpRequest) -> Result<Authorized, ApiError> {
