@@ -204,6 +204,24 @@ impl Store {
         }
     }
 
+    /// Writes the catalog sidecar beside the file at `at` unless one is
+    /// there: true when written.
+    pub async fn create_sidecar(&self, at: &StoredAt, body: Bytes) -> Result<bool, Failure> {
+        match (self, at) {
+            (Store::S3(s), StoredAt::S3 { key, .. }) => {
+                s.put_new(&format!("{key}.json"), body).await
+            }
+            (Store::Fs(s), StoredAt::Fs { path }) => {
+                let key = Path::new(path).strip_prefix(s.root()).map_err(|_| {
+                    Failure::permanent(format!("{path} is not under the store's root"))
+                })?;
+                s.put_new(&format!("{}.json", key.to_string_lossy()), &body)
+                    .await
+            }
+            _ => Err(Failure::permanent("the file is not in this store")),
+        }
+    }
+
     /// A link anyone holding it may download the file at `at` with, for
     /// `expires` (S3: presigned); `None` for a directory store, or a place
     /// that is not this store's (a catalog entry names it, and entries can

@@ -119,7 +119,19 @@ async fn adopted(
                 "the object already holding these bytes has no catalog sidecar yet",
             ))
         }
-        Ok(None) => None,
+        // None came (its writer died between the two): the sidecar is made
+        // now, create-only, so that of two instances healing it one entry
+        // wins and the other takes it.
+        Ok(None) => {
+            let sidecar = Bytes::from(serde_json::to_vec_pretty(&ours).unwrap_or_default());
+            if ctx.store.create_sidecar(&ours.store, sidecar).await? {
+                return Ok(ours);
+            }
+            ctx.store
+                .sidecar(&ours.store)
+                .await?
+                .and_then(|b| serde_json::from_slice::<CatalogEntry>(&b).ok())
+        }
         Err(f) if job.attempts < SIDECAR_WAITS => {
             return Err(Failure::transient(format!(
                 "cannot read the sidecar of the object already holding these bytes: {}",

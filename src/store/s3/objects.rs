@@ -14,12 +14,17 @@ use crate::retry::Failure;
 impl S3Store {
     /// Writes `key` unless an object is there: true when written.
     pub(in crate::store) async fn put_new(&self, key: &str, body: Bytes) -> Result<bool, Failure> {
+        let content_type = if key.ends_with(".jsonl") {
+            "application/x-ndjson"
+        } else {
+            "application/json"
+        };
         let put = |condition: Option<&str>| {
             self.client
                 .put_object()
                 .bucket(&self.bucket)
                 .key(key)
-                .content_type("application/x-ndjson")
+                .content_type(content_type)
                 .set_if_none_match(condition.map(str::to_owned))
                 .body(ByteStream::from(body.clone()))
                 .send()
