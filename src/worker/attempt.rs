@@ -113,7 +113,7 @@ async fn adopted(
     let theirs = match ctx.store.sidecar(&ours.store).await {
         Ok(Some(b)) => serde_json::from_slice::<CatalogEntry>(&b).ok(),
         // Its writer may be between the object and its sidecar: look again
-        // shortly (a few times; an object that never gets one is left so).
+        // shortly, a few times.
         Ok(None) if job.attempts < SIDECAR_WAITS => {
             return Err(Failure::transient(
                 "the object already holding these bytes has no catalog sidecar yet",
@@ -161,7 +161,7 @@ async fn adopted(
     }
 }
 
-/// Attempts that wait for a missing sidecar before filing our own entry.
+/// Attempts that wait for a missing sidecar before writing one.
 const SIDECAR_WAITS: u32 = 3;
 
 /// The download and the upload of this attempt: the upload an earlier
