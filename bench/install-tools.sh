@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the benchmarks use: wrk, nginx, rclone and GNU time from Debian's
-# packages, and an S3-protocol server (s3s-fs 0.14.1, built from crates.io:
-# newer versions need a newer rustc than 1.95) under bench/.tools.
+# packages, and S3-protocol servers under bench/.tools, built from crates.io:
+# s3s-fs 0.14.1 (newer versions need a newer rustc than 1.95), Garage 2.5.0.
 set -euo pipefail
 cd "$(dirname "$0")"
 need=()
@@ -14,6 +14,10 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
-if [ "${1:-}" = "--s3" ] && [ ! -x .tools/bin/s3s-fs ]; then
-  cargo install --quiet --locked --root .tools s3s-fs --version =0.14.1 --features binary
-fi
+for flag in "$@"; do
+  case $flag in
+    --s3) [ -x .tools/bin/s3s-fs ] || cargo install --quiet --locked --root .tools s3s-fs --version =0.14.1 --features binary ;;
+    # Garage: an S3 server closer to production ones (about 7 minutes to build).
+    --garage) [ -x .tools/bin/garage ] || cargo install --quiet --locked --root .tools garage --version =2.5.0 ;;
+  esac
+done

@@ -1,5 +1,5 @@
-//! Hashing while bytes stream past: SHA-256, MD5 and the byte count in one
-//! pass, so a checksum never needs a second read. The running state can be
+//! Hashing while bytes stream past: SHA-256, MD5, CRC32C and the byte
+//! count in one pass, so a checksum never needs a second read. The running state can be
 //! saved and taken up again, so an upload resumed after a restart hashes on
 //! from where it was without reading its first bytes again.
 
@@ -14,11 +14,25 @@ use sha2::{Digest, Sha256};
 const STATE_FORMAT: &str = "sha2-0.11+md5-0.11";
 
 /// Running hashes of a stream.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Hasher {
     sha256: Sha256,
     md5: Md5,
+    /// The CRC32C of the whole stream (S3's full-object checksum); `None`
+    /// when resumed from a state saved without it.
+    crc32c: Option<u32>,
     size: u64,
+}
+
+impl Default for Hasher {
+    fn default() -> Self {
+        Hasher {
+            sha256: Sha256::default(),
+            md5: Md5::default(),
+            crc32c: Some(0),
+            size: 0,
+        }
+    }
 }
 
 /// The final digests of a stream.
@@ -40,7 +54,13 @@ impl Hasher {
     pub fn update(&mut self, bytes: &[u8]) {
         self.sha256.update(bytes);
         self.md5.update(bytes);
+        self.crc32c = self.crc32c.map(|c| crc32c::crc32c_append(c, bytes));
         self.size += bytes.len() as u64;
+    }
+
+    /// The CRC32C of every byte so far, if known from the first.
+    pub fn crc32c(&self) -> Option<u32> {
+        self.crc32c
     }
 
     /// Bytes seen so far.
@@ -51,12 +71,16 @@ impl Hasher {
     /// The running state, to save with an upload and take up with [`Hasher::resume`].
     pub fn state(&self) -> String {
         let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-        format!(
+        let mut state = format!(
             "{STATE_FORMAT}:{}:{}:{}",
             self.size,
             b64(&self.sha256.serialize()),
             b64(&self.md5.serialize())
-        )
+        );
+        if let Some(crc) = self.crc32c {
+            state.push_str(&format!(":{crc}"));
+        }
+        state
     }
 
     /// Takes up a saved state; `None` if it is not one.
@@ -69,6 +93,11 @@ impl Hasher {
         let bytes = |f: Option<&str>| base64::engine::general_purpose::STANDARD.decode(f?).ok();
         let sha = bytes(fields.next())?;
         let md5 = bytes(fields.next())?;
+        // States saved before the CRC32C was kept end after the MD5.
+        let crc32c = match fields.next() {
+            Some(crc) => Some(crc.parse().ok()?),
+            None => None,
+        };
         if fields.next().is_some() {
             return None;
         }
@@ -76,6 +105,7 @@ impl Hasher {
             sha256: Sha256::deserialize(&SerializedState::<Sha256>::try_from(&sha[..]).ok()?)
                 .ok()?,
             md5: Md5::deserialize(&SerializedState::<Md5>::try_from(&md5[..]).ok()?).ok()?,
+            crc32c,
             size,
         })
     }
@@ -121,8 +151,24 @@ mod tests {
             let mut resumed = Hasher::resume(&first.state()).expect("a saved state");
             assert_eq!(resumed.size(), cut as u64);
             resumed.update(&data[cut..]);
+            assert_eq!(
+                resumed.crc32c(),
+                Some(crc32c::crc32c(&data)),
+                "cut at {cut}"
+            );
             assert_eq!(resumed.finish(), expected, "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn a_state_saved_without_the_crc32c_resumes_without_it() {
+        let mut h = Hasher::new();
+        h.update(b"abc");
+        let state = h.state();
+        let old = &state[..state.rfind(':').unwrap()];
+        let resumed = Hasher::resume(old).expect("an older state");
+        assert_eq!(resumed.crc32c(), None);
+        assert_eq!(resumed.finish(), h.finish());
     }
 
     #[test]

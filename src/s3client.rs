@@ -52,7 +52,7 @@ pub async fn client(
 }
 
 /// How long a request whose work is all server-side may take to answer:
-/// CompleteMultipartUpload and CopyObject of a large object take minutes on
+/// CompleteMultipartUpload of a large object takes minutes on
 /// some servers, silent until done, and are not to be cut off by the
 /// per-read timeout meant for stalled transfers.
 pub const SERVER_SIDE_WORK: Duration = Duration::from_secs(15 * 60);

@@ -313,7 +313,8 @@ impl Upload {
         }
     }
 
-    /// Completes the object with its final metadata and the catalog sidecar,
+    /// Completes the object (`metadata` for a single PutObject) and writes
+    /// the catalog sidecar,
     /// never over another object; where an object found in the key's way
     /// holds the same bytes (`sha256`), that one is the file's, and nothing
     /// is written. Returns where the file is. On failure the upload is left

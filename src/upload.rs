@@ -35,6 +35,10 @@ pub struct Progress {
     pub offset: u64,
     /// The SHA-256 and MD5 state after `offset` bytes (`Hasher::state`).
     pub hashes: String,
+    /// The upload was created for a full-object CRC32C (records from before
+    /// that have composite checksums, and are completed so).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full_object: bool,
 }
 
 /// What identifies the origin's file.

@@ -161,7 +161,11 @@ base_url = \"{oss}\"
         let (body, meta) = object(&s3c, "recordings", key).await;
         let sha = sha256_hex(content);
         assert_eq!(sha256_hex(&body), sha, "{key}: bytes as at the origin");
-        assert_eq!(meta.get("sha256"), Some(&sha), "{key}: {meta:?}");
+        // Checksums are object metadata for a file of one part; a
+        // multipart object's are only in its sidecar (no copy to set them).
+        let one_part = content.len() <= 8 << 20;
+        let in_meta = one_part.then_some(&sha);
+        assert_eq!(meta.get("sha256"), in_meta, "{key}: {meta:?}");
         assert_eq!(
             meta.get("stream").map(String::as_str),
             Some(stream),

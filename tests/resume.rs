@@ -317,9 +317,9 @@ async fn an_upload_the_store_completes_after_a_crash_is_taken_as_is_not_copied_a
         .await
         .unwrap();
     assert_eq!(
-        head.metadata().unwrap().get("sha256"),
-        Some(&content.sha256()),
-        "the final metadata is set"
+        head.metadata().unwrap().get("job-id"),
+        entry["job_id"].as_str().map(str::to_owned).as_ref(),
+        "the object is this job's"
     );
     assert_eq!(
         origin.requests("/r.flv"),

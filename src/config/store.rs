@@ -17,6 +17,10 @@ fn default_orphan_age() -> u64 {
     24 * 3600
 }
 
+fn default_true() -> bool {
+    true
+}
+
 fn default_archive_root() -> PathBuf {
     PathBuf::from("var/archive")
 }
@@ -53,6 +57,11 @@ pub enum StoreConfig {
         /// job knows are aborted (at start, then hourly) once this old.
         #[serde(default = "default_orphan_age")]
         orphan_upload_age_secs: u64,
+        /// Multipart objects carry a full-object CRC32C (`x-amz-checksum-type:
+        /// FULL_OBJECT`) the server checks at completion; off for servers
+        /// that only know composite checksums (each part is checked either way).
+        #[serde(default = "default_true")]
+        full_object_checksum: bool,
     },
 }
 

@@ -1,17 +1,15 @@
 //! An S3 bucket store. Files up to one part go up in one PutObject; larger
-//! ones through multipart upload with at most `parts_in_flight` parts in
-//! memory, each sent with its CRC32C (`x-amz-checksum-crc32c`) so the server
-//! verifies every part. A failed upload is aborted, never left to accrue
-//! storage.
+//! ones through multipart upload with at most `parts_in_flight` parts at
+//! once, each with its CRC32C (`x-amz-checksum-crc32c`) so the server
+//! verifies every part, and the whole object with a full-object CRC32C. A
+//! failed upload is aborted, never left to accrue storage.
 //!
-//! Bodies are sent with payload signing disabled: the signed checksum header
-//! already guards their integrity, and signing would hash every byte with
-//! SHA-256 once more (measured: see BENCHMARKS.md).
-//!
-//! A part is buffered whole because its checksum header precedes its body.
-//! Streaming parts instead (aws-chunked with a trailing checksum) would take
-//! memory below parts_in_flight * part_size; not done, for lack of a server
-//! here to prove it against.
+//! A file of known size streams each part (aws-chunked, its CRC32C as a
+//! trailer): memory does not grow with the part size. A file of unknown
+//! size buffers each part whole, as the checksum header precedes the body.
+//! Buffered bodies are sent with payload signing disabled: the signed
+//! checksum header already guards their integrity, and signing would hash
+//! every byte with SHA-256 once more (measured: see BENCHMARKS.md).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -38,13 +36,12 @@ use orphans::abort_multipart;
 pub use upload::S3Upload;
 use upload::Setup;
 
-/// CopyObject (used to set the final metadata in place) handles up to 5 GiB.
-const MAX_COPY: u64 = 5 * 1024 * 1024 * 1024;
-
 pub struct S3Store {
     client: Client,
     bucket: String,
     pub(super) template: KeyTemplate,
+    /// New multipart uploads get a full-object CRC32C.
+    full_object: bool,
 }
 
 impl S3Store {
@@ -60,6 +57,7 @@ impl S3Store {
             force_path_style,
             access_key_id,
             secret_access_key,
+            full_object_checksum,
             ..
         } = cfg
         else {
@@ -78,6 +76,7 @@ impl S3Store {
             client,
             bucket: bucket.clone(),
             template,
+            full_object: *full_object_checksum,
         })
     }
 
@@ -105,6 +104,8 @@ impl S3Store {
             max_in_flight: t.parts_in_flight,
             origin,
             log,
+            full_object: self.full_object,
+            stream_parts: t.stream_parts,
         }))
     }
 
@@ -140,6 +141,9 @@ impl S3Store {
             max_in_flight: t.parts_in_flight,
             origin: progress.origin.clone(),
             log: Arc::clone(&log),
+            // As the upload was created.
+            full_object: progress.full_object,
+            stream_parts: t.stream_parts,
         };
         if placement.key != rec.key {
             if self.completed_meanwhile(rec, progress, &metadata).await? {
@@ -270,7 +274,7 @@ impl S3Store {
     }
 
     /// Whether an object is at `key` and the SHA-256 it records: in its
-    /// metadata, or (objects over 5 GiB) in its catalog sidecar.
+    /// metadata (single-part objects), or in its catalog sidecar.
     async fn recorded_sha256(&self, key: String) -> Result<Option<Option<String>>, Failure> {
         let head = self
             .client

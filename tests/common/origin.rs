@@ -105,6 +105,8 @@ pub struct FileSpec {
     pub replaced_on_reset: Option<Box<FileSpec>>,
     /// Serves a requested range whatever `If-Range` says (as some CDNs do).
     pub ignores_if_range: bool,
+    /// Sent with `transfer-encoding: chunked`, no length announced.
+    pub chunked: bool,
 }
 
 impl FileSpec {
@@ -119,6 +121,7 @@ impl FileSpec {
             etag: None,
             replaced_on_reset: None,
             ignores_if_range: false,
+            chunked: false,
         }
     }
 
@@ -326,9 +329,13 @@ async fn serve(mut sock: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
     } else {
         "HTTP/1.1 200 OK\r\n".to_owned()
     };
+    let length = if spec.chunked {
+        "transfer-encoding: chunked".to_owned()
+    } else {
+        format!("content-length: {}", len - start)
+    };
     resp.push_str(&format!(
-        "content-length: {}\r\nconnection: close\r\ncontent-type: {}\r\n",
-        len - start,
+        "{length}\r\nconnection: close\r\ncontent-type: {}\r\n",
         spec.content_type
             .as_deref()
             .unwrap_or("application/octet-stream")
@@ -357,7 +364,14 @@ async fn serve(mut sock: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
             }
             n = n.min(stop - pos);
         }
-        sock.write_all(&spec.content.slice(pos, n as usize)).await?;
+        let bytes = spec.content.slice(pos, n as usize);
+        if spec.chunked {
+            sock.write_all(format!("{n:x}\r\n").as_bytes()).await?;
+            sock.write_all(&bytes).await?;
+            sock.write_all(b"\r\n").await?;
+        } else {
+            sock.write_all(&bytes).await?;
+        }
         *state
             .lock()
             .unwrap()
@@ -368,6 +382,9 @@ async fn serve(mut sock: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
         if let Some(d) = spec.delay {
             tokio::time::sleep(d).await;
         }
+    }
+    if spec.chunked && stop_at.is_none() {
+        sock.write_all(b"0\r\n\r\n").await?;
     }
     if let Some(Fault::ResetAt(_)) = fault {
         if let Some(next) = &spec.replaced_on_reset {

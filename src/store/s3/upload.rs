@@ -1,5 +1,6 @@
 //! One object being uploaded: a single PutObject for a file of one part,
-//! else a multipart upload with at most `parts_in_flight` parts in memory.
+//! else a multipart upload with at most `parts_in_flight` parts at once,
+//! streamed when the file's size is known (`stream`), else buffered.
 //!
 //! A multipart upload is recorded with its job before its first part goes
 //! up, and again each time the parts in the store reach further: the record
@@ -10,13 +11,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{ChecksumAlgorithm, CompletedPart};
+use aws_sdk_s3::types::{ChecksumAlgorithm, ChecksumType, CompletedPart};
 use aws_sdk_s3::Client;
 use base64::Engine;
 use bytes::{Bytes, BytesMut};
 use tokio::task::JoinSet;
 
 mod complete;
+mod stream;
 
 use super::orphans::abort_multipart;
 use crate::digest::{Digests, Hasher};
@@ -37,6 +39,10 @@ pub(super) struct Setup {
     pub max_in_flight: usize,
     pub origin: OriginMark,
     pub log: Arc<dyn UploadLog>,
+    /// A multipart upload is created for a full-object CRC32C.
+    pub full_object: bool,
+    /// `transfer.stream_parts`.
+    pub stream_parts: bool,
 }
 
 /// An object being uploaded.
@@ -60,9 +66,12 @@ pub struct S3Upload {
     /// For each part cut and not yet confirmed: the bytes up to its end and
     /// the hash state there.
     cuts: BTreeMap<i32, (u64, String)>,
-    /// The multipart upload is complete: only the final metadata and the
-    /// sidecar are left to write.
+    /// The multipart upload is complete: only the sidecar is left to write.
     completed: bool,
+    /// The part being streamed (`streams_parts`).
+    stream: Option<stream::Streaming>,
+    /// The CRC32C of each streamed part sent and not yet landed.
+    crcs: BTreeMap<i32, String>,
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -86,6 +95,8 @@ impl S3Upload {
             landed: BTreeSet::new(),
             cuts: BTreeMap::new(),
             completed: false,
+            stream: None,
+            crcs: BTreeMap::new(),
         }
     }
 
@@ -110,7 +121,7 @@ impl S3Upload {
 
     /// The upload `rec`, which the store completed after the attempt that
     /// asked stopped waiting: every byte is in the object; its final
-    /// metadata and sidecar are left to write.
+    /// sidecar is left to write.
     pub(super) fn completed(
         s: Setup,
         rec: &UploadRecord,
@@ -131,6 +142,9 @@ impl S3Upload {
                 PartPlan::Known { .. } => Failure::integrity(e),
                 PartPlan::Growing { .. } => Failure::permanent(e),
             });
+        }
+        if self.streams_parts() {
+            return self.write_streamed(chunk).await;
         }
         while !chunk.is_empty() {
             // A full part goes up once more bytes come, so that a file of one
@@ -191,11 +205,13 @@ impl S3Upload {
                 parts: parts as u32,
                 offset,
                 hashes,
+                full_object: self.s.full_object,
             }),
         })
     }
 
-    async fn ship_part(&mut self) -> Result<(), Failure> {
+    /// Creates the multipart upload, unless it is already.
+    async fn create(&mut self) -> Result<(), Failure> {
         if self.upload_id.is_none() {
             let out = self
                 .s
@@ -205,6 +221,7 @@ impl S3Upload {
                 .key(&self.key)
                 .set_metadata(Some(self.s.metadata.clone().into_iter().collect()))
                 .checksum_algorithm(ChecksumAlgorithm::Crc32C)
+                .set_checksum_type(self.s.full_object.then_some(ChecksumType::FullObject))
                 .send()
                 .await
                 .map_err(|e| Failure::from_s3("CreateMultipartUpload", e))?;
@@ -220,6 +237,11 @@ impl S3Upload {
                 return Err(f);
             }
         }
+        Ok(())
+    }
+
+    async fn ship_part(&mut self) -> Result<(), Failure> {
+        self.create().await?;
         let part = std::mem::take(&mut self.buf).freeze();
         let checksum = b64(&std::mem::take(&mut self.part_crc).to_be_bytes());
         let number = self.next_part;
@@ -263,6 +285,7 @@ impl S3Upload {
             }
             None => return Ok(()),
         };
+        let part = self.checked(part)?;
         self.landed.insert(part.part_number().unwrap_or_default());
         self.done.push(part);
         let before = self.confirmed;
@@ -290,6 +313,7 @@ impl S3Upload {
     /// Stops here and leaves the multipart upload, as recorded, for the
     /// next attempt to continue.
     pub(in crate::store) async fn suspend(mut self) {
+        self.stream = None;
         self.in_flight.abort_all();
         while self.in_flight.join_next().await.is_some() {}
     }
@@ -311,6 +335,7 @@ impl S3Upload {
 
     /// Aborts the upload, which no record names any more (or never did).
     async fn abort_inner(&mut self) {
+        self.stream = None;
         self.in_flight.abort_all();
         while self.in_flight.join_next().await.is_some() {}
         if let Some(id) = self.upload_id.take() {

@@ -1,19 +1,20 @@
 //! Completing an upload: the last part, CompleteMultipartUpload (or the one
-//! PutObject) never over another object, the final metadata, the sidecar.
+//! PutObject) never over another object, then the sidecar. A multipart
+//! object keeps the metadata it was created with: its SHA-256 and MD5,
+//! known only at the end, are in its sidecar and the catalog (setting them
+//! on the object would mean a server-side copy of every byte).
 
 use std::collections::BTreeMap;
 
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, MetadataDirective};
+use aws_sdk_s3::types::{ChecksumType, CompletedMultipartUpload};
 use bytes::Bytes;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
 use super::{b64, S3Upload};
 use crate::catalog::StoredAt;
 use crate::retry::Failure;
 use crate::s3client::server_side_work;
 use crate::store::s3::conditional::{conditional_failure, create_only};
-use crate::store::s3::MAX_COPY;
 
 impl S3Upload {
     /// Completes the object. On failure the upload is left as it is: the
@@ -41,6 +42,14 @@ impl S3Upload {
         self.complete(metadata, sidecar).await
     }
 
+    /// The CRC32C of the whole file, for the server to check at completion.
+    fn full_object_crc(&self) -> Result<String, Failure> {
+        let crc = self.hasher.crc32c().ok_or_else(|| {
+            Failure::transient("the upload's saved state has no CRC32C of the file")
+        })?;
+        Ok(b64(&crc.to_be_bytes()))
+    }
+
     async fn complete(
         &mut self,
         metadata: BTreeMap<String, String>,
@@ -49,7 +58,6 @@ impl S3Upload {
         let metadata: std::collections::HashMap<String, String> = metadata.into_iter().collect();
         let client = self.s.client.clone();
         let bucket = self.s.bucket.clone();
-        let multipart = self.completed || self.upload_id.is_some();
         match self.upload_id.clone() {
             None if self.completed => {}
             None => {
@@ -73,6 +81,9 @@ impl S3Upload {
                     .map_err(|e| conditional_failure("PutObject", e))?;
             }
             Some(upload_id) => {
+                if self.stream.is_some() {
+                    return Err(Failure::integrity("the file ended inside a part"));
+                }
                 if !self.buf.is_empty() {
                     self.ship_part().await?;
                 }
@@ -81,6 +92,11 @@ impl S3Upload {
                 }
                 let mut parts = self.done.clone();
                 parts.sort_by_key(|p| p.part_number());
+                let whole = self
+                    .s
+                    .full_object
+                    .then(|| self.full_object_crc())
+                    .transpose()?;
                 let complete = |condition: Option<&str>| {
                     client
                         .complete_multipart_upload()
@@ -88,6 +104,8 @@ impl S3Upload {
                         .key(&self.key)
                         .upload_id(&upload_id)
                         .set_if_none_match(condition.map(str::to_owned))
+                        .set_checksum_crc32_c(whole.clone())
+                        .set_checksum_type(whole.as_ref().map(|_| ChecksumType::FullObject))
                         .multipart_upload(
                             CompletedMultipartUpload::builder()
                                 .set_parts(Some(parts.clone()))
@@ -104,21 +122,6 @@ impl S3Upload {
                 self.completed = true;
             }
         }
-        // The checksums are known only now; set them in place.
-        if multipart && self.size() <= MAX_COPY {
-            client
-                .copy_object()
-                .bucket(&bucket)
-                .key(&self.key)
-                .copy_source(format!("{bucket}/{}", encode_key(&self.key)))
-                .metadata_directive(MetadataDirective::Replace)
-                .set_metadata(Some(metadata))
-                .customize()
-                .config_override(server_side_work())
-                .send()
-                .await
-                .map_err(|e| Failure::from_s3("CopyObject (final metadata)", e))?;
-        }
         client
             .put_object()
             .bucket(&bucket)
@@ -132,33 +135,5 @@ impl S3Upload {
             bucket,
             key: self.key.clone(),
         })
-    }
-}
-
-/// What `x-amz-copy-source` may hold unencoded: RFC 3986 unreserved
-/// characters, and the key's `/`.
-const COPY_SOURCE: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~')
-    .remove(b'/');
-
-/// Percent-encodes a key for `x-amz-copy-source` (its `/` stay).
-fn encode_key(key: &str) -> String {
-    utf8_percent_encode(key, COPY_SOURCE).to_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn copy_source_keys_keep_only_unreserved_characters_and_slashes() {
-        assert_eq!(
-            encode_key("live/s 1/a+b=c&d~e_f-g.flv"),
-            "live/s%201/a%2Bb%3Dc%26d~e_f-g.flv"
-        );
-        assert_eq!(encode_key("录像/x?.flv"), "%E5%BD%95%E5%83%8F/x%3F.flv");
     }
 }
