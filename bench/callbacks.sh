@@ -2,6 +2,8 @@
 # Durable callbacks per second and latency, side by side with GET /healthz of
 # the same server (the no-work ceiling). Everything on this machine's cores.
 #   bench/callbacks.sh [connections] [seconds]
+# PERF=dir profiles the daemon during the record_done run (dir/callbacks.txt);
+# DAEMON_TOML adds to its config (e.g. $'[transfer]\nworkers = 0').
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONNS=${1:-64}
@@ -23,6 +25,7 @@ root = "$work/archive"
 name = "bench"
 provider = "jdcloud"
 token = "bench-token"
+${DAEMON_TOML:-}
 TOML
 RUST_LOG=warn target/release/recording-archiver serve --config "$work/config.toml" 2>"$work/daemon.log" &
 pid=$!
@@ -46,6 +49,15 @@ for script in publish record_done; do
   sed "s|path_with_token|\"/callbacks/bench?token=bench-token\"|" "bench/$script.lua" > "$work/$script.lua"
 done
 run "POST publish_started (event)" -s "$work/publish.lua" "http://127.0.0.1:$PORT/"
+if [ -n "${PERF:-}" ]; then
+  mkdir -p "$PERF"
+  perf record -q -F 499 -g -p "$pid" -o "$PERF/callbacks.data" 2>/dev/null & perf_pid=$!
+fi
 run "POST record_done (event+job)" -s "$work/record_done.lua" "http://127.0.0.1:$PORT/"
+if [ -n "${PERF:-}" ]; then
+  kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null || true
+  perf report -q -i "$PERF/callbacks.data" --no-children --sort dso,symbol --percent-limit 1 --stdio 2>/dev/null \
+    | grep '%' | head -30 > "$PERF/callbacks.txt"
+fi
 events=$(curl -s "http://127.0.0.1:$PORT/api/v1/jobs?limit=1" | head -c 80)
 echo "state dir after the run: $(du -sh "$work/state" | cut -f1)"

@@ -5,6 +5,7 @@
 # the same number of files moving at once (workers = rclone --transfers).
 # Each run starts a fresh S3 server; each tool gets its own random bytes.
 #   bench/forty.sh [files] [MiB] [runs] [server] [workers]   (defaults: 40 64 3 garage 4)
+# PERF=dir also profiles the daemon and the server during run 1 (perf, Debian).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-40}
@@ -30,11 +31,15 @@ workers = $WORKERS"
   rclone_env $S3
   for i in $(seq "$N"); do random_file "a$run-$i.flv" "$MIB"; random_file "b$run-$i.flv" "$MIB"; done
   start_daemon
+  [ "$run" = 1 ] && profile_start "$daemon" archiver && profile_start "$s3pid" "$SERVER"
   t0=$(now)
-  for i in $(seq "$N"); do announce "a$run-$i.flv"; done
+  posts=()
+  for i in $(seq "$N"); do announce "a$run-$i.flv" & posts+=($!); done
+  wait "${posts[@]}"
   announced=$(elapsed "$t0" "$(now)")
   wait_catalog "$N"
   d_wall=$(elapsed "$t0" "$(now)") d_rss=$(daemon_rss)
+  [ "$run" = 1 ] && profile_stop
   stop_daemon
   for i in $(seq "$N"); do echo "b$run-$i.flv"; done > "$work/files.txt"
   timed_rclone copy web: bench:rclone --files-from "$work/files.txt" --transfers "$WORKERS"

@@ -157,6 +157,25 @@ cpu_secs() {
   awk -v t="$(getconf CLK_TCK)" '{printf "%.1f", ($14 + $15) / t}' "/proc/$1/stat"
 }
 
+# With PERF=dir set: samples process $1 (named $2) with perf until
+# profile_stop, then writes dir/$2.txt, the hottest symbols.
+profile_start() {
+  [ -n "${PERF:-}" ] || return 0
+  mkdir -p "$PERF"
+  perf record -q -F 499 -g -p "$1" -o "$PERF/$2.data" 2>/dev/null & perf_pids+=("$!:$2")
+}
+profile_stop() {
+  [ -n "${PERF:-}" ] || return 0
+  local p
+  for p in "${perf_pids[@]}"; do
+    kill -INT "${p%%:*}"; wait "${p%%:*}" 2>/dev/null || true
+    perf report -q -i "$PERF/${p#*:}.data" --no-children --sort symbol --percent-limit 1.5 --stdio 2>/dev/null \
+      | grep -v '^$' | grep '%' | head -25 > "$PERF/${p#*:}.txt"
+  done
+  perf_pids=()
+}
+perf_pids=()
+
 # rclone's remote "bench:" for the S3 server on port $1.
 rclone_env() {
   export RCLONE_CONFIG_BENCH_TYPE=s3 RCLONE_CONFIG_BENCH_PROVIDER=Other \

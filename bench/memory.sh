@@ -4,6 +4,7 @@
 # The files are sparse (zeros: no disk, and Garage keeps one block of them);
 # memory does not depend on the bytes, speed is measured in transfer.sh.
 #   bench/memory.sh [MiB sizes] [runs] [server]     (defaults: "64 1024 6144" 3 garage)
+# DAEMON_TOML adds to the daemon's config, e.g. $'[transfer]\nstream_parts = true'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${1:-64 1024 6144}
@@ -18,7 +19,7 @@ machine
 echo "default [transfer] settings (8 MiB parts, 2 in flight), into $SERVER; rclone $(rclone version 2>/dev/null | head -1 | awk '{print $2}') defaults"
 start_origin $WEB
 start_s3 "$SERVER" $S3
-daemon_config $S3
+daemon_config $S3 "${DAEMON_TOML:-}"
 rclone_env $S3
 printf '%-8s %-4s %12s %14s %12s %14s %8s\n' MiB run "archiver s" "archiver MiB" "rclone s" "rclone MiB" ratio
 for size in $SIZES; do

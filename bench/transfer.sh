@@ -6,6 +6,8 @@
 # so no server deduplicates one tool's blocks for another.
 #   bench/transfer.sh [MiB] [runs] [servers]    (defaults: 1024 3 "garage s3s-fs")
 # Installs nginx, rclone, GNU time (Debian), s3s-fs 0.14.1 and Garage 2.5.0 (crates.io).
+# PERF=dir also profiles the daemon and the server during run 1 (perf, Debian).
+# DAEMON_TOML adds to the daemon's config, e.g. $'[transfer]\nstream_parts = true'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MIB=${1:-1024}
@@ -30,10 +32,12 @@ for server in $SERVERS; do
     s_cpu=$(cpu_secs "$s3pid")
     want=$(sha256sum "$work/www/a-$run.flv" | cut -d' ' -f1)
     start_daemon
+    [ "$run" = 1 ] && profile_start "$daemon" "archiver-$server" && profile_start "$s3pid" "$server"
     t0=$(now)
     announce "a-$run.flv"
     wait_catalog 1
     t1=$(now)
+    [ "$run" = 1 ] && profile_stop
     got=$(curl -sf "http://127.0.0.1:$API/api/v1/catalog?limit=1" | sed -n 's/.*"sha256":"\([0-9a-f]*\)".*/\1/p')
     [ "$got" = "$want" ] || { echo "sha256 mismatch: $got != $want" >&2; exit 1; }
     d_wall=$(elapsed "$t0" "$t1") d_rss=$(daemon_rss) d_cpu=$(cpu_secs "$daemon") s_cpu0=$(cpu_secs "$s3pid")

@@ -63,6 +63,10 @@ fn default_region() -> String {
     "us-east-1".to_owned()
 }
 
+fn default_true() -> bool {
+    true
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

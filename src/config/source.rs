@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{default_region, invalid, ConfigError, Secret};
+use super::{default_region, default_true, invalid, ConfigError, Secret};
 use crate::providers::Provider;
 
 /// `[sources.origin]`: where a source's relative file paths are fetched from.
@@ -69,10 +69,6 @@ fn default_sweep_interval() -> u64 {
 /// not taken for a closed one.
 fn default_settle() -> u64 {
     120
-}
-
-fn default_true() -> bool {
-    true
 }
 
 /// `[[sources]]`: one platform account calling us back.

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{default_region, invalid, ConfigError, Secret};
+use super::{default_region, default_true, invalid, ConfigError, Secret};
 use crate::store::key::KeyTemplate;
 
 pub use crate::store::key::DEFAULT_KEY_TEMPLATE;
@@ -15,10 +15,6 @@ fn default_key_template() -> String {
 
 fn default_orphan_age() -> u64 {
     24 * 3600
-}
-
-fn default_true() -> bool {
-    true
 }
 
 fn default_archive_root() -> PathBuf {

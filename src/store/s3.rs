@@ -4,10 +4,10 @@
 //! verifies every part, and the whole object with a full-object CRC32C. A
 //! failed upload is aborted, never left to accrue storage.
 //!
-//! A file of known size streams each part (aws-chunked, its CRC32C as a
-//! trailer): memory does not grow with the part size. A file of unknown
-//! size buffers each part whole, as the checksum header precedes the body.
-//! Buffered bodies are sent with payload signing disabled: the signed
+//! By default each part is buffered whole, as its checksum header precedes
+//! its body. With `transfer.stream_parts`, a file of known size streams
+//! each part instead (aws-chunked, its CRC32C as a trailer): memory does not
+//! grow with the part size. Buffered bodies are sent with payload signing disabled: the signed
 //! checksum header already guards their integrity, and signing would hash
 //! every byte with SHA-256 once more (measured: see BENCHMARKS.md).
 

@@ -1,6 +1,7 @@
 //! One object being uploaded: a single PutObject for a file of one part,
 //! else a multipart upload with at most `parts_in_flight` parts at once,
-//! streamed when the file's size is known (`stream`), else buffered.
+//! buffered, or streamed (`stream`) when `transfer.stream_parts` is on and
+//! the file's size is known.
 //!
 //! A multipart upload is recorded with its job before its first part goes
 //! up, and again each time the parts in the store reach further: the record

@@ -28,7 +28,7 @@ use crate::upload::PartPlan;
 
 /// Chunks queued for a part's request: with the download's chunks a few
 /// dozen KiB, a part in flight holds well under a MiB.
-const QUEUED_CHUNKS: usize = 64;
+const QUEUED_CHUNKS: usize = 4;
 
 /// The part being streamed.
 pub(super) struct Streaming {
