@@ -13,7 +13,7 @@ use chrono::Utc;
 use serde::{Deserialize, Serialize};
 
 use crate::config::TransferConfig;
-use crate::db::{decode, encode, Db, DbError, Tree};
+use crate::db::{decode, encode, Db, DbError, Tree, Tx, TxError};
 use crate::queue::{Job, UploadRecord};
 use crate::retry::delay_after;
 use crate::store::Store;
@@ -36,6 +36,17 @@ struct Abandoned {
 
 /// Keeps `rec`, about to be aborted, to be aborted later should that fail.
 pub fn abandon(db: &Db, rec: UploadRecord, now: Timestamp) -> Result<(), DbError> {
+    let (key, value) = abandoned_entry(rec, now);
+    db.insert(Tree::Abandoned, key.as_bytes(), &value)
+}
+
+/// [`abandon`] within a transaction.
+pub fn abandon_in(tx: &Tx, rec: UploadRecord, now: Timestamp) -> Result<(), TxError> {
+    let (key, value) = abandoned_entry(rec, now);
+    tx.insert(Tree::Abandoned, key.as_bytes(), &value)
+}
+
+fn abandoned_entry(rec: UploadRecord, now: Timestamp) -> (String, Vec<u8>) {
     let key = rec.upload_id.clone();
     let a = Abandoned {
         upload: UploadRecord {
@@ -46,7 +57,7 @@ pub fn abandon(db: &Db, rec: UploadRecord, now: Timestamp) -> Result<(), DbError
         // Not before the abort under way has had its chance.
         next_at: now + chrono::Duration::seconds(5),
     };
-    db.insert(Tree::Abandoned, key.as_bytes(), &encode(&a))
+    (key, encode(&a))
 }
 
 /// The upload kept by [`abandon`] is aborted.

@@ -248,12 +248,34 @@ impl Queue {
         Ok(got.is_some())
     }
 
-    /// Remembers (or forgets) the job's multipart upload.
-    pub fn set_upload(&self, job: &Job, upload: Option<UploadRecord>) -> Result<bool, DbError> {
+    /// Remembers (or forgets) the job's multipart upload, writing `also`
+    /// in the same transaction.
+    pub fn set_upload(
+        &self,
+        job: &Job,
+        upload: Option<UploadRecord>,
+        also: Option<Also>,
+    ) -> Result<bool, DbError> {
         let got = self.transition(
             job.id,
             Guard::Claim(job.claims),
-            |j| j.upload = upload.clone(),
+            |j| {
+                if upload.is_some() {
+                    j.creating = None;
+                }
+                j.upload = upload.clone();
+            },
+            also,
+        )?;
+        Ok(got.is_some())
+    }
+
+    /// Notes (or clears) the multipart upload being created for the job.
+    pub fn set_creating(&self, job: &Job, pending: Option<UploadRecord>) -> Result<bool, DbError> {
+        let got = self.transition(
+            job.id,
+            Guard::Claim(job.claims),
+            |j| j.creating = pending.clone(),
             None,
         )?;
         Ok(got.is_some())

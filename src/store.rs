@@ -30,15 +30,24 @@ pub trait UploadLog: Send + Sync {
     /// fails if the job's claim is lost.
     fn save(&self, rec: UploadRecord) -> BoxFuture<'static, Result<(), Failure>>;
 
-    /// Drops the job's record of its upload, before the upload is aborted;
-    /// fails if the job's claim is lost (the upload is another attempt's).
-    fn forget(&self) -> Result<(), Failure>;
+    /// Notes, durably, that a multipart upload is about to be created at
+    /// `rec.key` (its id not known yet): should the store's answer be lost
+    /// (a crash mid-request), the next attempt finds the upload at that key
+    /// and aborts it ([`Store::abort_unrecorded`]). [`UploadLog::save`]
+    /// clears it.
+    fn creating(&self, rec: UploadRecord) -> BoxFuture<'static, Result<(), Failure>>;
 
-    /// An upload about to be aborted: kept, so that if the abort fails (or
-    /// never ends) it is aborted later, until that works.
+    /// Drops the job's record of its upload and keeps `rec` among the
+    /// uploads to abort, in one write, before the upload is aborted (a crash
+    /// between leaves it known to one or the other); fails if the job's
+    /// claim is lost (the upload is another attempt's).
+    fn forget(&self, rec: UploadRecord) -> Result<(), Failure>;
+
+    /// An upload about to be aborted that no record names: kept, so that if
+    /// the abort fails (or never ends) it is aborted later, until that works.
     fn abandoned(&self, rec: UploadRecord);
 
-    /// The upload kept by [`UploadLog::abandoned`] is gone.
+    /// The upload kept by [`UploadLog::forget`] or [`UploadLog::abandoned`] is gone.
     fn aborted(&self, upload_id: &str);
 }
 
@@ -146,6 +155,20 @@ impl Store {
     pub async fn abort_stale(&self, rec: &UploadRecord, log: &dyn UploadLog) {
         if let Store::S3(s) = self {
             s.abort_stale(rec, log).await;
+        }
+    }
+
+    /// Aborts the multipart uploads at `pending.key` that no record names
+    /// (all but `known`): what a create whose answer was lost left.
+    pub async fn abort_unrecorded(
+        &self,
+        pending: &UploadRecord,
+        known: Option<&str>,
+        log: &dyn UploadLog,
+    ) -> Result<(), Failure> {
+        match self {
+            Store::Fs(_) => Ok(()),
+            Store::S3(s) => s.abort_unrecorded(pending, known, log).await,
         }
     }
 

@@ -349,13 +349,20 @@ async fn dispose(beat: &Heartbeat, upload: Upload, failure: &Failure, then: &The
 /// Aborts the upload the job still records, if any.
 async fn abort_recorded(ctx: &Context, job: &Job) {
     let current = match ctx.queue.get(job.id) {
-        Ok(j) => j.and_then(|j| j.upload),
+        Ok(Some(j)) => j,
+        Ok(None) => return,
         Err(e) => {
             tracing::error!(error = %e, "cannot read the job's upload record");
             return;
         }
     };
-    if let Some(rec) = current {
+    if let Some(pending) = &current.creating {
+        if let Err(f) = attempt::abort_lost_create(ctx, job, pending).await {
+            tracing::warn!(error = %f, key = %pending.key,
+                "cannot look for an upload whose creation went unanswered; the hourly sweep will");
+        }
+    }
+    if let Some(rec) = current.upload {
         let log = log::JobLog {
             db: ctx.db.clone(),
             queue: ctx.queue.clone(),

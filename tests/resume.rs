@@ -366,6 +366,53 @@ async fn an_upload_is_recorded_before_its_first_part_so_a_crash_during_it_leaves
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_crash_before_the_store_answers_a_create_leaves_no_upload_after_the_restart() {
+    let s3 = S3Server::start(&["recordings"]).await;
+    // CreateMultipartUpload reaches the server 3 s late: the daemon is
+    // killed before it can hear the new upload's id, which the server
+    // creates all the same.
+    let slow = common::delay::DelayProxy::holding(
+        &s3.endpoint,
+        Duration::from_secs(3),
+        common::delay::Hold::Create,
+    )
+    .await;
+    let origin = Origin::start().await;
+    let content = Content::Generated {
+        len: 12 * MIB,
+        seed: 78,
+    };
+    origin.put("/r.flv", FileSpec::new(content.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let config = proxied_config(&s3.store_config("recordings"));
+    let crashing = config.replace(&s3.endpoint, &slow.endpoint);
+    let mut d = Daemon::start_in(dir.path(), &crashing);
+    announce(&d, &origin.url("/r.flv")).await;
+    kill9_once_held(&mut d, &slow).await;
+    let start = Instant::now();
+    while s3.listed_uploads().is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the held create reaches the server"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let orphan = s3.listed_uploads();
+
+    // Restarted straight to the server: the next attempt aborts the upload
+    // no record names before it creates its own, not a sweep a day later.
+    let d = Daemon::start_in(dir.path(), &config);
+    let entry = catalog_entry(&d).await;
+    assert_eq!(entry["sha256"], json!(content.sha256()));
+    assert!(
+        s3.listed_uploads().is_empty() && s3.open_uploads().is_empty(),
+        "the upload created as the daemon died ({orphan:?}) is aborted: {:?}\n{}",
+        s3.listed_uploads(),
+        d.log_text()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_job_failing_for_good_before_its_recorded_upload_is_opened_leaves_no_upload() {
     let s3 = S3Server::start(&["recordings"]).await;
     let origin = Origin::start().await;

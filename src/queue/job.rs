@@ -99,6 +99,11 @@ pub struct Job {
     /// attempt continues it (or aborts it).
     #[serde(default)]
     pub upload: Option<UploadRecord>,
+    /// A multipart upload asked of the store and not yet recorded in
+    /// `upload` (its id unknown): should the answer have been lost, the next
+    /// attempt aborts what is at its key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creating: Option<UploadRecord>,
     /// How its file was found: a callback, or a file origin's sweep.
     #[serde(default)]
     pub found_by: crate::event::FoundBy,
@@ -174,6 +179,7 @@ impl Job {
             bytes_total: None,
             lease_until: None,
             upload: None,
+            creating: None,
             found_by: crate::event::FoundBy::default(),
             notification: None,
         }

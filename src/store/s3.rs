@@ -317,15 +317,36 @@ impl S3Store {
     /// it is dropped (not at all if the claim is lost); if the abort fails,
     /// `log` keeps it to be aborted later.
     pub(super) async fn abort_stale(&self, rec: &UploadRecord, log: &dyn UploadLog) {
-        if let Err(f) = log.forget() {
+        if let Err(f) = log.forget(rec.clone()) {
             tracing::warn!(error = %f, "the upload is not aborted: {f}");
             return;
         }
-        log.abandoned(rec.clone());
         if abort_multipart(&self.client, rec).await {
             log.aborted(&rec.upload_id);
             tracing::info!(key = %rec.key, upload_id = %rec.upload_id, "aborted a multipart upload left by an earlier attempt");
         }
+    }
+
+    /// Aborts the uploads at exactly `pending.key` other than `known`.
+    pub(super) async fn abort_unrecorded(
+        &self,
+        pending: &UploadRecord,
+        known: Option<&str>,
+        log: &dyn UploadLog,
+    ) -> Result<(), Failure> {
+        let listed = orphans::list_uploads(&self.client, &pending.bucket, &pending.key).await?;
+        for (rec, _) in listed {
+            if rec.key != pending.key || Some(rec.upload_id.as_str()) == known {
+                continue;
+            }
+            log.abandoned(rec.clone());
+            if abort_multipart(&self.client, &rec).await {
+                log.aborted(&rec.upload_id);
+                tracing::info!(key = %rec.key, upload_id = %rec.upload_id,
+                    "aborted a multipart upload whose creation an earlier attempt never heard back from");
+            }
+        }
+        Ok(())
     }
 
     /// The multipart uploads under the key template's fixed prefixes.

@@ -34,6 +34,9 @@ pub(super) async fn transfer(
         Failure::permanent(format!("source {:?} is no longer configured", job.source))
     })?;
     let facts = facts(job, &event);
+    if let Some(pending) = &job.creating {
+        abort_lost_create(ctx, job, pending).await?;
+    }
     if crate::hls::is_playlist(&job.origin) && job.kind == crate::queue::FileKind::Recording {
         return super::hls::transfer(ctx, job, &event, source, &facts, beat, interrupt).await;
     }
@@ -161,6 +164,27 @@ async fn adopted(
     }
 }
 
+/// Aborts the upload a create left whose answer an earlier attempt never
+/// heard back from (killed mid-request), then clears the note of it.
+pub(super) async fn abort_lost_create(
+    ctx: &Context,
+    job: &Job,
+    pending: &UploadRecord,
+) -> Result<(), Failure> {
+    let log = log::JobLog {
+        db: ctx.db.clone(),
+        queue: ctx.queue.clone(),
+        job: job.clone(),
+    };
+    let known = job.upload.as_ref().map(|u| u.upload_id.as_str());
+    ctx.store.abort_unrecorded(pending, known, &log).await?;
+    match ctx.queue.set_creating(job, None) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(lease_lost()),
+        Err(e) => Err(db_failure(e)),
+    }
+}
+
 /// Attempts that wait for a missing sidecar before writing one.
 const SIDECAR_WAITS: u32 = 3;
 
@@ -183,7 +207,7 @@ async fn open_both(
         if let Some(pair) = resume(ctx, job, source, facts, rec, &log).await? {
             return Ok(pair);
         }
-        ctx.queue.set_upload(job, None).map_err(db_failure)?;
+        ctx.queue.set_upload(job, None, None).map_err(db_failure)?;
     }
     let download = source.open(&job.origin).await?;
     if let Some(f) = download.suspect() {

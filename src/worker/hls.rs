@@ -54,7 +54,7 @@ pub(super) async fn transfer(
     // are small, and which part it was is not worth recording.
     if let Some(rec) = &job.upload {
         ctx.store.abort_stale(rec, log.as_ref()).await;
-        if !ctx.queue.set_upload(job, None).map_err(db_failure)? {
+        if !ctx.queue.set_upload(job, None, None).map_err(db_failure)? {
             return Err(lease_lost().into());
         }
     }

@@ -1,6 +1,7 @@
 //! A small HTTP proxy in front of a server that holds back chosen requests:
 //! S3's CompleteMultipartUpload, to make finishing a transfer take longer
-//! than a job's lease, or its UploadPart, to crash a daemon mid-part.
+//! than a job's lease, its UploadPart, to crash a daemon mid-part, or its
+//! CreateMultipartUpload, to crash one before it hears the upload's id.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -71,6 +72,8 @@ pub enum Hold {
     Complete,
     /// UploadPart: `PUT ...?partNumber=...&uploadId=...`.
     Parts,
+    /// CreateMultipartUpload: `POST ...?uploads`.
+    Create,
 }
 
 async fn relay(
@@ -114,6 +117,11 @@ async fn relay(
                 && !request_line.contains("partNumber=")
         }
         Hold::Parts => request_line.starts_with("PUT ") && request_line.contains("partNumber="),
+        Hold::Create => {
+            request_line.starts_with("POST ")
+                && (request_line.contains("?uploads") || request_line.contains("&uploads"))
+                && !request_line.contains("uploadId=")
+        }
     };
     if holds {
         held.fetch_add(1, Ordering::SeqCst);

@@ -49,6 +49,18 @@ struct Fs {
     creating: KeyLocks,
 }
 
+/// Runs a request's work to its end even if the client goes away (hyper
+/// drops the handler of a closed connection): S3 does each request whole or
+/// not at all, and s3s-fs's steps (files moved, metadata saved) cut between
+/// would leave states S3 never shows.
+async fn to_the_end<T: Send + 'static>(
+    work: impl std::future::Future<Output = S3Result<T>> + Send + 'static,
+) -> S3Result<T> {
+    tokio::spawn(work)
+        .await
+        .unwrap_or_else(|e| Err(s3s::s3_error!(InternalError, "{e}")))
+}
+
 /// One lock per key under a conditional write.
 #[derive(Default)]
 struct KeyLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
@@ -117,14 +129,20 @@ impl S3 for Fs {
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
-        let out = self.inner.create_multipart_upload(req).await?;
-        if let Some(id) = &out.output.upload_id {
-            self.uploads
-                .lock()
-                .unwrap()
-                .insert(id.clone(), (bucket, key, SystemTime::now()));
-        }
-        Ok(out)
+        let (inner, uploads) = (Arc::clone(&self.inner), Arc::clone(&self.uploads));
+        // As on S3, an upload created is listed even when its answer never
+        // reached the client (killed mid-request).
+        to_the_end(async move {
+            let out = inner.create_multipart_upload(req).await?;
+            if let Some(id) = &out.output.upload_id {
+                uploads
+                    .lock()
+                    .unwrap()
+                    .insert(id.clone(), (bucket, key, SystemTime::now()));
+            }
+            Ok(out)
+        })
+        .await
     }
 
     // s3s-fs moves an object into place before it saves its metadata: a
@@ -160,12 +178,11 @@ impl S3 for Fs {
         // file into place before it saves the metadata, and a write cut
         // between the two would leave an object S3 never shows.
         let inner = Arc::clone(&self.inner);
-        tokio::spawn(async move {
+        to_the_end(async move {
             let _held = lock.lock().await;
             inner.put_object(req).await
         })
         .await
-        .unwrap_or_else(|e| Err(s3s::s3_error!(InternalError, "{e}")))
     }
 
     async fn complete_multipart_upload(
@@ -174,10 +191,16 @@ impl S3 for Fs {
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         let id = req.input.upload_id.clone();
         let lock = self.creating.of(&req.input.bucket, &req.input.key);
-        let _held = lock.lock().await;
-        let out = self.inner.complete_multipart_upload(req).await?;
-        self.uploads.lock().unwrap().remove(&id);
-        Ok(out)
+        let (inner, uploads) = (Arc::clone(&self.inner), Arc::clone(&self.uploads));
+        // Atomic, as on S3: the object in place and the upload no longer
+        // listed, whether or not the client stays for the answer.
+        to_the_end(async move {
+            let _held = lock.lock().await;
+            let out = inner.complete_multipart_upload(req).await?;
+            uploads.lock().unwrap().remove(&id);
+            Ok(out)
+        })
+        .await
     }
 
     async fn abort_multipart_upload(
@@ -188,9 +211,13 @@ impl S3 for Fs {
         if !self.uploads.lock().unwrap().contains_key(&id) {
             return Err(s3s::s3_error!(NoSuchUpload));
         }
-        let out = self.inner.abort_multipart_upload(req).await?;
-        self.uploads.lock().unwrap().remove(&id);
-        Ok(out)
+        let (inner, uploads) = (Arc::clone(&self.inner), Arc::clone(&self.uploads));
+        to_the_end(async move {
+            let out = inner.abort_multipart_upload(req).await?;
+            uploads.lock().unwrap().remove(&id);
+            Ok(out)
+        })
+        .await
     }
 
     async fn list_multipart_uploads(

@@ -214,6 +214,15 @@ impl S3Upload {
     /// Creates the multipart upload, unless it is already.
     async fn create(&mut self) -> Result<(), Failure> {
         if self.upload_id.is_none() {
+            // Noted first: if the store's answer is lost (a crash
+            // mid-request), the next attempt aborts what is at the key.
+            let pending = UploadRecord {
+                bucket: self.s.bucket.clone(),
+                key: self.key.clone(),
+                upload_id: String::new(),
+                progress: None,
+            };
+            self.s.log.creating(pending).await?;
             let out = self
                 .s
                 .client
@@ -324,30 +333,44 @@ impl S3Upload {
     /// the record cannot be dropped because the claim is lost, the upload is
     /// another attempt's now: it is left alone.
     pub(in crate::store) async fn abort(mut self) {
-        if self.upload_id.is_some() {
-            if let Err(f) = self.s.log.forget() {
+        if let Some(rec) = self.bare_record() {
+            // The job's record becomes the janitor's in one write: a crash
+            // during the abort leaves it known.
+            if let Err(f) = self.s.log.forget(rec) {
                 tracing::warn!(error = %f, "the upload is not aborted: {f}");
                 self.suspend().await;
                 return;
             }
         }
-        self.abort_inner().await;
+        self.abort_now().await;
     }
 
-    /// Aborts the upload, which no record names any more (or never did).
+    /// Aborts the upload, which no record names (the save after its
+    /// creation failed): kept first, so a crash during the abort leaves it known.
     async fn abort_inner(&mut self) {
+        if let Some(rec) = self.bare_record() {
+            self.s.log.abandoned(rec);
+        }
+        self.abort_now().await;
+    }
+
+    /// This upload's id and place, if it was created.
+    fn bare_record(&self) -> Option<UploadRecord> {
+        Some(UploadRecord {
+            bucket: self.s.bucket.clone(),
+            key: self.key.clone(),
+            upload_id: self.upload_id.clone()?,
+            progress: None,
+        })
+    }
+
+    /// Stops the parts in flight and aborts the upload, kept already.
+    async fn abort_now(&mut self) {
         self.stream = None;
         self.in_flight.abort_all();
         while self.in_flight.join_next().await.is_some() {}
-        if let Some(id) = self.upload_id.take() {
-            let rec = UploadRecord {
-                bucket: self.s.bucket.clone(),
-                key: self.key.clone(),
-                upload_id: id,
-                progress: None,
-            };
-            // Kept first: a crash during the abort leaves it known.
-            self.s.log.abandoned(rec.clone());
+        if let Some(rec) = self.bare_record() {
+            self.upload_id = None;
             if abort_multipart(&self.s.client, &rec).await {
                 self.s.log.aborted(&rec.upload_id);
             }

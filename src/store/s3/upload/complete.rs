@@ -32,8 +32,10 @@ impl S3Upload {
         if let Some(existing) = self.s.placement.same_bytes(sha256) {
             // The very same bytes are already archived there: no second copy.
             let existing = existing.to_owned();
-            self.s.log.forget()?;
-            self.abort_inner().await;
+            if let Some(rec) = self.bare_record() {
+                self.s.log.forget(rec)?;
+            }
+            self.abort_now().await;
             return Ok(StoredAt::S3 {
                 bucket: self.s.bucket.clone(),
                 key: existing,
