@@ -166,9 +166,10 @@ impl Config {
         for (var, value) in vars {
             layers::apply_env(&mut table, &var, &value)?;
         }
-        let config: Config = toml::Value::Table(table)
+        let mut config: Config = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| invalid("", e.message().to_owned()))?;
+        notify::name_unnamed(&mut config.notify);
         config.validate()?;
         Ok(config)
     }

@@ -86,13 +86,14 @@ pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Err
             Arc::clone(&wake),
         ));
         let manifests = config.catalog.manifests.then(|| {
-            tokio::spawn(crate::manifest::run(crate::manifest::Manifests {
+            let m = Arc::new(crate::manifest::Manifests {
                 db: db.clone(),
                 store: Arc::clone(&store),
                 instance: config.instance_id.clone(),
                 every: Duration::from_secs(config.catalog.manifest_interval_secs),
                 max_entries: config.catalog.manifest_max_entries,
-            }))
+            });
+            (tokio::spawn(crate::manifest::run(Arc::clone(&m))), m)
         });
         let pruner = tokio::spawn(crate::retention::run(
             queue.clone(),
@@ -109,14 +110,17 @@ pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Err
             notifier,
         )
         .await?;
-        pool.shutdown(Duration::from_secs(config.transfer.shutdown_grace_secs))
-            .await;
+        let grace = Duration::from_secs(config.transfer.shutdown_grace_secs);
+        pool.shutdown(grace).await;
         // It holds nothing in memory: what it has yet to abort is on disk.
         janitor.abort();
         pruner.abort();
-        // What it has yet to write is on disk, queued.
-        if let Some(m) = manifests {
-            m.abort();
+        // The entries filed up to the stop (the drain's included) go out
+        // now, not a restart later: an instance may be stopped for good.
+        if let Some((task, m)) = manifests {
+            task.abort();
+            let _ = task.await;
+            m.flush(grace).await;
         }
         sweeper.abort();
         Ok::<(), Box<dyn std::error::Error>>(())

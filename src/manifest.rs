@@ -58,8 +58,9 @@ pub struct Manifests {
     pub max_entries: usize,
 }
 
-/// Writes the manifests due every `every`, until aborted.
-pub async fn run(m: Manifests) {
+/// Writes the manifests due every `every`, until aborted; [`Manifests::flush`]
+/// writes what is left at a clean stop.
+pub async fn run(m: Arc<Manifests>) {
     if let Err(e) = m.number_past_the_bucket().await {
         tracing::warn!("catalog manifests: cannot list those in the bucket: {e}");
     }
@@ -74,6 +75,21 @@ pub async fn run(m: Manifests) {
 }
 
 impl Manifests {
+    /// At a clean stop: writes what is queued, within `grace`. What is not
+    /// written by then stays queued, on disk, for the next start.
+    pub async fn flush(&self, grace: Duration) {
+        match tokio::time::timeout(grace, self.write_due()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!(entries = n, "catalog manifests written at stop"),
+            Ok(Err(e)) => {
+                tracing::warn!("catalog manifests: {e}; what is queued is written at the next start")
+            }
+            Err(_) => tracing::warn!(
+                "catalog manifests: not all written within {grace:?}; the rest is written at the next start"
+            ),
+        }
+    }
+
     /// Writes every batch cut before (a crash may have left one), then cuts
     /// and writes batches of the queued entries; how many entries went out.
     pub async fn write_due(&self) -> Result<usize, String> {

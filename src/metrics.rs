@@ -28,14 +28,17 @@ pub enum TransferOutcome {
     Retry,
     Failed,
     Interrupted,
+    /// The store failed on its side: the job waits, its attempt uncounted.
+    StoreDown,
 }
 
 impl TransferOutcome {
-    const ALL: [TransferOutcome; 4] = [
+    const ALL: [TransferOutcome; 5] = [
         TransferOutcome::Done,
         TransferOutcome::Retry,
         TransferOutcome::Failed,
         TransferOutcome::Interrupted,
+        TransferOutcome::StoreDown,
     ];
 
     fn label(self) -> &'static str {
@@ -44,6 +47,7 @@ impl TransferOutcome {
             TransferOutcome::Retry => "retry",
             TransferOutcome::Failed => "failed",
             TransferOutcome::Interrupted => "interrupted",
+            TransferOutcome::StoreDown => "store_down",
         }
     }
 }
@@ -82,6 +86,7 @@ pub struct Metrics {
     bytes_archived: Counter,
     transfer_duration: Histogram,
     archive_store_up: Gauge<i64, std::sync::atomic::AtomicI64>,
+    store_paused: Gauge<i64, std::sync::atomic::AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -98,6 +103,7 @@ impl Default for Metrics {
         let bytes_archived = Counter::default();
         let transfer_duration = Histogram::new(DURATION_BUCKETS);
         let archive_store_up = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
+        let store_paused = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
 
         // The registry appends `_total` to counters and a full stop to help texts.
         let mut registry = Registry::with_prefix(PREFIX);
@@ -137,6 +143,12 @@ impl Default for Metrics {
             "1 if the archive store answered its last readiness probe, else 0",
             archive_store_up.clone(),
         );
+        registry.register(
+            "store_paused",
+            "1 while transfers wait for the archive store, which failed on its side \
+             (credentials, bucket, outage), else 0",
+            store_paused.clone(),
+        );
         Metrics {
             registry,
             callbacks,
@@ -146,6 +158,7 @@ impl Default for Metrics {
             bytes_archived,
             transfer_duration,
             archive_store_up,
+            store_paused,
         }
     }
 }
@@ -210,6 +223,11 @@ impl Metrics {
         self.archive_store_up.set(i64::from(up));
     }
 
+    /// Whether transfers wait for the archive store now.
+    pub fn store_paused(&self, paused: bool) {
+        self.store_paused.set(i64::from(paused));
+    }
+
     /// Counts a callback by its answer.
     pub fn callback(&self, source: &str, provider: &str, outcome: &'static str) {
         self.callbacks
@@ -245,7 +263,8 @@ impl Metrics {
             TransferOutcome::Retry => {
                 self.retries.inc();
             }
-            TransferOutcome::Failed | TransferOutcome::Interrupted => {}
+            TransferOutcome::Failed | TransferOutcome::Interrupted | TransferOutcome::StoreDown => {
+            }
         }
     }
 

@@ -3,6 +3,7 @@
 //! retry by hand, requeue after a crash. The queue keeps jobs; it never runs
 //! them (that is the worker pool's). Its records live in the state store.
 
+mod claim;
 mod counts;
 mod due;
 mod job;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use counts::Gauges;
+pub use due::Lane;
 pub use job::{FileIdentity, FileKind, Job, JobState, Notification, UploadRecord};
 pub use push::{also_known_as, push, Pushed};
 
@@ -21,7 +23,7 @@ use crate::db::{
     decode, encode, tx_get_json, Db, DbError, Order, Page, PageRequest, Tree, Tx, TxError,
 };
 use crate::id::JobId;
-use crate::time::{from_millis, to_millis, Timestamp};
+use crate::time::Timestamp;
 
 /// Which job may be changed.
 #[derive(Debug, Clone, Copy)]
@@ -133,7 +135,7 @@ impl Queue {
             }
             let (due_before, state_before) = (job.due_at(), job.state);
             change(&mut job);
-            due::reindex(tx, &id, due_before, job.due_at())?;
+            due::reindex(tx, &id, Lane::of(job.kind), due_before, job.due_at())?;
             tx.insert(Tree::Jobs, id.key(), &encode(&job))?;
             if let Some(also) = also {
                 also(tx)?;
@@ -175,56 +177,6 @@ impl Queue {
             n += usize::from(moved.is_some());
         }
         Ok(n)
-    }
-
-    /// Claims the first job that is due (or whose lease lapsed) at `now`,
-    /// leasing it for `lease`. The claim is the lease.
-    pub fn claim(&self, now: Timestamp, lease: Duration) -> Result<Option<Job>, DbError> {
-        let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
-        for item in due::due_by(&self.db, &now) {
-            let due::Entry {
-                key: k,
-                due_ms,
-                job,
-            } = item?;
-            let Some(job_id) = job else {
-                self.db.remove(Tree::Due, &k)?;
-                continue;
-            };
-            let claimed = self.transition(
-                job_id,
-                Guard::Claimable(now),
-                |j| {
-                    j.state = JobState::Running;
-                    j.attempts += 1;
-                    j.claims += 1;
-                    j.lease_until = Some(lease_until);
-                    j.updated_at = now;
-                },
-                None,
-            )?;
-            match claimed {
-                Some(job) => return Ok(Some(job)),
-                // Another worker took it first, or the entry is stale (a
-                // crash between index and job writes); only a stale one goes.
-                None => {
-                    let current = self.get(job_id)?.and_then(|j| j.due_at());
-                    if current.map(|d| to_millis(&d)) != due_ms {
-                        self.db.remove(Tree::Due, &k)?;
-                    }
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// When the next job falls due (or lease lapses), if any.
-    pub fn next_due(&self) -> Result<Option<Timestamp>, DbError> {
-        Ok(self
-            .db
-            .first(Tree::Due)?
-            .and_then(|(k, _)| due::parse(&k).0)
-            .map(from_millis))
     }
 
     /// Refreshes a running job's lease and progress; `false` if the claim is lost.
@@ -333,6 +285,24 @@ impl Queue {
             j.state = JobState::Queued;
             j.attempts = j.attempts.saturating_sub(1);
             j.next_attempt_at = now;
+        };
+        self.end_claim(job, now, change, None)
+    }
+
+    /// Ends an attempt the store's trouble cut short: the job waits, due
+    /// now (the workers hold back until the store answers), its attempt
+    /// uncounted, `error` shown as its last.
+    pub fn wait_for_store(
+        &self,
+        job: &Job,
+        error: &str,
+        now: Timestamp,
+    ) -> Result<Option<Job>, DbError> {
+        let change = |j: &mut Job| {
+            j.state = JobState::Retrying;
+            j.attempts = j.attempts.saturating_sub(1);
+            j.next_attempt_at = now;
+            j.last_error = Some(error.to_owned());
         };
         self.end_claim(job, now, change, None)
     }

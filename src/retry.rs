@@ -14,6 +14,9 @@ use backoff::ExponentialBackoff;
 use crate::config::TransferConfig;
 use crate::net::InternalAddress;
 
+mod s3;
+pub use s3::describe as describe_s3;
+
 /// Integrity failures are retried this many attempts before they are permanent.
 const INTEGRITY_ATTEMPTS: u32 = 3;
 
@@ -36,6 +39,10 @@ pub enum FailureKind {
     Permanent,
     /// The daemon is stopping: the job goes back to the queue, the attempt uncounted.
     Interrupted,
+    /// The archive store's trouble (credentials, bucket, outage, throttling):
+    /// ours to fix, not the file's. The job waits, its attempt uncounted,
+    /// and the workers pause until the store answers.
+    Store,
 }
 
 /// A failed attempt, with a message an operator can act on.
@@ -78,6 +85,14 @@ impl Failure {
         }
     }
 
+    /// The archive store fails on its side.
+    pub fn store(message: impl Into<String>) -> Self {
+        Failure {
+            kind: FailureKind::Store,
+            message: message.into(),
+        }
+    }
+
     /// The daemon is stopping.
     pub fn interrupted() -> Self {
         Failure {
@@ -101,56 +116,6 @@ impl Failure {
             404 | 410 => Failure::not_found(message),
             408 | 425 | 429 | 500..=599 => Failure::transient(message),
             _ => Failure::permanent(message),
-        }
-    }
-
-    /// Classifies an S3 SDK error (store or S3 origin).
-    pub fn from_s3<E>(
-        what: &str,
-        e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-    ) -> Self
-    where
-        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-    {
-        use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-        let code = e.code().map(str::to_owned);
-        let status = e.raw_response().map(|r| r.status().as_u16());
-        let message = format!("{what}: {}", aws_sdk_s3::error::DisplayErrorContext(&e));
-        match &e {
-            SdkError::TimeoutError(_)
-            | SdkError::DispatchFailure(_)
-            | SdkError::ResponseError(_) => Failure::transient(message),
-            SdkError::ConstructionFailure(_) => Failure::permanent(message),
-            SdkError::ServiceError(_) => match code.as_deref() {
-                Some(
-                    "RequestTimeout"
-                    | "SlowDown"
-                    | "InternalError"
-                    | "ServiceUnavailable"
-                    | "Throttling"
-                    | "RequestTimeTooSkewed",
-                ) => Failure::transient(message),
-                Some("NoSuchKey") => Failure::not_found(message),
-                // The multipart upload was completed or aborted meanwhile
-                // (by the store, a superseded claim, a lifecycle rule): the
-                // next attempt finds out which, and goes on from there.
-                Some("NoSuchUpload") => Failure::transient(message),
-                Some("BadDigest" | "InvalidDigest" | "XAmzContentSHA256Mismatch") => {
-                    Failure::integrity(message)
-                }
-                Some(
-                    "AccessDenied"
-                    | "InvalidAccessKeyId"
-                    | "SignatureDoesNotMatch"
-                    | "NoSuchBucket"
-                    | "InvalidBucketName",
-                ) => Failure::permanent(message),
-                _ => match status {
-                    Some(s) => Failure::from_status(s, &message),
-                    None => Failure::transient(message),
-                },
-            },
-            _ => Failure::transient(message),
         }
     }
 }
@@ -187,6 +152,10 @@ impl Failure {
     /// Whether the job should be tried again after its `attempts`-th attempt
     /// failed this way. The only place that decides.
     pub fn should_retry(&self, attempts: u32, cfg: &TransferConfig) -> bool {
+        // Attempts count the file's own failures: the store's never fail it.
+        if self.kind == FailureKind::Store {
+            return true;
+        }
         if attempts >= cfg.max_attempts {
             return false;
         }
@@ -195,7 +164,7 @@ impl Failure {
             FailureKind::NotFound => attempts < cfg.not_found_attempts,
             FailureKind::Integrity => attempts < INTEGRITY_ATTEMPTS,
             FailureKind::Permanent => false,
-            FailureKind::Interrupted => true,
+            FailureKind::Interrupted | FailureKind::Store => true,
         }
     }
 }
@@ -245,6 +214,14 @@ mod tests {
         assert!(Failure::from_status(429, "x").should_retry(1, &cfg));
         assert!(!Failure::from_status(403, "x").should_retry(1, &cfg));
         assert!(!Failure::from_status(401, "x").should_retry(1, &cfg));
+    }
+
+    #[test]
+    fn the_stores_trouble_is_retried_whatever_the_attempts() {
+        let cfg = TransferConfig::default();
+        let f = Failure::store("store: the bucket does not exist");
+        assert!(f.should_retry(cfg.max_attempts, &cfg));
+        assert!(f.should_retry(u32::MAX, &cfg));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 mod facts;
 pub mod fs;
+pub mod health;
 pub mod key;
 pub mod place;
 pub mod s3;
@@ -275,6 +276,14 @@ impl Store {
     }
 
     /// Checks that the store answers (S3: HeadBucket), saying what is wrong if not.
+    /// Whether the store answers, as the transfers last found it.
+    pub fn health(&self) -> &health::StoreHealth {
+        match self {
+            Store::Fs(s) => &s.health,
+            Store::S3(s) => &s.health,
+        }
+    }
+
     pub async fn check(&self) -> Result<(), String> {
         match self {
             Store::Fs(s) => s.check().await,

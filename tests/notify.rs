@@ -326,3 +326,42 @@ async fn a_delivery_that_gave_up_is_listed_and_sent_again_by_hand_and_internal_h
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unnamed_entry_is_delivered_to_with_no_transfer_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let receiver = Receiver::start(dir.path(), free_port(), 0, None);
+    // Written to the entry's contract (url, secret, events): no `name`.
+    // No transfer worker, and no store answering: notifications need
+    // neither.
+    let config = format!(
+        "[store]\ntype = \"s3\"\nbucket = \"archive\"\nendpoint = \"http://127.0.0.1:{}\"\n\
+         region = \"us-east-1\"\nforce_path_style = true\naccess_key_id = \"k\"\n\
+         secret_access_key = \"s\"\n\
+         [transfer]\nworkers = 0\n\
+         [[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"t\"\n\
+         [[notify]]\nurl = \"{}\"\nsecret = \"{SECRET}\"\n\
+         events = [\"stream_started\", \"stream_stopped\"]\nallow_hosts = [\"127.0.0.1\"]\n",
+        free_port(),
+        receiver.url()
+    );
+    let d = Daemon::start_in(dir.path(), &config);
+    for event in ["publish_started", "publish_stopped"] {
+        post(
+            &d,
+            json!({"version": "v1.1", "publishDomain": "push.example.com", "appName": "live",
+                "streamName": "room", "event": event, "status": "success"})
+            .to_string(),
+        )
+        .await;
+    }
+    let delivered = receiver.wait_for(2).await;
+    let types: BTreeSet<&str> = delivered
+        .values()
+        .map(|r| r["payload"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, BTreeSet::from(["stream_started", "stream_stopped"]));
+    let listed = d.get_json("/api/v1/notifications").await;
+    let target = listed["items"][0]["notification"]["target"].clone();
+    assert_eq!(target, json!("127.0.0.1-0"), "{listed:#}");
+}

@@ -151,30 +151,44 @@ async fn s3_down_mid_transfer_the_upload_is_continued_once_it_is_back_and_none_i
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_abort_that_fails_while_s3_is_down_is_retried_until_no_upload_is_left() {
+async fn an_abort_the_store_refuses_is_retried_until_no_upload_is_left() {
     let s3 = S3Server::start(&["recordings"]).await;
+    // Every AbortMultipartUpload is answered 503 until the test says.
+    let refusing = common::delay::DelayProxy::refusing_aborts(&s3.endpoint).await;
     let origin = Origin::start().await;
-    // One attempt only: the failure is final, so the upload is aborted, not kept.
-    let (content, d) = mid_transfer(&s3, &origin, 72, "max_attempts = 1").await;
-    s3.stop().await;
+    // The origin breaks at 20 MiB, then refuses the file for good: the job
+    // fails for good with parts in the store, so its upload is aborted.
+    let (content, mut spec) = slow_file(72);
+    spec.faults = std::iter::once(common::origin::Fault::ResetAt(20 * MIB))
+        .chain(std::iter::repeat_n(common::origin::Fault::Status(403), 20))
+        .collect();
+    origin.put("/r.flv", spec);
+    let config = config(&s3, "part_size = 5242880\n", "").replace(&s3.endpoint, &refusing.endpoint);
+    let d = Daemon::start(&config);
+    announce(&d, &origin.url("/r.flv")).await;
     let failed = wait_job(&d, Duration::from_secs(60), |j| j["state"] == "failed").await;
+    assert!(
+        failed["last_error"].as_str().unwrap().contains("403"),
+        "{failed:#}"
+    );
     assert!(
         failed["upload"].is_null(),
         "forgotten by the job: {failed:#}"
     );
     assert!(d.log_text().contains("multipart upload not aborted"));
     assert_eq!(s3.listed_uploads().len(), 1);
-    s3.restart().await;
+    refusing.stop_refusing();
     let start = Instant::now();
     while !s3.listed_uploads().is_empty() || !s3.open_uploads().is_empty() {
         assert!(
             start.elapsed() < Duration::from_secs(30),
-            "the kept upload is aborted once S3 is back\n{}",
+            "the kept upload is aborted once the store takes aborts\n{}",
             d.log_text()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    origin.put("/r.flv", FileSpec::new(content.clone()));
     let id = failed["id"].as_str().unwrap();
     let r = client()
         .post(d.url(&format!("/api/v1/jobs/{id}/retry")))

@@ -490,3 +490,56 @@ async fn download_links_lead_to_the_archived_bytes() {
         assert!(d.get_json("/api/v1/catalog").await["items"][0]["download_url"].is_null());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_clean_stop_writes_every_queued_manifest_entry() {
+    let s3 = S3Server::start(&["archive"]).await;
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // An hour between manifests: only the stop can write these.
+    let config = config(&s3).replace(
+        "manifest_interval_secs = 1",
+        "manifest_interval_secs = 3600",
+    );
+    let mut d = Daemon::start_with_env(
+        dir.path(),
+        &config,
+        &[("RECORDING_ARCHIVER__INSTANCE_ID", "leaving")],
+    );
+    let http = reqwest::Client::new();
+    for i in 0..6 {
+        let path = format!("/m{i}.flv");
+        origin.put(
+            &path,
+            FileSpec::bytes(random_bytes(20_000 + i, 900 + i as u64)),
+        );
+        send(
+            &http,
+            &d.url("/callbacks/jd?token=t"),
+            record_done(&origin.url(&path), i),
+        )
+        .await;
+    }
+    let catalog = common::catalog_of(&d, 6).await;
+    let manifests = |s3: &S3Server| -> Vec<String> { s3.keys_on_disk("archive", "_catalog/") };
+    assert!(manifests(&s3).is_empty(), "nothing written before the stop");
+    assert!(d.terminate_inner().success());
+
+    let mut ids = BTreeSet::new();
+    for key in manifests(&s3) {
+        assert!(key.contains("/leaving-"), "{key}");
+        let text = std::fs::read_to_string(s3.path("archive", &key)).unwrap();
+        for line in text.lines() {
+            let row: Value = serde_json::from_str(line).unwrap();
+            assert!(ids.insert(row["id"].as_str().unwrap().to_owned()), "{line}");
+        }
+    }
+    let filed: BTreeSet<String> = catalog
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        ids, filed,
+        "every entry filed before the stop is in a manifest, once"
+    );
+}

@@ -21,7 +21,8 @@ pub const NOTIFY_EVENTS: [&str; 6] = [
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NotifyConfig {
-    /// Names the entry in jobs, listings and environment overrides.
+    /// Names the entry in jobs, listings and logs; optional: unnamed, it
+    /// is its URL's host and its position (`hooks.example.com-0`).
     pub name: String,
     pub url: String,
     /// `whsec_` and the base64 of the signing key, as Standard Webhooks
@@ -65,6 +66,33 @@ impl NotifyConfig {
     }
 }
 
+/// Names every unnamed entry after its URL's host and its position in the
+/// list (`notify[i]`): stable while the list is, and never the URL itself,
+/// which may hold a secret.
+pub fn name_unnamed(entries: &mut [NotifyConfig]) {
+    for (i, n) in entries.iter_mut().enumerate() {
+        if !n.name.is_empty() {
+            continue;
+        }
+        let Some(host) = reqwest::Url::parse(&n.url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+        else {
+            continue; // the URL's own error is told
+        };
+        let host: String = host
+            .chars()
+            .map(|c| if name_char(c) { c } else { '-' })
+            .take(50)
+            .collect();
+        n.name = format!("{host}-{i}");
+    }
+}
+
+fn name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
 /// Checks every entry: a URL, a key, known events, unique names, known sources.
 pub fn validate_all(entries: &[NotifyConfig], sources: &[String]) -> Result<(), ConfigError> {
     let mut names = HashSet::new();
@@ -103,13 +131,12 @@ pub fn validate_all(entries: &[NotifyConfig], sources: &[String]) -> Result<(), 
         if let Some(bad) = n.sources.iter().find(|s| !sources.contains(s)) {
             return Err(invalid(key("sources"), format!("no source named {bad:?}")));
         }
-        // Required: the URL itself (which may hold a secret) would
-        // otherwise name it in every listing and log line.
-        let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-        if n.name.is_empty() || n.name.len() > 64 || !n.name.chars().all(name_ok) {
+        // Never the URL itself (which may hold a secret): it names the
+        // entry in every listing and log line.
+        if n.name.is_empty() || n.name.len() > 64 || !n.name.chars().all(name_char) {
             return Err(invalid(
                 key("name"),
-                "required: 1 to 64 of letters, digits, '-', '_' and '.'",
+                "1 to 64 of letters, digits, '-', '_' and '.' (or leave it out: the URL's host and the position)",
             ));
         }
         if !names.insert(n.id()) {
@@ -117,4 +144,35 @@ pub fn validate_all(entries: &[NotifyConfig], sources: &[String]) -> Result<(), 
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, url: &str) -> NotifyConfig {
+        NotifyConfig {
+            name: name.to_owned(),
+            url: url.to_owned(),
+            secret: Secret::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+            events: vec!["archived".to_owned()],
+            ..NotifyConfig::default()
+        }
+    }
+
+    #[test]
+    fn an_entry_written_to_the_url_secret_events_contract_needs_no_name() {
+        let mut entries = vec![
+            entry("", "https://hooks.example.com/a?sig=secret"),
+            entry("", "https://hooks.example.com/b"),
+            entry("mine", "http://10.0.0.5:9000/"),
+        ];
+        name_unnamed(&mut entries);
+        let names: Vec<&str> = entries.iter().map(|e| e.id()).collect();
+        assert_eq!(
+            names,
+            ["hooks.example.com-0", "hooks.example.com-1", "mine"]
+        );
+        validate_all(&entries, &[]).unwrap();
+    }
 }

@@ -38,6 +38,9 @@ async fn metrics(
                 e.to_string(),
             )
         })??;
+    state
+        .metrics
+        .store_paused(state.store.health().down().is_some());
     let gauges = crate::metrics::QueueGauges {
         jobs_by_state: q.by_state.iter().map(|(s, n)| (s.as_str(), *n)).collect(),
         due_now: q.due_now,
@@ -107,11 +110,19 @@ async fn readyz(req: HttpRequest, state: web::Data<super::AppState>) -> HttpResp
         }
     })
     .await;
-    let store = cached(&state.readiness.store, state.store.check()).await;
-    state.metrics.archive_store_up(store.is_ok());
-    let store = match &store {
-        Ok(()) => json!({"ok": true}),
-        Err(reason) => json!({"ok": false, "reason": reason}),
+    let probed = cached(&state.readiness.store, state.store.check()).await;
+    state.metrics.archive_store_up(probed.is_ok());
+    // What the transfers found outranks the probe: a bucket that answers
+    // HeadBucket may still refuse writes.
+    let store = match (state.store.health().down(), &probed) {
+        (Some(d), _) => json!({
+            "ok": false,
+            "reason": d.reason,
+            "since": crate::time::rfc3339(&d.since),
+            "transfers": "paused",
+        }),
+        (None, Ok(())) => json!({"ok": true}),
+        (None, Err(reason)) => json!({"ok": false, "reason": reason}),
     };
     if !shows_details(&req, &state) {
         return match writable {

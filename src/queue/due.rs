@@ -4,6 +4,7 @@
 
 use std::ops::Bound::{Excluded, Unbounded};
 
+use super::FileKind;
 use crate::db::{Db, DbError, Order, Tree, Tx, TxError};
 use crate::id::JobId;
 use crate::time::{to_millis, Timestamp};
@@ -25,11 +26,49 @@ pub fn parse(k: &[u8]) -> (Option<u64>, Option<JobId>) {
     (due, k.get(8..24).and_then(JobId::from_bytes))
 }
 
+/// Who takes a job: the transfer workers, or the notification deliverers,
+/// which run whatever `transfer.workers` says and while the store is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lane {
+    Files,
+    Notifications,
+}
+
+impl Lane {
+    /// The lane of a job of `kind`.
+    pub fn of(kind: FileKind) -> Lane {
+        match kind {
+            FileKind::Notification => Lane::Notifications,
+            FileKind::Recording | FileKind::Snapshot => Lane::Files,
+        }
+    }
+
+    /// The entry's value: its lane, so a claim skips the other's jobs
+    /// without reading them.
+    fn mark(self) -> &'static [u8] {
+        match self {
+            Lane::Files => b"f",
+            Lane::Notifications => b"n",
+        }
+    }
+
+    /// The lane an entry's value names; `None` for entries written before
+    /// lanes (an empty value): the job says.
+    fn from_mark(v: &[u8]) -> Option<Lane> {
+        match v {
+            b"f" => Some(Lane::Files),
+            b"n" => Some(Lane::Notifications),
+            _ => None,
+        }
+    }
+}
+
 /// Moves a job's entry from `before` to `after`. The new entry is written in
 /// the same transaction that removes the old: a job never drops out.
 pub fn reindex(
     tx: &Tx,
     job: &JobId,
+    lane: Lane,
     before: Option<Timestamp>,
     after: Option<Timestamp>,
 ) -> Result<(), TxError> {
@@ -40,16 +79,17 @@ pub fn reindex(
         tx.remove(Tree::Due, &key(&b, job))?;
     }
     if let Some(a) = after {
-        tx.insert(Tree::Due, &key(&a, job), &[])?;
+        tx.insert(Tree::Due, &key(&a, job), lane.mark())?;
     }
     Ok(())
 }
 
-/// One index entry: its raw key, when it is due, and which job.
+/// One index entry: its raw key, when it is due, which job, whose lane.
 pub struct Entry {
     pub key: Vec<u8>,
     pub due_ms: Option<u64>,
     pub job: Option<JobId>,
+    pub lane: Option<Lane>,
 }
 
 /// Entries due at or before `now`, first first.
@@ -57,13 +97,29 @@ pub fn due_by(db: &Db, now: &Timestamp) -> impl Iterator<Item = Result<Entry, Db
     let bound = (to_millis(now) + 1).to_be_bytes().to_vec();
     db.scan(Tree::Due, Unbounded, Excluded(bound), Order::Ascending)
         .map(|r| {
-            r.map(|(k, _)| {
+            r.map(|(k, v)| {
                 let (due_ms, job) = parse(&k);
                 Entry {
                     key: k.to_vec(),
                     due_ms,
                     job,
+                    lane: Lane::from_mark(&v),
                 }
             })
         })
+}
+
+/// When the first entry of `lane` falls due, looking at most at the first
+/// `look` entries (past them, `None`: the caller polls).
+pub fn first_in(db: &Db, lane: Lane, look: usize) -> Result<Option<u64>, DbError> {
+    for r in db
+        .scan(Tree::Due, Unbounded, Unbounded, Order::Ascending)
+        .take(look)
+    {
+        let (k, v) = r?;
+        if Lane::from_mark(&v).is_none_or(|l| l == lane) {
+            return Ok(parse(&k).0);
+        }
+    }
+    Ok(None)
 }

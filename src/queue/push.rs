@@ -1,7 +1,7 @@
 //! Pushing a job: deduplicated by the file (or notification) it is for, in
 //! the transaction recording what brought it.
 
-use super::due;
+use super::due::{self, Lane};
 use super::{FileIdentity, Job, JobState};
 use crate::db::{encode, tx_get_json, DbError, Tree, Tx, TxError};
 use crate::id::JobId;
@@ -32,7 +32,7 @@ pub fn push(tx: &Tx, job: &Job, identity: &FileIdentity) -> Result<Pushed, TxErr
                 failed.attempts = 0;
                 failed.next_attempt_at = job.created_at;
                 failed.updated_at = job.created_at;
-                due::reindex(tx, &id, None, failed.due_at())?;
+                due::reindex(tx, &id, Lane::of(failed.kind), None, failed.due_at())?;
                 tx.insert(Tree::Jobs, id.key(), &encode(&failed))?;
                 Ok(Pushed::Requeued(id))
             }
@@ -40,14 +40,14 @@ pub fn push(tx: &Tx, job: &Job, identity: &FileIdentity) -> Result<Pushed, TxErr
             // The job was pruned (retention): the file is announced anew.
             None => {
                 tx.insert(Tree::Jobs, job.id.key(), &encode(job))?;
-                due::reindex(tx, &job.id, None, job.due_at())?;
+                due::reindex(tx, &job.id, Lane::of(job.kind), None, job.due_at())?;
                 tx.insert(Tree::Dedupe, identity.as_bytes(), job.id.key())?;
                 Ok(Pushed::New)
             }
         };
     }
     tx.insert(Tree::Jobs, job.id.key(), &encode(job))?;
-    due::reindex(tx, &job.id, None, job.due_at())?;
+    due::reindex(tx, &job.id, Lane::of(job.kind), None, job.due_at())?;
     tx.insert(Tree::Dedupe, identity.as_bytes(), job.id.key())?;
     Ok(Pushed::New)
 }

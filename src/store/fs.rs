@@ -18,6 +18,7 @@ const WRITE_BUFFER: usize = 1 << 20;
 pub struct FsStore {
     root: PathBuf,
     pub(super) template: KeyTemplate,
+    pub(super) health: super::health::StoreHealth,
 }
 
 pub struct FsUpload {
@@ -31,14 +32,27 @@ pub struct FsUpload {
 }
 
 fn io_failure(what: &str, path: &Path, e: std::io::Error) -> Failure {
-    // A full disk or a permission problem will not fix itself within seconds,
-    // but it may within the retry schedule: treat as transient.
-    Failure::transient(format!("{what} {}: {e}", path.display()))
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        // The directory's trouble, not the file's: ours to fix; the job
+        // waits, uncounted, until the store takes writes again.
+        K::StorageFull | K::QuotaExceeded | K::ReadOnlyFilesystem | K::PermissionDenied => {
+            Failure::store(format!(
+                "store: {what} {}: {e}: check the free space and permissions under [store] root",
+                path.display()
+            ))
+        }
+        _ => Failure::transient(format!("{what} {}: {e}", path.display())),
+    }
 }
 
 impl FsStore {
     pub fn new(root: PathBuf, template: KeyTemplate) -> Self {
-        FsStore { root, template }
+        FsStore {
+            root,
+            template,
+            health: Default::default(),
+        }
     }
 
     pub(super) fn root(&self) -> &Path {

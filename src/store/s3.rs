@@ -42,6 +42,7 @@ pub struct S3Store {
     pub(super) template: KeyTemplate,
     /// New multipart uploads get a full-object CRC32C.
     full_object: bool,
+    pub(super) health: super::health::StoreHealth,
 }
 
 impl S3Store {
@@ -77,6 +78,7 @@ impl S3Store {
             bucket: bucket.clone(),
             template,
             full_object: *full_object_checksum,
+            health: Default::default(),
         })
     }
 
@@ -223,7 +225,7 @@ impl S3Store {
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
                 return Ok(false)
             }
-            Err(e) => return Err(Failure::from_s3(&format!("HeadObject {}", rec.key), e)),
+            Err(e) => return Err(self.head_failed(&rec.key, e).await),
         };
         // Complete is only ever asked once every byte is in a recorded part,
         // so an object of the recorded length is the whole file.
@@ -256,7 +258,7 @@ impl S3Store {
                 Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => {
                     return Ok(None)
                 }
-                Err(e) => return Err(Failure::from_s3("ListParts", e)),
+                Err(e) => return Err(Failure::from_store("ListParts", e)),
             };
             for p in page.parts() {
                 let (Some(n), Some(size)) = (p.part_number(), p.size()) else {
@@ -288,7 +290,7 @@ impl S3Store {
             Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => {
                 return Ok(None)
             }
-            Err(e) => return Err(Failure::from_s3(&format!("HeadObject {key}"), e)),
+            Err(e) => return Err(self.head_failed(&key, e).await),
         };
         if let Some(sha) = out.metadata().and_then(|m| m.get("sha256")) {
             return Ok(Some(Some(sha.clone())));
@@ -368,18 +370,14 @@ impl S3Store {
     pub(super) async fn check(&self) -> Result<(), String> {
         match self.client.head_bucket().bucket(&self.bucket).send().await {
             Ok(_) => Ok(()),
-            Err(e) => {
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                Err(match status {
-                    Some(403) => format!("bucket {:?}: credentials rejected (403)", self.bucket),
-                    Some(404) => format!("bucket {:?}: no such bucket (404)", self.bucket),
-                    _ => format!(
-                        "bucket {:?}: {}",
-                        self.bucket,
-                        Failure::from_s3("HeadBucket", e)
-                    ),
-                })
-            }
+            // A HEAD answer has no body, so no S3 error code: the status says it.
+            Err(e) => Err(match e.raw_response().map(|r| r.status().as_u16()) {
+                Some(404) => format!(
+                    "store: the bucket {:?} does not exist (HTTP 404, on HeadBucket): check [store] bucket, endpoint and region",
+                    self.bucket
+                ),
+                _ => Failure::from_store("HeadBucket", e).message,
+            }),
         }
     }
 }

@@ -1,9 +1,10 @@
 //! A small HTTP proxy in front of a server that holds back chosen requests:
 //! S3's CompleteMultipartUpload, to make finishing a transfer take longer
 //! than a job's lease, its UploadPart, to crash a daemon mid-part, or its
-//! CreateMultipartUpload, to crash one before it hears the upload's id.
+//! CreateMultipartUpload, to crash one before it hears the upload's id; or
+//! refuses AbortMultipartUpload (503) until told to stop.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +15,8 @@ pub struct DelayProxy {
     pub endpoint: String,
     /// Held requests received so far.
     completes: Arc<AtomicUsize>,
+    /// `Hold::Aborts`: refused while set.
+    refusing: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -37,6 +40,8 @@ impl DelayProxy {
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
         let completes = Arc::new(AtomicUsize::new(0));
         let seen = Arc::clone(&completes);
+        let refusing = Arc::new(AtomicBool::new(true));
+        let refuse = Arc::clone(&refusing);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
@@ -44,16 +49,29 @@ impl DelayProxy {
                 };
                 let upstream = upstream.clone();
                 let seen = Arc::clone(&seen);
+                let refuse = Arc::clone(&refuse);
                 tokio::spawn(async move {
-                    let _ = relay(client, &upstream, delay, hold, &seen).await;
+                    let _ = relay(client, &upstream, delay, hold, &seen, &refuse).await;
                 });
             }
         });
         DelayProxy {
             endpoint,
             completes,
+            refusing,
             task,
         }
+    }
+
+    /// Forwards to `upstream`, answering every AbortMultipartUpload 503
+    /// until [`DelayProxy::stop_refusing`].
+    pub async fn refusing_aborts(upstream: &str) -> DelayProxy {
+        DelayProxy::holding(upstream, Duration::ZERO, Hold::Aborts).await
+    }
+
+    /// Aborts go through from now on.
+    pub fn stop_refusing(&self) {
+        self.refusing.store(false, Ordering::SeqCst);
     }
 
     /// Held requests received so far (each is forwarded after the delay,
@@ -74,6 +92,8 @@ pub enum Hold {
     Parts,
     /// CreateMultipartUpload: `POST ...?uploads`.
     Create,
+    /// AbortMultipartUpload: `DELETE ...?uploadId=...`, refused, not held.
+    Aborts,
 }
 
 async fn relay(
@@ -82,6 +102,7 @@ async fn relay(
     delay: Duration,
     hold: Hold,
     held: &AtomicUsize,
+    refusing: &AtomicBool,
 ) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 64 * 1024];
@@ -122,8 +143,17 @@ async fn relay(
                 && (request_line.contains("?uploads") || request_line.contains("&uploads"))
                 && !request_line.contains("uploadId=")
         }
+        Hold::Aborts => request_line.starts_with("DELETE ") && request_line.contains("uploadId="),
     };
-    if holds {
+    if holds && hold == Hold::Aborts {
+        if refusing.load(Ordering::SeqCst) {
+            held.fetch_add(1, Ordering::SeqCst);
+            client
+                .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await?;
+            return client.shutdown().await;
+        }
+    } else if holds {
         held.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(delay).await;
     }

@@ -47,6 +47,18 @@ struct Fs {
     inner: Arc<s3s_fs::FileSystem>,
     uploads: Uploads,
     creating: KeyLocks,
+    root: PathBuf,
+}
+
+impl Fs {
+    /// S3 writes into existing buckets only (s3s-fs would make the directory).
+    fn bucket_exists(&self, bucket: &str) -> S3Result<()> {
+        if self.root.join(bucket).is_dir() {
+            Ok(())
+        } else {
+            Err(s3s::s3_error!(NoSuchBucket))
+        }
+    }
 }
 
 /// Runs a request's work to its end even if the client goes away (hyper
@@ -128,6 +140,7 @@ impl S3 for Fs {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.bucket_exists(&req.input.bucket)?;
         let (bucket, key) = (req.input.bucket.clone(), req.input.key.clone());
         let (inner, uploads) = (Arc::clone(&self.inner), Arc::clone(&self.uploads));
         // As on S3, an upload created is listed even when its answer never
@@ -170,6 +183,7 @@ impl S3 for Fs {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.bucket_exists(&req.input.bucket)?;
         if req.input.if_none_match.is_none() {
             return self.inner.put_object(req).await;
         }
@@ -261,6 +275,7 @@ impl S3Server {
             inner: Arc::new(s3s_fs::FileSystem::new(dir.path()).unwrap()),
             creating: KeyLocks::default(),
             uploads: Arc::clone(&uploads),
+            root: dir.path().to_owned(),
         };
         let mut b = S3ServiceBuilder::new(fs);
         b.set_auth(SimpleAuth::from_single(ACCESS_KEY, SECRET_KEY));
@@ -405,6 +420,21 @@ impl S3Server {
             }
         }
         found
+    }
+
+    /// The keys of the objects in `bucket` under `prefix`, read on disk
+    /// (s3s-fs's own metadata files left out).
+    pub fn keys_on_disk(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let base = self.root.join(bucket);
+        let mut keys: Vec<String> = self
+            .object_files(bucket)
+            .iter()
+            .filter_map(|p| p.strip_prefix(&base).ok())
+            .map(|p| p.to_string_lossy().into_owned())
+            .filter(|k| k.starts_with(prefix))
+            .collect();
+        keys.sort();
+        keys
     }
 
     pub fn path(&self, bucket: &str, key: &str) -> PathBuf {

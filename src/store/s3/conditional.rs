@@ -51,5 +51,5 @@ where
             "{what}: an object appeared at the key meanwhile (412); the next attempt writes beside it"
         ));
     }
-    Failure::from_s3(what, e)
+    Failure::from_store(what, e)
 }

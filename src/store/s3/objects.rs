@@ -32,7 +32,7 @@ impl S3Store {
         match create_only(put).await {
             Ok(_) => Ok(true),
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 412) => Ok(false),
-            Err(e) => Err(Failure::from_s3(&format!("PutObject {key}"), e)),
+            Err(e) => Err(Failure::from_store(&format!("PutObject {key}"), e)),
         }
     }
 
@@ -53,7 +53,7 @@ impl S3Store {
                 .map(|b| Some(b.into_bytes()))
                 .map_err(|e| Failure::transient(format!("GetObject {key}: {e}"))),
             Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
-            Err(e) => Err(Failure::from_s3(&format!("GetObject {key}"), e)),
+            Err(e) => Err(Failure::from_store(&format!("GetObject {key}"), e)),
         }
     }
 
@@ -68,7 +68,7 @@ impl S3Store {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| Failure::from_s3("ListObjectsV2", e))?;
+            let page = page.map_err(|e| Failure::from_store("ListObjectsV2", e))?;
             keys.extend(
                 page.contents()
                     .iter()
@@ -95,5 +95,39 @@ impl S3Store {
             .await
             .map_err(|e| Failure::permanent(format!("presigning GetObject {key}: {e}")))?;
         Ok(req.uri().to_owned())
+    }
+}
+
+impl S3Store {
+    /// A HeadObject's failure, told as the store would tell it: a HEAD
+    /// answer has no body, so no S3 error code; a one-byte GET of the same
+    /// key (the same permission) says which (`SignatureDoesNotMatch`,
+    /// `InvalidAccessKeyId`, `AccessDenied`, `NoSuchBucket`...).
+    pub(super) async fn head_failed<E>(
+        &self,
+        key: &str,
+        e: aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    ) -> Failure
+    where
+        E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let what = format!("HeadObject {key}");
+        if e.raw_response().is_none() {
+            return Failure::from_store(&what, e);
+        }
+        let get = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .range("bytes=0-0")
+            .send()
+            .await;
+        match get {
+            Err(g) if aws_sdk_s3::error::ProvideErrorMetadata::code(&g).is_some() => {
+                Failure::from_store(&what, g)
+            }
+            _ => Failure::from_store(&what, e),
+        }
     }
 }

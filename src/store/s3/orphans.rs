@@ -20,7 +20,7 @@ pub(super) async fn abort_multipart(client: &Client, rec: &UploadRecord) -> bool
         // NoSuchUpload: aborted or completed already.
         Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => true,
         Err(e) => {
-            let f = Failure::from_s3("AbortMultipartUpload", e);
+            let f = Failure::from_store("AbortMultipartUpload", e);
             tracing::warn!(key = %rec.key, upload_id = %rec.upload_id, error = %f, "multipart upload not aborted; kept, to be aborted once the store answers");
             false
         }
@@ -44,7 +44,7 @@ pub(super) async fn list_uploads(
             .set_upload_id_marker(id_marker.take())
             .send()
             .await
-            .map_err(|e| Failure::from_s3("ListMultipartUploads", e))?;
+            .map_err(|e| Failure::from_store("ListMultipartUploads", e))?;
         for u in page.uploads() {
             let (Some(key), Some(id)) = (u.key(), u.upload_id()) else {
                 continue;

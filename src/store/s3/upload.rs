@@ -234,7 +234,7 @@ impl S3Upload {
                 .set_checksum_type(self.s.full_object.then_some(ChecksumType::FullObject))
                 .send()
                 .await
-                .map_err(|e| Failure::from_s3("CreateMultipartUpload", e))?;
+                .map_err(|e| Failure::from_store("CreateMultipartUpload", e))?;
             let id = out
                 .upload_id
                 .ok_or_else(|| Failure::transient("CreateMultipartUpload returned no upload id"))?;
@@ -274,7 +274,7 @@ impl S3Upload {
             let out = req
                 .send()
                 .await
-                .map_err(|e| Failure::from_s3(&format!("UploadPart {number}"), e))?;
+                .map_err(|e| Failure::from_store(&format!("UploadPart {number}"), e))?;
             Ok(CompletedPart::builder()
                 .part_number(number)
                 .set_e_tag(out.e_tag)

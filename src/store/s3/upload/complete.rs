@@ -132,7 +132,7 @@ impl S3Upload {
             .body(ByteStream::from(sidecar))
             .send()
             .await
-            .map_err(|e| Failure::from_s3("PutObject (catalog sidecar)", e))?;
+            .map_err(|e| Failure::from_store("PutObject (catalog sidecar)", e))?;
         Ok(StoredAt::S3 {
             bucket,
             key: self.key.clone(),

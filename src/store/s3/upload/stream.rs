@@ -225,7 +225,7 @@ impl S3Upload {
             let out = req
                 .send()
                 .await
-                .map_err(|e| Failure::from_s3(&format!("UploadPart {number}"), e))?;
+                .map_err(|e| Failure::from_store(&format!("UploadPart {number}"), e))?;
             Ok(CompletedPart::builder()
                 .part_number(number)
                 .set_e_tag(out.e_tag)

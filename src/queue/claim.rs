@@ -1,0 +1,86 @@
+//! Claiming due jobs: the claim is the lease, taken in the lane the
+//! claimer serves, stale index entries cleaned on the way.
+
+use std::time::Duration;
+
+use super::due::{self, Lane};
+use super::{Guard, Job, JobState, Queue};
+use crate::db::{DbError, Tree};
+use crate::time::{from_millis, to_millis, Timestamp};
+
+impl Queue {
+    /// Claims the first file job that is due (or whose lease lapsed) at
+    /// `now`, leasing it for `lease`. The claim is the lease.
+    pub fn claim(&self, now: Timestamp, lease: Duration) -> Result<Option<Job>, DbError> {
+        self.claim_in(Lane::Files, now, lease)
+    }
+
+    /// [`Queue::claim`] among the jobs of `lane`.
+    pub fn claim_in(
+        &self,
+        lane: Lane,
+        now: Timestamp,
+        lease: Duration,
+    ) -> Result<Option<Job>, DbError> {
+        let lease_until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+        for item in due::due_by(&self.db, &now) {
+            let due::Entry {
+                key: k,
+                due_ms,
+                job,
+                lane: marked,
+            } = item?;
+            let Some(job_id) = job else {
+                self.db.remove(Tree::Due, &k)?;
+                continue;
+            };
+            let theirs = match marked {
+                Some(l) => l != lane,
+                // An entry from before lanes: the job says.
+                None => self.get(job_id)?.is_some_and(|j| Lane::of(j.kind) != lane),
+            };
+            if theirs {
+                continue;
+            }
+            let claimed = self.transition(
+                job_id,
+                Guard::Claimable(now),
+                |j| {
+                    j.state = JobState::Running;
+                    j.attempts += 1;
+                    j.claims += 1;
+                    j.lease_until = Some(lease_until);
+                    j.updated_at = now;
+                },
+                None,
+            )?;
+            match claimed {
+                Some(job) => return Ok(Some(job)),
+                // Another worker took it first, or the entry is stale (a
+                // crash between index and job writes); only a stale one goes.
+                None => {
+                    let current = self.get(job_id)?.and_then(|j| j.due_at());
+                    if current.map(|d| to_millis(&d)) != due_ms {
+                        self.db.remove(Tree::Due, &k)?;
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// When the next job falls due (or lease lapses), if any.
+    pub fn next_due(&self) -> Result<Option<Timestamp>, DbError> {
+        Ok(self
+            .db
+            .first(Tree::Due)?
+            .and_then(|(k, _)| due::parse(&k).0)
+            .map(from_millis))
+    }
+
+    /// When the next job of `lane` falls due, if one is among the first
+    /// few hundred waiting (else `None`: poll).
+    pub fn next_due_in(&self, lane: Lane) -> Result<Option<Timestamp>, DbError> {
+        Ok(due::first_in(&self.db, lane, 512)?.map(from_millis))
+    }
+}
