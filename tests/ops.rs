@@ -41,7 +41,7 @@ async fn readiness_means_callbacks_are_safe_here_and_reports_the_archive_store_b
         body["store"]["reason"]
             .as_str()
             .unwrap()
-            .contains("no such bucket"),
+            .contains("the bucket \"no-such-bucket\" does not exist"),
         "{body}"
     );
     assert!(metrics(&d).await.contains("archive_store_up 0"));
@@ -53,7 +53,7 @@ async fn readiness_means_callbacks_are_safe_here_and_reports_the_archive_store_b
         body["store"]["reason"]
             .as_str()
             .unwrap()
-            .contains("credentials rejected"),
+            .contains("refused our credentials (403 SignatureDoesNotMatch"),
         "{body}"
     );
     assert!(

@@ -376,7 +376,21 @@ impl S3Store {
                     "store: the bucket {:?} does not exist (HTTP 404, on HeadBucket): check [store] bucket, endpoint and region",
                     self.bucket
                 ),
-                _ => Failure::from_store("HeadBucket", e).message,
+                // A listing of no keys (the same permission) says why.
+                Some(_) => match self
+                    .client
+                    .list_objects_v2()
+                    .bucket(&self.bucket)
+                    .max_keys(0)
+                    .send()
+                    .await
+                {
+                    Err(g) if aws_sdk_s3::error::ProvideErrorMetadata::code(&g).is_some() => {
+                        Failure::from_store("HeadBucket", g).message
+                    }
+                    _ => Failure::from_store("HeadBucket", e).message,
+                },
+                None => Failure::from_store("HeadBucket", e).message,
             }),
         }
     }
