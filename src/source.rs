@@ -81,7 +81,9 @@ impl Sources {
                 .dns_resolver(Arc::new(guard))
                 .connect_timeout(timeout)
                 .read_timeout(timeout)
-                .redirect(redirect_policy(Arc::clone(&allow), s.proxy.is_some()));
+                .redirect(redirect_policy(Arc::clone(&allow), s.proxy.is_some()))
+                // A signed URL's query must not travel to the next hop.
+                .referer(false);
             // Only the configured proxy: one from HTTP(S)_PROXY would resolve
             // names out of the guard's sight, unchecked.
             b = match &s.proxy {
@@ -261,6 +263,15 @@ impl SourceClient {
                 "{}:// URLs are never fetched (only http and https)",
                 parsed.scheme()
             )));
+        }
+        let host = parsed.host_str().unwrap_or_default();
+        if let Some(port) = parsed.port_or_known_default() {
+            if crate::net::is_own_listener(host, port) {
+                return Err(Failure::permanent(format!(
+                    "{host}:{port} is this daemon's own listener (server.listen): never fetched, \
+                     whatever allow_hosts says; check the URL the platform sent"
+                )));
+            }
         }
         if !self.allow.allows(&parsed) {
             return Err(Failure::permanent(format!(
