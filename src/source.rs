@@ -153,15 +153,15 @@ enum Target<'a> {
 }
 
 impl SourceClient {
-    /// True when the source's local files go once archived.
-    pub fn deletes_after_archive(&self) -> bool {
-        matches!(
-            self.origin,
+    /// The roots local files are deleted under once archived, if they are.
+    pub fn delete_roots(&self) -> Option<&[std::path::PathBuf]> {
+        match &self.origin {
             Some(Origin::File {
+                roots,
                 delete_after_archive: true,
-                ..
-            })
-        )
+            }) => Some(roots),
+            _ => None,
+        }
     }
 
     /// Starts fetching a file.
@@ -264,14 +264,8 @@ impl SourceClient {
                 parsed.scheme()
             )));
         }
-        let host = parsed.host_str().unwrap_or_default();
-        if let Some(port) = parsed.port_or_known_default() {
-            if crate::net::is_own_listener(host, port) {
-                return Err(Failure::permanent(format!(
-                    "{host}:{port} is this daemon's own listener (server.listen): never fetched, \
-                     whatever allow_hosts says; check the URL the platform sent"
-                )));
-            }
+        if let Some(why) = crate::net::refuse_own_listener(&parsed) {
+            return Err(Failure::permanent(why));
         }
         if !self.allow.allows(&parsed) {
             return Err(Failure::permanent(format!(
@@ -303,6 +297,8 @@ pub struct Download {
     pub content_type: Option<String>,
     /// What identifies the file served (see [`OriginMark::validator`]).
     pub validator: Option<String>,
+    /// A local file's device and inode.
+    pub file_id: Option<crate::upload::FileId>,
     body: Body,
 }
 
@@ -351,6 +347,7 @@ impl Download {
             md5: mark.md5.clone(),
             content_type: None,
             validator: mark.validator.clone(),
+            file_id: mark.file_id,
             body: Body::Done,
         }
     }
@@ -359,6 +356,7 @@ impl Download {
     pub fn mark(&self) -> OriginMark {
         OriginMark {
             validator: self.validator.clone(),
+            file_id: self.file_id,
             size: self.content_length,
             md5: self.md5.clone(),
         }

@@ -336,3 +336,100 @@ fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
     let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
     assert_eq!(numbers, ["4096", "4096"], "{line}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delete_after_archive_is_not_steered_outside_the_roots_by_a_swapped_directory() {
+    use common::delay::DelayProxy;
+    use common::s3::S3Server;
+    const MIB: usize = 1 << 20;
+    let s3 = S3Server::start(&["recordings"]).await;
+    // CompleteMultipartUpload waits 3 s: every byte is read, the upload not done.
+    let slow = DelayProxy::start(&s3.endpoint, Duration::from_secs(3)).await;
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("rec");
+    let outside = t.path().join("outside");
+    std::fs::create_dir_all(root.join("swap")).unwrap();
+    std::fs::create_dir_all(root.join("plain")).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    // A file nobody tampers with: deleted once archived, as before.
+    std::fs::write(root.join("plain/w.flv"), b"a small recording").unwrap();
+    // The time the callbacks state as the recording's end (stop_time): the
+    // file's, so that size and time alone cannot tell the files apart.
+    let when = std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_060);
+    let plain = std::fs::File::options()
+        .write(true)
+        .open(root.join("plain/w.flv"))
+        .unwrap();
+    plain.set_modified(when).unwrap();
+    for (path, seed) in [(root.join("swap/v.flv"), 1), (outside.join("v.flv"), 2)] {
+        std::fs::write(&path, common::random_bytes(6 * MIB, seed)).unwrap();
+        let f = std::fs::File::options().write(true).open(&path).unwrap();
+        f.set_modified(when).unwrap();
+    }
+    let d = Daemon::start(&format!(
+        "{}[transfer]\nworkers = 1\npart_size = 5242880\nretry_initial_secs = 1\n\
+         [[sources]]\nname = \"self\"\nprovider = \"aliyun\"\ntoken = \"t\"\n\
+         [sources.origin]\ntype = \"file\"\nroots = [\"{}\"]\ndelete_after_archive = true\n",
+        s3.store_config_via("recordings", &slow.endpoint),
+        root.display()
+    ));
+    let body = json!({"domain": "d", "app": "live", "stream": "s", "uri": "swap/v.flv",
+                      "start_time": 1700000000, "stop_time": 1700000060});
+    let (s, r) = d
+        .post("self?token=t", Some("application/json"), body.to_string())
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let start = Instant::now();
+    while slow.held() == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // While the upload completes: the directory becomes a link out of the roots.
+    std::fs::rename(root.join("swap"), root.join("moved")).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("swap")).unwrap();
+    let body = json!({"domain": "d", "app": "live", "stream": "p", "uri": "plain/w.flv",
+                      "start_time": 1700000000, "stop_time": 1700000060});
+    let (s, r) = d
+        .post("self?token=t", Some("application/json"), body.to_string())
+        .await;
+    assert_eq!(s, 200, "{r}");
+    let jobs = settled_jobs(&d, 2).await;
+    assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:#?}");
+    // Each deletion is decided once its job is done (one worker: in order),
+    // and the untouched file's is recorded as an event.
+    let start = Instant::now();
+    let deleted = loop {
+        let events = d.all_items("/api/v1/events").await;
+        let deleted: Vec<Value> = events
+            .into_iter()
+            .filter(|e| e["kind"] == "local_file_deleted")
+            .collect();
+        if !deleted.is_empty() {
+            break deleted;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{}",
+            d.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(outside.join("v.flv").exists(), "the outside file survives");
+    assert!(root.join("moved/v.flv").exists());
+    assert!(
+        !root.join("plain/w.flv").exists(),
+        "the untouched file is deleted"
+    );
+    assert_eq!(
+        deleted.len(),
+        1,
+        "only the untouched file's deletion: {deleted:#?}"
+    );
+    let path = deleted[0]["file"]["location"]["value"].as_str().unwrap();
+    assert!(path.ends_with("plain/w.flv"), "{path}");
+    assert!(d.log_text().contains("kept"), "{}", d.log_text());
+}

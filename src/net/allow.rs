@@ -28,6 +28,18 @@ pub fn is_own_listener(host: &str, port: u16) -> bool {
     reaches(&own, host, port)
 }
 
+/// Why `url` is never fetched, if it reaches this daemon's own listener.
+pub fn refuse_own_listener(url: &reqwest::Url) -> Option<String> {
+    let host = url.host_str()?;
+    let port = url.port_or_known_default()?;
+    is_own_listener(host, port).then(|| {
+        format!(
+            "{host}:{port} is this daemon's own listener (server.listen): never fetched, \
+             whatever allow_hosts says; check the URL the platform sent"
+        )
+    })
+}
+
 fn reaches(own: &[SocketAddr], host: &str, port: u16) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let local_name =
