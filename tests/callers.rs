@@ -61,6 +61,8 @@ async fn a_token_less_source_refuses_web_pages_and_proxies_and_stores_nothing() 
         ("True-Client-IP", "203.0.113.9"),
         ("CF-Connecting-IP", "203.0.113.9"),
         ("X-Client-IP", "203.0.113.9"),
+        // A browser led here by a rebound DNS name: that name is the Host.
+        ("Host", "rebound.evil.example:8080"),
     ] {
         assert_eq!(
             post_with(&d, "open", "application/json", &[h]).await,

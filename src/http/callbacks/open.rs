@@ -37,7 +37,8 @@ pub(super) fn check_local_caller(req: &HttpRequest, source: &SourceConfig) -> Re
         header("sec-fetch-site"),
         header("origin"),
         port,
-    );
+    )
+    .or_else(|| foreign_host(header("host")));
     match why {
         None => Ok(()),
         Some(why) => Err(ApiError::new(
@@ -75,6 +76,22 @@ fn refusal<'a>(
         Some(o) if !is_own_origin(o, port) => Some(format!("came from a web page (Origin: {o})")),
         _ => None,
     }
+}
+
+/// A browser led here by a rebound DNS name sends that name as `Host`, and
+/// for a GET neither `Origin` nor a cross-site `Sec-Fetch-Site`: only
+/// loopback names and addresses are this machine's own.
+fn foreign_host(host: Option<&str>) -> Option<String> {
+    let host = host?.trim();
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    let local = name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!local).then(|| format!("names another host (Host: {host})"))
 }
 
 /// The daemon's own origin: `http://` a loopback name or address, on the
@@ -120,6 +137,28 @@ mod tests {
             assert!(why(&["content-type", h], None, None).is_some(), "{h}");
         }
         assert_eq!(why(&["content-type", "user-agent"], None, None), None);
+    }
+
+    #[test]
+    fn only_loopback_hosts_are_this_machines_own() {
+        for own in [
+            "127.0.0.1:8080",
+            "localhost",
+            "LOCALHOST:1",
+            "[::1]:8080",
+            "127.0.0.2",
+        ] {
+            assert_eq!(foreign_host(Some(own)), None, "{own}");
+        }
+        for other in [
+            "evil.example",
+            "evil.example:8080",
+            "10.0.0.1:8080",
+            "[2001:db8::1]:80",
+        ] {
+            assert!(foreign_host(Some(other)).is_some(), "{other}");
+        }
+        assert_eq!(foreign_host(None), None);
     }
 
     #[test]
