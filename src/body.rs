@@ -2,6 +2,7 @@
 //! provider parser can look up, forgiving what real senders get wrong.
 
 mod lenient_json;
+pub mod redact;
 
 use std::collections::BTreeMap;
 
@@ -24,11 +25,26 @@ pub struct BodyError {
 }
 
 impl BodyError {
+    /// The message quotes what a sender wrote (keys, values), so control
+    /// characters in it are escaped: a newline must not start a forged line
+    /// in a text log.
     pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        BodyError {
-            code,
-            message: message.into(),
-        }
+        let message: String = message.into();
+        let message = if message.contains(char::is_control) {
+            message
+                .chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_debug().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect()
+        } else {
+            message
+        };
+        BodyError { code, message }
     }
 }
 

@@ -56,6 +56,10 @@ pub struct CatalogEntry {
     /// The instance that archived it (`instance_id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,
+    /// A local origin file's device and inode as archived: a deletion
+    /// (`delete_after_archive`) removes that file and no other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_file: Option<crate::upload::FileId>,
 }
 
 impl CatalogEntry {
@@ -169,6 +173,7 @@ mod tests {
             session: None,
             parts: Vec::new(),
             instance_id: None,
+            local_file: None,
         };
         let v = serde_json::to_value(&entry).unwrap();
         let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();

@@ -162,6 +162,9 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { config } => match Config::load(config.as_deref()) {
             Ok(c) => {
+                for w in c.sources.iter().filter_map(|s| s.warning()) {
+                    eprintln!("warning: {w}");
+                }
                 print!("{}", c.to_redacted_toml());
                 ExitCode::SUCCESS
             }

@@ -1,6 +1,7 @@
 //! The process's lifecycle: open the state store, start the workers and the
 //! HTTP server, tell systemd how it goes, and stop cleanly on SIGTERM/SIGINT.
 
+mod rlimit;
 pub mod systemd;
 
 use std::sync::Arc;
@@ -19,6 +20,15 @@ pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Err
     let config = Arc::new(config);
     if defaults {
         tracing::info!("no --config given: running on built-in defaults");
+    }
+    match rlimit::raise_open_files() {
+        Ok((before, after)) if before < after => {
+            tracing::info!("open files limit raised from {before} to the hard limit {after}")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(
+            "cannot raise the open files limit ({e}); set LimitNOFILE in the unit or ulimit -n"
+        ),
     }
     for s in config
         .sources

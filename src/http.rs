@@ -195,6 +195,7 @@ pub fn bind(
     // The daemon handles SIGTERM/SIGINT, to tell systemd we are stopping.
     .disable_signals()
     .bind(addr)?;
+    crate::net::note_own_listeners(&server.addrs());
     for a in server.addrs() {
         tracing::info!(address = %a, "listening");
     }

@@ -20,6 +20,7 @@ use crate::time::Timestamp;
 
 mod enqueue;
 mod free;
+mod unlink;
 
 pub use enqueue::enqueued;
 pub use free::{after_archive, evict};
@@ -181,8 +182,13 @@ pub async fn sweep_once(queue: &Queue, s: &Sweep) -> Result<usize, DbError> {
             // the sweep itself found it (it may still be open).
             let by = archived(queue, job)?;
             if s.delete_after_archive && by.is_some_and(|b| b != FoundBy::Sweep) {
-                let expected = (size, Timestamp::from(modified).timestamp_millis());
-                delete(queue, &s.source, s.provider, &path, expected, "sweep").await?;
+                let expected = unlink::Expected {
+                    size,
+                    modified_ms: Timestamp::from(modified).timestamp_millis(),
+                    file_id: None,
+                };
+                let at = (s.roots.as_slice(), path.as_path());
+                delete(queue, &s.source, s.provider, at, expected, "sweep").await?;
             }
             continue;
         }

@@ -5,69 +5,11 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+mod allow;
+pub use allow::{is_own_listener, note_own_listeners, refuse_own_listener, AllowList};
+
 /// Redirects followed before a download fails.
 const MAX_REDIRECTS: usize = 5;
-
-/// The hosts a source may fetch from.
-#[derive(Debug, Clone, Default)]
-pub struct AllowList {
-    patterns: Vec<String>,
-}
-
-impl AllowList {
-    /// `patterns` (exact hosts, `*.suffix` or `*`), or only `origin_host`
-    /// when there are none: a source with an origin may always reach it.
-    pub fn new(patterns: &[String], origin_host: Option<String>) -> AllowList {
-        let mut patterns: Vec<String> = patterns
-            .iter()
-            .map(|p| p.trim().to_ascii_lowercase())
-            .collect();
-        if patterns.is_empty() {
-            patterns.extend(origin_host);
-        }
-        AllowList { patterns }
-    }
-
-    /// True when `url` may be fetched: http(s) only, and its host listed.
-    pub fn allows(&self, url: &reqwest::Url) -> bool {
-        if !matches!(url.scheme(), "http" | "https") {
-            return false;
-        }
-        let Some(host) = url.host_str() else {
-            return false;
-        };
-        let host = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        // Internal addresses only when named outright, never through a wildcard.
-        if let Ok(ip) = host.parse::<IpAddr>() {
-            if is_internal(&ip) {
-                return self.names_exactly(&host);
-            }
-        }
-        self.patterns.iter().any(|p| {
-            p == "*"
-                || *p == host
-                || p.strip_prefix("*.")
-                    .is_some_and(|suffix| host.ends_with(&format!(".{suffix}")))
-        })
-    }
-
-    /// True when `host` is listed as itself, not through a wildcard.
-    pub fn names_exactly(&self, host: &str) -> bool {
-        self.patterns.iter().any(|p| p.eq_ignore_ascii_case(host))
-    }
-
-    /// For error messages.
-    pub fn describe(&self) -> String {
-        if self.patterns.is_empty() {
-            "nothing (set allow_hosts or an origin)".to_owned()
-        } else {
-            self.patterns.join(", ")
-        }
-    }
-}
 
 /// Loopback, private, link-local (the cloud metadata service), unspecified,
 /// reserved and multicast: addresses a callback must not be able to point
@@ -289,9 +231,7 @@ mod tests {
     use super::*;
 
     fn list(p: &[&str]) -> AllowList {
-        AllowList {
-            patterns: p.iter().map(|s| s.to_string()).collect(),
-        }
+        AllowList::new(&p.iter().map(|s| s.to_string()).collect::<Vec<_>>(), None)
     }
 
     fn url(u: &str) -> reqwest::Url {

@@ -26,7 +26,11 @@ pub fn parse(provider: Provider, payload: &Payload) -> Result<Vec<ParsedEvent>, 
                         format!(
                             "cannot tell which platform sent this (fields: {}); \
                              set the source's provider explicitly",
-                            fields.keys().collect::<Vec<_>>().join(", ")
+                            fields
+                                .keys()
+                                .map(|k| k.escape_debug().to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
                         ),
                     )
                 })?,

@@ -52,18 +52,19 @@ impl RejectedRequest {
 }
 
 impl RejectedRequest {
-    /// The request as the API shows it: signatures (Alibaba's headers,
-    /// Tencent's `sign`) hidden, since neither is bound to the body and a
-    /// shown one could sign other bodies. Replays use the kept original.
+    /// The request as the API shows it: signatures (in headers, the query
+    /// or the body, whatever its encoding) hidden, since none is bound to
+    /// the body and a shown one could sign other bodies. Replays use the
+    /// kept original.
     pub fn shown(mut self) -> RejectedRequest {
+        use crate::body::redact::{is_signature_header, redact};
         for (name, value) in &mut self.headers {
-            if name.to_ascii_lowercase().contains("signature") {
+            if is_signature_header(name) {
                 *value = "***".to_owned();
             }
         }
-        self.body = self
-            .body
-            .map(|b| crate::providers::tencent::redact_sign(&b));
+        self.query = redact(&self.query);
+        self.body = self.body.map(|b| redact(&b));
         self
     }
 }

@@ -81,7 +81,9 @@ impl Sources {
                 .dns_resolver(Arc::new(guard))
                 .connect_timeout(timeout)
                 .read_timeout(timeout)
-                .redirect(redirect_policy(Arc::clone(&allow), s.proxy.is_some()));
+                .redirect(redirect_policy(Arc::clone(&allow), s.proxy.is_some()))
+                // A signed URL's query must not travel to the next hop.
+                .referer(false);
             // Only the configured proxy: one from HTTP(S)_PROXY would resolve
             // names out of the guard's sight, unchecked.
             b = match &s.proxy {
@@ -151,15 +153,15 @@ enum Target<'a> {
 }
 
 impl SourceClient {
-    /// True when the source's local files go once archived.
-    pub fn deletes_after_archive(&self) -> bool {
-        matches!(
-            self.origin,
+    /// The roots local files are deleted under once archived, if they are.
+    pub fn delete_roots(&self) -> Option<&[std::path::PathBuf]> {
+        match &self.origin {
             Some(Origin::File {
+                roots,
                 delete_after_archive: true,
-                ..
-            })
-        )
+            }) => Some(roots),
+            _ => None,
+        }
     }
 
     /// Starts fetching a file.
@@ -262,6 +264,9 @@ impl SourceClient {
                 parsed.scheme()
             )));
         }
+        if let Some(why) = crate::net::refuse_own_listener(&parsed) {
+            return Err(Failure::permanent(why));
+        }
         if !self.allow.allows(&parsed) {
             return Err(Failure::permanent(format!(
                 "{} is not an allowed host for source {:?} (allow_hosts: {})",
@@ -292,6 +297,8 @@ pub struct Download {
     pub content_type: Option<String>,
     /// What identifies the file served (see [`OriginMark::validator`]).
     pub validator: Option<String>,
+    /// A local file's device and inode.
+    pub file_id: Option<crate::upload::FileId>,
     body: Body,
 }
 
@@ -340,6 +347,7 @@ impl Download {
             md5: mark.md5.clone(),
             content_type: None,
             validator: mark.validator.clone(),
+            file_id: mark.file_id,
             body: Body::Done,
         }
     }
@@ -348,6 +356,7 @@ impl Download {
     pub fn mark(&self) -> OriginMark {
         OriginMark {
             validator: self.validator.clone(),
+            file_id: self.file_id,
             size: self.content_length,
             md5: self.md5.clone(),
         }

@@ -293,6 +293,8 @@ impl Store {
 }
 
 /// An object being written, hashed as it is.
+// One exists per transfer in flight: its size is of no consequence.
+#[allow(clippy::large_enum_variant)]
 pub enum Upload {
     Fs(fs::FsUpload, Hasher),
     S3(s3::S3Upload),

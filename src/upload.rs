@@ -51,4 +51,15 @@ pub struct OriginMark {
     pub size: Option<u64>,
     /// The MD5 announced for the whole file, hex.
     pub md5: Option<String>,
+    /// A local file's device and inode, as opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file_id: Option<FileId>,
+}
+
+/// A local file's identity: what a deletion checks it still has, so that
+/// only the very file archived is ever deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
 }

@@ -39,6 +39,18 @@ fn the_unit_passes_systemd_analyze_verify() {
 }
 
 #[test]
+fn the_unit_allows_enough_open_files_for_many_connections() {
+    // Every connection holds a descriptor: the usual 1024 ran out at 1,100.
+    let unit = std::fs::read_to_string(UNIT).unwrap();
+    let limit: u64 = unit
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("LimitNOFILE="))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no numeric LimitNOFILE in the unit:\n{unit}"));
+    assert!(limit >= 65536, "LimitNOFILE={limit}");
+}
+
+#[test]
 fn the_unit_rates_ok_or_better_in_systemd_analyze_security() {
     let out = Command::new("systemd-analyze")
         .args(["security", "--offline=yes", UNIT])

@@ -176,6 +176,24 @@ impl SourceConfig {
             .filter(|t| !t.is_empty())
     }
 
+    /// What `check-config` warns about this source: one without a token
+    /// takes callbacks from any program on this machine.
+    pub fn warning(&self) -> Option<String> {
+        if self.accepted_tokens().next().is_some() {
+            return None;
+        }
+        let guard = if self.auth_mode() == AuthMode::Signature {
+            "only its platform signature"
+        } else {
+            "no credential: any program on this machine may post to it (browsers and proxies \
+             are refused with 403)"
+        };
+        Some(format!(
+            "source {:?} has no token, so it takes callbacks with {guard}; set sources.token",
+            self.name
+        ))
+    }
+
     /// Checks source `i` (named `sources[i]` in errors); a source without a
     /// token is refused unless only this machine can reach `listen`.
     pub fn validate(&self, i: usize, listen: SocketAddr) -> Result<(), ConfigError> {

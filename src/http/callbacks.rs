@@ -13,11 +13,12 @@ use super::{ApiError, AppState};
 use crate::body::{self, BodyError, Encoding};
 use crate::config::{AuthMode, SourceConfig};
 use crate::event::Event;
-use crate::providers::{self, tencent, Provider};
+use crate::providers::{self, Provider};
 use crate::rejected::RejectedRequest;
 use crate::time::Timestamp;
 
 mod auth;
+mod open;
 use auth::{check_signature, check_token};
 
 /// The header that may carry a source's token instead of the query.
@@ -51,6 +52,7 @@ pub async fn receive(
         200 => "ok",
         400 => "rejected",
         401 => "unauthorized",
+        403 => "forbidden",
         404 => "unknown_source",
         408 => "timeout",
         413 => "too_large",
@@ -80,6 +82,7 @@ async fn receive_inner(
             format!("no source named {source_name:?} is configured"),
         )
     })?;
+    open::check_local_caller(req, source)?;
     let query: Vec<(String, String)> =
         serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
     let mode = source.auth_mode();
@@ -184,17 +187,10 @@ impl Arrived<'_> {
         } else {
             String::from_utf8_lossy(self.body).into_owned()
         };
-        // Tencent's signature is not bound to its body: never kept to be shown.
-        let shown = |p: &crate::event::ParsedEvent| match p.provider {
-            Provider::Tencent => tencent::redact_sign(&raw),
-            _ => raw.clone(),
-        };
+        let raw = body::redact::redact(&raw);
         Ok(parsed
             .into_iter()
-            .map(|p| {
-                let raw = shown(&p);
-                p.into_event(&source.name, received_at, &raw)
-            })
+            .map(|p| p.into_event(&source.name, received_at, &raw))
             .collect())
     }
 }

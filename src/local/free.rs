@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use super::unlink::{unlink_under, Expected, Kept};
 use super::{closed_files, Sweep};
 use crate::db::{DbError, Tree};
 use crate::event::{EventKind, FileFacts, FileInfo, FoundBy, Location, ParsedEvent, Provider};
@@ -64,17 +65,24 @@ pub async fn evict(queue: &Queue, s: &Sweep, min: f64) -> Result<usize, DbError>
             match found_by {
                 Some(FoundBy::Sweep) if age < SWEPT_FILE_AGE => {}
                 Some(_) => {
-                    let expected = (size, Timestamp::from(modified).timestamp_millis());
-                    delete(
+                    let expected = Expected {
+                        size,
+                        modified_ms: Timestamp::from(modified).timestamp_millis(),
+                        file_id: None,
+                    };
+                    let at = (s.roots.as_slice(), path.as_path());
+                    if delete(
                         queue,
                         &s.source,
                         s.provider,
-                        &path,
+                        at,
                         expected,
                         "min_free_percent",
                     )
-                    .await?;
-                    deleted += 1;
+                    .await?
+                    {
+                        deleted += 1;
+                    }
                 }
                 None => {} // not archived (yet): never deleted
             }
@@ -120,63 +128,68 @@ pub(super) fn archived(queue: &Queue, id: &[u8]) -> Result<Option<FoundBy>, DbEr
 /// one archived: its size, and its time as stated when it was announced.
 pub async fn after_archive(
     queue: &Queue,
-    deletes: bool,
+    roots: Option<&[PathBuf]>,
     found_by: FoundBy,
     entry: &crate::catalog::CatalogEntry,
 ) -> Result<(), DbError> {
     let Location::Path(p) = &entry.origin else {
         return Ok(());
     };
-    if !deletes || !p.starts_with('/') || found_by == FoundBy::Sweep {
+    let Some(roots) = roots else { return Ok(()) };
+    if !p.starts_with('/') || found_by == FoundBy::Sweep {
         return Ok(());
     }
     let Some(stated) = entry.file.ended_at else {
         return Ok(()); // never stated: nothing to prove it unchanged by
     };
-    let expected = (entry.size, stated.timestamp_millis());
     let path = PathBuf::from(p);
+    let Some(file_id) = entry.local_file else {
+        // Archived before identities were recorded: nothing proves it the same.
+        tracing::warn!(path = %path.display(), "the archived local file has no recorded identity; kept");
+        return Ok(());
+    };
+    let expected = Expected {
+        size: entry.size,
+        modified_ms: stated.timestamp_millis(),
+        file_id: Some(file_id),
+    };
+    let at = (roots, path.as_path());
     delete(
         queue,
         &entry.source,
         entry.provider,
-        &path,
+        at,
         expected,
         "archive",
     )
-    .await
+    .await?;
+    Ok(())
 }
 
-/// Deletes `path` if it is still the file archived (`expected` size and
-/// modification time, looked at just before), and records it as an event.
+/// Deletes `path`, reached from one of `roots` through real directories
+/// only, if it is still the file archived (`expected`), and records it as
+/// an event; true when it was deleted.
 pub(super) async fn delete(
     queue: &Queue,
     source: &str,
     provider: Provider,
-    path: &Path,
-    expected: (u64, i64),
+    (roots, path): (&[PathBuf], &Path),
+    expected: Expected,
     after: &str,
-) -> Result<(), DbError> {
-    let target = path.to_owned();
-    let removed = tokio::task::spawn_blocking(move || {
-        let meta = std::fs::symlink_metadata(&target).ok()?;
-        let modified = Timestamp::from(meta.modified().ok()?).timestamp_millis();
-        if !meta.is_file() || (meta.len(), modified) != expected {
-            return Some(Err("changed since it was archived; kept".to_owned()));
-        }
-        Some(std::fs::remove_file(&target).map_err(|e| format!("cannot be deleted: {e}")))
-    })
-    .await
-    .ok()
-    .flatten();
+) -> Result<bool, DbError> {
+    let (roots, target) = (roots.to_vec(), path.to_owned());
+    let removed = tokio::task::spawn_blocking(move || unlink_under(&roots, &target, expected))
+        .await
+        .unwrap_or_else(|e| Err(Kept::Refused(format!("cannot be deleted: {e}"))));
     match removed {
-        None => return Ok(()), // gone already
-        Some(Err(why)) => {
+        Err(Kept::Gone) => return Ok(false),
+        Err(Kept::Refused(why)) => {
             tracing::warn!(path = %path.display(), "the archived local file {why}");
-            return Ok(());
+            return Ok(false);
         }
-        Some(Ok(())) => {}
+        Ok(()) => {}
     }
-    let size = expected.0;
+    let size = expected.size;
     tracing::info!(path = %path.display(), "deleted the local file, archived and verified");
     let mut e = ParsedEvent::new(
         provider,
@@ -197,5 +210,5 @@ pub(super) async fn delete(
         now,
     )
     .await?;
-    Ok(())
+    Ok(true)
 }

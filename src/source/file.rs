@@ -65,11 +65,13 @@ fn is_under_a_root(roots: &[PathBuf], real: &Path) -> bool {
 /// Opens a file under the roots for reading.
 pub(super) async fn open(roots: &[PathBuf], requested: &str) -> Result<Download, Failure> {
     let (file, len, validator) = open_blocking(roots, requested).await?;
+    let file_id = file_id(&file);
     Ok(Download {
         content_length: Some(len),
         md5: None,
         content_type: None,
         validator: Some(validator),
+        file_id,
         body: Body::File(FileBody {
             file: tokio::fs::File::from_std(file),
             left: len,
@@ -97,11 +99,23 @@ pub(super) async fn open_from(
         md5: None,
         content_type: None,
         validator: Some(now),
+        file_id: file_id(&file),
         body: Body::File(FileBody {
             file: tokio::fs::File::from_std(file),
             left: len - from,
         }),
     }))
+}
+
+/// The opened file's device and inode: the file a later deletion must
+/// find, whatever its path leads to by then.
+fn file_id(file: &std::fs::File) -> Option<crate::upload::FileId> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata().ok()?;
+    Some(crate::upload::FileId {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    })
 }
 
 async fn open_blocking(

@@ -74,6 +74,7 @@ pub(super) async fn open(client: &Client, url: Url) -> Result<Download, Failure>
         md5,
         content_type,
         validator: get.validator.clone(),
+        file_id: None,
         body: Body::Http(Resuming::new(get, response, total)),
     })
 }
@@ -125,6 +126,7 @@ pub(super) async fn open_from(
         md5: mark.md5.clone(),
         content_type,
         validator: get.validator.clone(),
+        file_id: None,
         body: Body::Http(Resuming::starting_at(get, response, from, mark.size)),
     }))
 }

@@ -51,6 +51,7 @@ pub(super) async fn open(
         md5,
         content_type: out.content_type.clone(),
         validator: get.etag.clone(),
+        file_id: None,
         body: Body::S3(Resuming::new(get, out.body, total)),
     })
 }
@@ -92,6 +93,7 @@ pub(super) async fn open_from(
         md5: mark.md5.clone(),
         content_type: out.content_type.clone(),
         validator: get.etag.clone(),
+        file_id: None,
         body: Body::S3(Resuming::starting_at(get, out.body, from, mark.size)),
     }))
 }

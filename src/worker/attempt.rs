@@ -74,6 +74,7 @@ pub(super) async fn transfer(
         session: event.session.clone(),
         parts: Vec::new(),
         instance_id: Some(ctx.instance_id.clone()),
+        local_file: download.file_id,
     };
     let mut metadata = facts.metadata();
     metadata.insert("sha256".to_owned(), digests.sha256.clone());

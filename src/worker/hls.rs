@@ -179,6 +179,8 @@ pub(super) async fn transfer(
         session: event.session.clone(),
         parts,
         instance_id: Some(ctx.instance_id.clone()),
+        // An HLS recording's files are never deleted.
+        local_file: None,
     };
     let sidecar = Bytes::from(serde_json::to_vec_pretty(&entry).unwrap_or_default());
     match finish(upload, beat, facts, &d, sidecar).await {

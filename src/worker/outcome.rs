@@ -196,13 +196,12 @@ pub(super) async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<
             // Verified and catalogued, durably: a local copy may go now.
             // (An HLS recording's files stay together: none is deleted,
             // nor a segment its server may still be serving live.)
-            let deletes = entry.parts.is_empty()
-                && entry.file.playlist.is_none()
-                && ctx
-                    .sources
-                    .get(&job.source)
-                    .is_some_and(|s| s.deletes_after_archive());
-            let local = crate::local::after_archive(&ctx.queue, deletes, job.found_by, &entry);
+            let roots = ctx
+                .sources
+                .get(&job.source)
+                .and_then(|s| s.delete_roots())
+                .filter(|_| entry.parts.is_empty() && entry.file.playlist.is_none());
+            let local = crate::local::after_archive(&ctx.queue, roots, job.found_by, &entry);
             if let Err(e) = local.await {
                 tracing::warn!(error = %e, "cannot record the local file's deletion");
             }

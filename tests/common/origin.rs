@@ -151,6 +151,8 @@ struct State {
     redirects: HashMap<String, String>,
     /// Request log: (path, range start).
     requests: Vec<(String, u64)>,
+    /// Request heads as received: (path, head text).
+    heads: Vec<(String, String)>,
     /// path → body bytes written to clients.
     served: HashMap<String, u64>,
 }
@@ -220,6 +222,18 @@ impl Origin {
             .unwrap_or(0)
     }
 
+    /// The heads (request line and headers) of the requests for `path`.
+    pub fn request_heads(&self, path: &str) -> Vec<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .heads
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, h)| h.clone())
+            .collect()
+    }
+
     /// Requests seen for `path`, with the byte each started at.
     pub fn requests(&self, path: &str) -> Vec<u64> {
         self.state
@@ -277,6 +291,7 @@ async fn serve(mut sock: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result
     let redirect = {
         let mut st = state.lock().unwrap();
         st.requests.push((path.clone(), range_start.unwrap_or(0)));
+        st.heads.push((path.clone(), text.clone()));
         st.redirects.get(&path).cloned()
     };
     if let Some(to) = redirect {

@@ -106,14 +106,47 @@ async fn stream(path: &std::path::Path, entry: &CatalogEntry) -> Result<HttpResp
             Err(e) => Some((Err(e), f)),
         }
     });
-    let name = entry.origin.file_name().replace('"', "");
     Ok(HttpResponse::Ok()
         .content_type(content_type(entry.origin.extension().as_deref()))
         .insert_header((
             "content-disposition",
-            format!("inline; filename=\"{name}\""),
+            content_disposition(entry.origin.file_name()),
         ))
+        // The type is ours to say: a browser must not guess HTML from the bytes.
+        .insert_header(("x-content-type-options", "nosniff"))
         .body(actix_web::body::SizedStream::new(len, Box::pin(body))))
+}
+
+/// RFC 5987's attr-char: what `filename*` may carry unencoded.
+const ATTR_CHAR: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// `Content-Disposition` for a file called `name` (RFC 6266): the name
+/// exactly in `filename*`, and an ASCII fallback for old clients with every
+/// character a quoted string cannot hold safely replaced by `_`. Whatever the
+/// name holds (control characters, quotes, non-ASCII), the value is visible
+/// ASCII, so the header is always well-formed.
+fn content_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| match c {
+            ' '..='~' if !matches!(c, '"' | '\\' | '%') => c,
+            _ => '_',
+        })
+        .collect();
+    let exact = percent_encoding::utf8_percent_encode(name, ATTR_CHAR);
+    format!("inline; filename=\"{fallback}\"; filename*=UTF-8''{exact}")
 }
 
 /// What a browser should take a file for, by its extension.
@@ -127,5 +160,27 @@ fn content_type(ext: Option<&str>) -> &'static str {
         Some("png") => "image/png",
         Some("webp") => "image/webp",
         _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_file_name_gives_a_well_formed_disposition() {
+        assert_eq!(
+            content_disposition("a b.flv"),
+            "inline; filename=\"a b.flv\"; filename*=UTF-8''a%20b.flv"
+        );
+        let hostile = "x\r\nSet-Cookie: a=1\"; \u{7f}\u{e9}.flv";
+        let v = content_disposition(hostile);
+        assert!(v.bytes().all(|b| (0x20..0x7f).contains(&b)), "{v}");
+        assert!(actix_web::http::header::HeaderValue::from_str(&v).is_ok());
+        assert_eq!(
+            v,
+            "inline; filename=\"x__Set-Cookie: a=1_; __.flv\"; \
+             filename*=UTF-8''x%0D%0ASet-Cookie%3A%20a%3D1%22%3B%20%7F%C3%A9.flv"
+        );
     }
 }
