@@ -44,8 +44,7 @@ pub fn run(defaults: bool, mut config: Config) -> Result<(), Box<dyn std::error:
         config.api.token = crate::config::Secret::new(token);
         tracing::info!(
             file = %file.display(),
-            "no [api] token set: the API and the UI take the token kept in {}",
-            file.display()
+            "no [api] token set: the API and the UI take the one kept in the state directory"
         );
     }
     let config = Arc::new(config);

@@ -91,7 +91,12 @@ impl ResponseError for ApiError {
         if let Some(extra) = &self.extra {
             body.extend(extra.clone());
         }
-        HttpResponse::build(self.status).json(body)
+        let mut response = HttpResponse::build(self.status);
+        // A 429's wait, where clients and proxies look for it too.
+        if let Some(secs) = body.get("retry_after_secs").and_then(|v| v.as_u64()) {
+            response.insert_header(("retry-after", secs.to_string()));
+        }
+        response.json(body)
     }
 }
 

@@ -241,6 +241,15 @@ async fn login(http: &reqwest::Client, d: &Daemon, token: &str) -> u16 {
         .as_u16()
 }
 
+/// The status of `req`; a 429 must say when to come back.
+async fn status_and_wait(req: reqwest::RequestBuilder) -> u16 {
+    let r = req.send().await.unwrap();
+    if r.status() == 429 {
+        assert!(r.headers().contains_key("retry-after"), "{:?}", r.headers());
+    }
+    r.status().as_u16()
+}
+
 #[tokio::test]
 async fn wrong_tokens_are_slowed_down_per_address_and_logged() {
     let d = Daemon::start("[transfer]\nworkers = 0\n");
@@ -271,16 +280,11 @@ async fn wrong_tokens_are_slowed_down_per_address_and_logged() {
                     wrong += 1;
                 }
             }
-            let status = match path {
-                "/ui/login" => login(http, d, &d.token).await,
-                _ => d
-                    .authed(http.get(d.url(path)))
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16(),
+            let req = match path {
+                "/ui/login" => http.post(d.url(path)).form(&[("token", d.token.as_str())]),
+                _ => d.authed(http.get(d.url(path))),
             };
+            let status = status_and_wait(req).await;
             (wrong, status)
         }
     };
@@ -309,6 +313,7 @@ async fn wrong_tokens_are_slowed_down_per_address_and_logged() {
         compared += 1; // the address had waited long enough: compared
     } else {
         assert_eq!(r.status(), 429);
+        assert!(r.headers().contains_key("retry-after"));
         let body: serde_json::Value = r.json().await.unwrap();
         assert!(body["retry_after_secs"].as_u64().is_some(), "{body}");
     }

@@ -106,6 +106,14 @@ mod tests {
     }
 
     #[test]
+    fn without_options_the_built_in_defaults_name_the_daemon() {
+        let t = Target::find(None, None, Some("given".into())).unwrap();
+        assert_eq!(t.base, "http://127.0.0.1:8080");
+        let file = t.token_file.expect("the default state dir's file");
+        assert_eq!(file, Path::new("var/state/api-token"));
+    }
+
+    #[test]
     fn the_token_comes_from_the_configuration_or_the_state_dir() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");

@@ -47,8 +47,12 @@ pub async fn sign_in(
             } else {
                 "Wrong token."
             };
-            HttpResponse::build(e.status)
-                .content_type("text/html; charset=utf-8")
+            let mut r = HttpResponse::build(e.status);
+            let wait = e.extra.as_ref().and_then(|x| x.get("retry_after_secs"));
+            if let Some(secs) = wait.and_then(|v| v.as_u64()) {
+                r.insert_header(("retry-after", secs.to_string()));
+            }
+            r.content_type("text/html; charset=utf-8")
                 .body(format!("<p>{text} <a href=/ui/login>Again</a></p>"))
         }
     }
