@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use api::{ApiConfig, MIN_REMOTE_TOKEN_LEN};
+pub use api::ApiConfig;
 pub use catalog::CatalogConfig;
 pub use log::{LogConfig, LogFormat};
 pub use notify::{NotifyConfig, NOTIFY_EVENTS};

@@ -7,8 +7,6 @@ mod limits;
 mod ops;
 mod ui;
 
-pub use access::SESSION_COOKIE;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;

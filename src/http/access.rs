@@ -87,7 +87,9 @@ impl Access {
             )]));
             return Err(e);
         }
-        if crate::auth::same_secret(presented.trim(), self.token.expose()) {
+        // The daemon always sets one; an empty one must never match "".
+        if !self.token.is_empty() && crate::auth::same_secret(presented.trim(), self.token.expose())
+        {
             return Ok(());
         }
         self.failures.record(peer, now);
@@ -209,4 +211,55 @@ fn local_caller(req: &HttpRequest) -> bool {
     req.peer_addr().is_some_and(|a| a.ip().is_loopback())
         && loopback_host
         && !FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::test::TestRequest;
+
+    fn access(token: &str) -> Access {
+        Access::new(&ApiConfig {
+            token: Secret::new(token),
+            ..ApiConfig::default()
+        })
+    }
+
+    fn request(authorization: Option<&str>) -> HttpRequest {
+        let mut r = TestRequest::default().peer_addr("127.0.0.1:40000".parse().unwrap());
+        if let Some(h) = authorization {
+            r = r.insert_header(("authorization", h));
+        }
+        r.to_http_request()
+    }
+
+    #[test]
+    fn an_unset_token_matches_nothing_not_even_an_empty_one() {
+        let a = access("");
+        assert!(a.sign_in(&request(None), "").is_err());
+        assert!(a.check(&request(Some("Bearer "))).is_err());
+        assert!(a.check(&request(None)).is_err());
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_read_whatever_its_case_and_nothing_else_opens() {
+        let a = access("right-token-0123456789");
+        for h in [
+            "Bearer right-token-0123456789",
+            "bearer right-token-0123456789",
+            "BEARER  right-token-0123456789 ",
+        ] {
+            assert!(a.check(&request(Some(h))).is_ok(), "{h}");
+        }
+        for h in ["Basic right-token-0123456789", "right-token-0123456789"] {
+            assert!(a.check(&request(Some(h))).is_err(), "{h}");
+        }
+        // Without the opt-in, a loopback peer asking for a loopback host
+        // is nobody in particular.
+        let local = TestRequest::default()
+            .peer_addr("127.0.0.1:40000".parse().unwrap())
+            .insert_header(("host", "127.0.0.1:8080"))
+            .to_http_request();
+        assert!(a.check(&local).is_err());
+    }
 }
