@@ -9,6 +9,9 @@ cd "$(dirname "$0")/.."
 CONNS=${1:-64}
 SECS=${2:-15}
 PORT=${PORT:-18080}
+# The daemon's API is closed without its token (SECURITY.md).
+BENCH_API_TOKEN=bench-api-token-0123456789abcdef
+BENCH_AUTH="authorization: Bearer $BENCH_API_TOKEN"
 bash bench/install-tools.sh >/dev/null
 cargo build --release --quiet
 work=$(mktemp -d)
@@ -16,6 +19,8 @@ trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$wor
 cat > "$work/config.toml" <<TOML
 [server]
 listen = "127.0.0.1:$PORT"
+[api]
+token = "$BENCH_API_TOKEN"
 [state]
 dir = "$work/state"
 [store]
@@ -59,5 +64,5 @@ if [ -n "${PERF:-}" ]; then
   perf report -q -i "$PERF/callbacks.data" --no-children --sort dso,symbol --percent-limit 1 --stdio 2>/dev/null \
     | grep '%' | head -30 > "$PERF/callbacks.txt"
 fi
-events=$(curl -s "http://127.0.0.1:$PORT/api/v1/jobs?limit=1" | head -c 80)
+events=$(curl -s -H "$BENCH_AUTH" "http://127.0.0.1:$PORT/api/v1/jobs?limit=1" | head -c 80)
 echo "state dir after the run: $(du -sh "$work/state" | cut -f1)"

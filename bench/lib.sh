@@ -5,6 +5,9 @@
 
 BENCH_KEY=GK0123456789abcdef01234567
 BENCH_SECRET=0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef
+# The daemon's API is closed without its token (SECURITY.md).
+BENCH_API_TOKEN=bench-api-token-0123456789abcdef
+BENCH_AUTH="authorization: Bearer $BENCH_API_TOKEN"
 GARAGE=bench/.tools/bin/garage
 S3S=bench/.tools/bin/s3s-fs
 
@@ -96,6 +99,8 @@ daemon_config() {
   cat > "$work/config.toml" <<TOML
 [server]
 listen = "127.0.0.1:$API"
+[api]
+token = "$BENCH_API_TOKEN"
 [state]
 dir = "$work/state"
 [store]
@@ -138,10 +143,10 @@ announce() {
 wait_catalog() {
   while :; do
     local n
-    n=$(curl -sf "http://127.0.0.1:$API/api/v1/catalog?limit=1000" | { grep -o '"sha256":"[0-9a-f]\{64\}"' || true; } | wc -l)
+    n=$(curl -sf -H "$BENCH_AUTH" "http://127.0.0.1:$API/api/v1/catalog?limit=1000" | { grep -o '"sha256":"[0-9a-f]\{64\}"' || true; } | wc -l)
     [ "$n" -ge "$1" ] && return 0
-    if curl -sf "http://127.0.0.1:$API/api/v1/jobs?state=failed" | grep -q '"id"'; then
-      echo "a job failed:" >&2; curl -s "http://127.0.0.1:$API/api/v1/jobs?state=failed" >&2; return 1
+    if curl -sf -H "$BENCH_AUTH" "http://127.0.0.1:$API/api/v1/jobs?state=failed" | grep -q '"id"'; then
+      echo "a job failed:" >&2; curl -s -H "$BENCH_AUTH" "http://127.0.0.1:$API/api/v1/jobs?state=failed" >&2; return 1
     fi
     sleep 0.05
   done

@@ -38,7 +38,7 @@ for server in $SERVERS; do
     wait_catalog 1
     t1=$(now)
     [ "$run" = 1 ] && profile_stop
-    got=$(curl -sf "http://127.0.0.1:$API/api/v1/catalog?limit=1" | sed -n 's/.*"sha256":"\([0-9a-f]*\)".*/\1/p')
+    got=$(curl -sf -H "$BENCH_AUTH" "http://127.0.0.1:$API/api/v1/catalog?limit=1" | sed -n 's/.*"sha256":"\([0-9a-f]*\)".*/\1/p')
     [ "$got" = "$want" ] || { echo "sha256 mismatch: $got != $want" >&2; exit 1; }
     d_wall=$(elapsed "$t0" "$t1") d_rss=$(daemon_rss) d_cpu=$(cpu_secs "$daemon") s_cpu0=$(cpu_secs "$s3pid")
     stop_daemon

@@ -1,4 +1,5 @@
-//! The command line: `serve` and `check-config`.
+//! The command line: `serve`, `check-config`, and the admin commands,
+//! which go through the running daemon's API.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -95,15 +96,27 @@ enum Command {
     Completions { shell: clap_complete::Shell },
 }
 
-/// How to reach the daemon's API.
+/// How to reach the daemon's API; what is not given is read from the
+/// daemon's configuration (see [`client::Target`]).
 #[derive(clap::Args, Clone)]
 struct ApiArgs {
-    /// The daemon's address.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    api: String,
-    /// Bearer token, when the daemon sets [api] token.
+    /// The daemon's configuration: its listen address, [api] token, or the
+    /// token it keeps in [state] dir (default: the built-in defaults).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// The daemon's address (default: from the configuration's server.listen).
+    #[arg(long)]
+    api: Option<String>,
+    /// Bearer token (default: [api] token, else <[state] dir>/api-token).
     #[arg(long, env = "RECORDING_ARCHIVER_API_TOKEN", hide_env_values = true)]
     token: Option<String>,
+}
+
+impl ApiArgs {
+    /// The API's address and token, the flags first, then the configuration.
+    fn target(&self) -> Result<client::Target, String> {
+        client::Target::find(self.config.as_deref(), self.api.clone(), self.token.clone())
+    }
 }
 
 #[derive(Subcommand)]
@@ -182,30 +195,21 @@ pub fn main() -> ExitCode {
         }
         Command::Jobs {
             command: JobsCommand::Retry { api, id, .. },
-        } => {
-            let token = api.token.as_deref();
+        } => report(api.target().and_then(|t| {
             let ids = match id {
-                Some(id) => Ok(vec![id]),
-                None => client::get_all(
-                    &api.api,
-                    "/api/v1/jobs",
-                    &[("state", "failed".to_owned())],
-                    token,
-                )
-                .map(|jobs| {
-                    jobs.iter()
-                        .filter_map(|j| j["id"].as_str().map(str::to_owned))
-                        .collect()
-                }),
+                Some(id) => vec![id],
+                None => t
+                    .get_all("/api/v1/jobs", &[("state", "failed".to_owned())])?
+                    .iter()
+                    .filter_map(|j| j["id"].as_str().map(str::to_owned))
+                    .collect(),
             };
-            report(ids.and_then(|ids| {
-                for id in &ids {
-                    client::post(&api.api, &format!("/api/v1/jobs/{id}/retry"), token)?;
-                    println!("queued again: {id}");
-                }
-                Ok(())
-            }))
-        }
+            for id in &ids {
+                t.post(&format!("/api/v1/jobs/{id}/retry"), &[])?;
+                println!("queued again: {id}");
+            }
+            Ok(())
+        })),
         Command::Notifications { command } => notifications::run(command),
         Command::Enqueue {
             api,
@@ -218,16 +222,16 @@ pub fn main() -> ExitCode {
             query.extend(stream.map(|s| ("stream", s)));
             query.extend(app.map(|a| ("app", a)));
             report(
-                client::post_query(&api.api, "/api/v1/enqueue", &query, api.token.as_deref()).map(
-                    |v| {
+                api.target()
+                    .and_then(|t| t.post("/api/v1/enqueue", &query))
+                    .map(|v| {
                         let job = v["jobs"][0].as_str().unwrap_or("-");
                         if v["duplicate"] == true {
                             println!("already known: {file} (job {job})");
                         } else {
                             println!("queued {file} (job {job})");
                         }
-                    },
-                ),
+                    }),
             )
         }
         Command::Streams { api, all, json } => {
@@ -244,12 +248,9 @@ pub fn main() -> ExitCode {
         Command::Rejected {
             command: RejectedCommand::Replay { api, id },
         } => report(
-            client::post(
-                &api.api,
-                &format!("/api/v1/rejected/{id}/replay"),
-                api.token.as_deref(),
-            )
-            .map(|v| println!("replayed {id} as events {}", v["events"])),
+            api.target()
+                .and_then(|t| t.post(&format!("/api/v1/rejected/{id}/replay"), &[]))
+                .map(|v| println!("replayed {id} as events {}", v["events"])),
         ),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
@@ -298,17 +299,19 @@ fn list(
     let mut query = query.to_vec();
     query.push(("limit", "1000".to_owned()));
     report(
-        client::get_all(&api.api, path, &query, api.token.as_deref()).map(|items| {
-            if json {
-                let page = serde_json::json!({"items": items, "next_cursor": null});
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&page).unwrap_or_default()
-                );
-            } else {
-                print!("{}", table(&items));
-            }
-        }),
+        api.target()
+            .and_then(|t| t.get_all(path, &query))
+            .map(|items| {
+                if json {
+                    let page = serde_json::json!({"items": items, "next_cursor": null});
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&page).unwrap_or_default()
+                    );
+                } else {
+                    print!("{}", table(&items));
+                }
+            }),
     )
 }
 

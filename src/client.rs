@@ -1,6 +1,11 @@
-//! The CLI's side of the API: fetch every page, print readable tables.
+//! The CLI's side of the API: find the daemon and its token, fetch every
+//! page, print readable tables.
+
+mod target;
 
 use serde_json::Value;
+
+pub use target::Target;
 
 /// Runs one API call to completion on a small runtime of its own.
 fn block_on<T>(f: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
@@ -44,20 +49,8 @@ async fn call(
     }
 }
 
-/// POSTs to an API path.
-pub fn post(api: &str, path: &str, token: Option<&str>) -> Result<Value, String> {
-    block_on(call(
-        &reqwest::Client::new(),
-        reqwest::Method::POST,
-        api,
-        path,
-        &[],
-        token,
-    ))
-}
-
 /// POSTs to an API path with query parameters.
-pub fn post_query(
+fn post_query(
     api: &str,
     path: &str,
     query: &[(&str, String)],
@@ -74,7 +67,7 @@ pub fn post_query(
 }
 
 /// Fetches every page of a listing.
-pub fn get_all(
+fn get_all(
     api: &str,
     path: &str,
     query: &[(&str, String)],

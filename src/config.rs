@@ -209,13 +209,16 @@ impl Config {
                 ),
             ));
         }
+        self.api
+            .validate(&self.server.listen, self.listens_on_loopback())?;
         if self.api.token.is_empty() && !self.listens_on_loopback() {
             return Err(invalid(
                 "api.token",
                 format!(
                     "server.listen {} is reachable from other machines, so the API (events with \
-                     their signatures, rejected bodies, retry, replay) needs a token: set \
-                     [api] token, or RECORDING_ARCHIVER__API__TOKEN",
+                     their signatures, rejected bodies, retry, replay) needs a token those \
+                     callers are given: set [api] token (at least 16 characters), or \
+                     RECORDING_ARCHIVER__API__TOKEN",
                     self.server.listen
                 ),
             ));

@@ -16,8 +16,7 @@ use crate::store::Store;
 use crate::worker;
 
 /// Runs the daemon until SIGTERM/SIGINT; `defaults` says no `--config` was given.
-pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Error>> {
-    let config = Arc::new(config);
+pub fn run(defaults: bool, mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
     if defaults {
         tracing::info!("no --config given: running on built-in defaults");
     }
@@ -47,7 +46,18 @@ pub fn run(defaults: bool, config: Config) -> Result<(), Box<dyn std::error::Err
             config.state.dir.display()
         )
     })?;
+    // Opened first: its lock keeps a second daemon from making a token too.
     let db = Db::open_with_cache(&config.state.dir, config.state.cache_mb << 20)?;
+    if config.api.token.is_empty() {
+        let file = crate::auth::token_file::path(&config.state.dir);
+        let token = crate::auth::token_file::load_or_create(&config.state.dir)?;
+        config.api.token = crate::config::Secret::new(token);
+        tracing::info!(
+            file = %file.display(),
+            "no [api] token set: the API and the UI take the one kept in the state directory"
+        );
+    }
+    let config = Arc::new(config);
     let queue = Queue::new(db.clone())?
         .with_session_gap(Duration::from_secs(config.state.session_gap_secs));
     let requeued = queue.requeue_running(chrono::Utc::now())?;

@@ -1,13 +1,11 @@
 //! The actix-web application: routes, errors as JSON, the server itself.
 
+mod access;
 mod api;
 mod callbacks;
 mod limits;
 mod ops;
 mod ui;
-
-/// The cookie a browser signed in at `/ui/login` carries the API token in.
-pub const TOKEN_COOKIE: &str = "recording_archiver_token";
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -41,6 +39,8 @@ pub struct AppState {
     pub readiness: ops::Readiness,
     /// Where stream events are told of (`[[notify]]`).
     pub notifier: Arc<crate::notify::Notifier>,
+    /// Who may use the API and the UI.
+    pub access: access::Access,
 }
 
 /// An error answered as `{"code": ..., "message": ...}` with its HTTP status.
@@ -89,7 +89,12 @@ impl ResponseError for ApiError {
         if let Some(extra) = &self.extra {
             body.extend(extra.clone());
         }
-        HttpResponse::build(self.status).json(body)
+        let mut response = HttpResponse::build(self.status);
+        // A 429's wait, where clients and proxies look for it too.
+        if let Some(secs) = body.get("retry_after_secs").and_then(|v| v.as_u64()) {
+            response.insert_header(("retry-after", secs.to_string()));
+        }
+        response.json(body)
     }
 }
 
@@ -168,6 +173,7 @@ pub fn bind(
         rejected_quota,
         readiness: ops::Readiness::default(),
         notifier: Arc::clone(&notifier),
+        access: access::Access::new(&config.api),
     });
     let workers = match config.server.http_workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),

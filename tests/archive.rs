@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::origin::{Content, Fault, FileSpec, Origin};
 use common::s3::{S3Server, ACCESS_KEY, SECRET_KEY};
-use common::{client, fixture, jd_record_done, random_bytes, sha256_hex, Daemon};
+use common::{fixture, jd_record_done, random_bytes, sha256_hex, Daemon};
 use serde_json::{json, Value};
 
 /// Fast retries, so faults resolve within a test.
@@ -388,7 +388,8 @@ async fn a_refusing_origin_fails_clearly_and_a_retry_by_hand_succeeds_once_it_re
     );
 
     // Retrying a job that has not failed is refused.
-    let r = client()
+    let r = d
+        .http()
         .post(d.url("/api/v1/jobs/00/retry"))
         .send()
         .await
@@ -397,7 +398,8 @@ async fn a_refusing_origin_fails_clearly_and_a_retry_by_hand_succeeds_once_it_re
 
     // The origin recovers (its faults are spent); a retry by hand completes it.
     let id = denied["id"].as_str().unwrap();
-    let r = client()
+    let r = d
+        .http()
         .post(d.url(&format!("/api/v1/jobs/{id}/retry")))
         .send()
         .await
@@ -414,7 +416,8 @@ async fn a_refusing_origin_fails_clearly_and_a_retry_by_hand_succeeds_once_it_re
         assert!(start.elapsed() < Duration::from_secs(30), "{job}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let r = client()
+    let r = d
+        .http()
         .post(d.url(&format!("/api/v1/jobs/{id}/retry")))
         .send()
         .await
@@ -518,7 +521,8 @@ async fn the_fs_store_writes_the_file_and_its_sidecar_and_nothing_else() {
     // The CLI lists it: a table by default, the API's JSON with --json.
     let cli = |args: &[&str]| {
         let out = std::process::Command::new(common::binary())
-            .args(["catalog", "list", "--api", &d.base])
+            .args(["catalog", "list", "--api", &d.base, "--config"])
+            .arg(d.dir.join("config.toml"))
             .args(args)
             .output()
             .unwrap();

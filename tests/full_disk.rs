@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::tmpfs::Tmpfs;
-use common::{client, jd_record_done, Daemon};
+use common::{jd_record_done, Daemon};
 use serde_json::Value;
 
 /// Fills the file system holding `dir` to the last byte; returns the filler.
@@ -39,7 +39,7 @@ async fn post(d: &Daemon, i: usize) -> (u16, Value) {
 }
 
 async fn readyz(d: &Daemon) -> (u16, Value) {
-    let r = client().get(d.url("/readyz")).send().await.unwrap();
+    let r = d.http().get(d.url("/readyz")).send().await.unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
 }
 

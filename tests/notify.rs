@@ -286,7 +286,15 @@ async fn a_delivery_that_gave_up_is_listed_and_sent_again_by_hand_and_internal_h
     // The endpoint is back: sent again from the command line.
     let receiver = Receiver::start(dir.path(), port, 0, None);
     let out = Command::new(common::binary())
-        .args(["notifications", "retry", "--all-failed", "--api", &d.base])
+        .args([
+            "notifications",
+            "retry",
+            "--all-failed",
+            "--api",
+            &d.base,
+            "--config",
+        ])
+        .arg(d.dir.join("config.toml"))
         .output()
         .unwrap();
     assert!(
@@ -317,7 +325,9 @@ async fn a_delivery_that_gave_up_is_listed_and_sent_again_by_hand_and_internal_h
             "failed",
             "--api",
             &d.base,
+            "--config",
         ])
+        .arg(d.dir.join("config.toml"))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&listed.stdout);

@@ -333,7 +333,7 @@ async fn unknown_query_values_are_400_not_an_empty_list() {
         "/api/v1/events?strem=typo",
         "/api/v1/streams?live=maybe",
     ] {
-        let r = client().get(d.url(path)).send().await.unwrap();
+        let r = d.http().get(d.url(path)).send().await.unwrap();
         assert_eq!(r.status(), 400, "{path}");
         let v: Value = r.json().await.unwrap();
         assert!(

@@ -425,9 +425,8 @@ async fn an_s3_outage_keeps_the_receiver_ready_and_everything_completes_after() 
     let flood = Flood::new(work.callbacks, &d.base);
     let readings: Arc<Mutex<Vec<Reading>>> = Arc::default();
     let sampler = {
-        let (readings, url) = (Arc::clone(&readings), d.url("/readyz"));
+        let (readings, url, http) = (Arc::clone(&readings), d.url("/readyz"), d.http());
         tokio::spawn(async move {
-            let http = common::client();
             loop {
                 let r = http.get(&url).send().await.unwrap();
                 let status = r.status().as_u16();
@@ -635,7 +634,7 @@ async fn soak_at_200_callbacks_per_second_keeps_memory_and_state_flat() {
         .unwrap_or_else(|_| format!("{}/soak.csv", env!("CARGO_TARGET_TMPDIR")));
     let mut samples: Vec<Sample> = Vec::new();
     let state_dir = dir.path().join("state");
-    let http = common::client();
+    let http = d.http();
     while !generator.is_finished() {
         let text = http
             .get(d.url("/metrics"))

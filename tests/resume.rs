@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use common::origin::{Content, FileSpec, Origin};
 use common::s3::S3Server;
-use common::{client, jd_record_done, Daemon};
+use common::{jd_record_done, Daemon};
 use serde_json::{json, Value};
 
 const MIB: u64 = 1 << 20;
@@ -190,7 +190,8 @@ async fn an_abort_the_store_refuses_is_retried_until_no_upload_is_left() {
 
     origin.put("/r.flv", FileSpec::new(content.clone()));
     let id = failed["id"].as_str().unwrap();
-    let r = client()
+    let r = d
+        .http()
         .post(d.url(&format!("/api/v1/jobs/{id}/retry")))
         .send()
         .await

@@ -457,11 +457,11 @@ async fn download_links_lead_to_the_archived_bytes() {
             .as_str()
             .expect("download_url")
             .to_owned();
-        let r = client
-            .get(d.url(&format!(
+        let r = d
+            .authed(client.get(d.url(&format!(
                 "/api/v1/catalog/{}/download",
                 entry["id"].as_str().unwrap()
-            )))
+            ))))
             .send()
             .await
             .unwrap();

@@ -556,8 +556,11 @@ async fn enqueue_queues_a_local_file_once_through_the_running_daemon() {
     let enqueue = |file: &Path| {
         let out = Command::new(common::binary())
             .args([
-                "enqueue", "--api", &d.base, "--source", "local", "--stream", "cam1", "--file",
+                "enqueue", "--api", &d.base, "--source", "local", "--stream", "cam1",
             ])
+            .arg("--config")
+            .arg(d.dir.join("config.toml"))
+            .arg("--file")
             .arg(file)
             .output()
             .unwrap();

@@ -1,7 +1,8 @@
 //! The web UI in a real browser: Debian's chromium (scripts/test installs
 //! it), driven by playwright from the venv scripts/py-env makes. A run with
 //! archived recordings, a transfer in progress, a failed job and a rejected
-//! callback; each view is loaded and checked, Retry is clicked, and a
+//! callback; the browser signs in with the API token, each view is loaded
+//! and checked, Retry is clicked, the browser signs out, and a
 //! screenshot of each view is taken (into `UI_SCREENSHOTS`, default
 //! target/ui-screenshots; docs/screenshots holds the committed ones).
 
@@ -122,6 +123,7 @@ async fn each_view_shows_the_run_and_retry_requeues_a_failed_job_in_a_real_brows
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui_check.py"))
         .arg(&d.base)
         .arg(&shots)
+        .env("UI_TOKEN", &d.token)
         .output()
         .unwrap();
     assert!(
@@ -131,6 +133,15 @@ async fn each_view_shows_the_run_and_retry_requeues_a_failed_job_in_a_real_brows
     );
     let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
     let text = |k: &str| seen[k].as_str().unwrap_or("").to_owned();
+    // Closed until the browser signs in with the token; closed again once
+    // it signs out with the page's button.
+    assert_eq!(seen["before_sign_in_status"], 401);
+    assert!(
+        text("after_sign_in_url").ends_with("/ui/recordings"),
+        "{seen}"
+    );
+    assert!(text("after_sign_out_url").ends_with("/ui/login"), "{seen}");
+    assert_eq!(seen["after_sign_out_status"], 401);
 
     let streams = text("streams");
     assert!(
@@ -211,13 +222,48 @@ async fn each_view_shows_the_run_and_retry_requeues_a_failed_job_in_a_real_brows
     }
 }
 
-#[tokio::test]
-async fn with_an_api_token_a_browser_signs_in_once_and_carries_it_in_a_cookie() {
-    let d = Daemon::start("[api]\ntoken = \"s3cret-token\"\n");
-    let client = reqwest::Client::builder()
+/// A client that shows redirects instead of following them.
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
+        .unwrap()
+}
+
+/// Signs in at `/ui/login` with `token`; the session cookie's whole
+/// `Set-Cookie` value.
+async fn sign_in(d: &Daemon, token: &str) -> String {
+    let r = no_redirects()
+        .post(d.url("/ui/login"))
+        .form(&[("token", token)])
+        .send()
+        .await
         .unwrap();
+    assert_eq!(r.status(), 303);
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("recording_archiver_session="))
+        .expect("a session cookie")
+}
+
+/// The status of `/ui/jobs` for a browser carrying `cookie` (`name=value`).
+async fn jobs_page_with(d: &Daemon, cookie: &str) -> u16 {
+    no_redirects()
+        .get(d.url("/ui/jobs"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn a_browser_signs_in_for_a_session_that_is_not_the_token_and_signs_out() {
+    let d = Daemon::start("[api]\ntoken = \"s3cret-token\"\n");
+    let client = no_redirects();
     let r = client.get(d.url("/ui/jobs")).send().await.unwrap();
     assert_eq!(r.status(), 401);
     assert!(r.text().await.unwrap().contains("/ui/login"));
@@ -228,19 +274,24 @@ async fn with_an_api_token_a_browser_signs_in_once_and_carries_it_in_a_cookie() 
         .await
         .unwrap();
     assert_eq!(wrong.status(), 401);
-    let r = client
-        .post(d.url("/ui/login"))
-        .form(&[("token", "s3cret-token")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = sign_in(&d, "s3cret-token").await;
     assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax")
+            && cookie.contains("Max-Age=43200"),
         "{cookie}"
     );
     let pair = cookie.split(';').next().unwrap().to_owned();
+    let (_, id) = pair.split_once('=').unwrap();
+    assert!(
+        !id.contains("s3cret-token"),
+        "the token is never the cookie: {pair}"
+    );
+    assert!(id.len() >= 32, "at least 128 random bits: {id}");
+    // The raw token as a cookie, as browsers signed in before sessions
+    // still carry it, opens nothing.
+    let old = "recording_archiver_token=s3cret-token";
+    assert_eq!(jobs_page_with(&d, old).await, 401);
     let r = client
         .get(d.url("/ui/jobs"))
         .header("cookie", &pair)
@@ -248,5 +299,53 @@ async fn with_an_api_token_a_browser_signs_in_once_and_carries_it_in_a_cookie() 
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains("<h1>Jobs</h1>"));
+    let page = r.text().await.unwrap();
+    assert!(page.contains("<h1>Jobs</h1>"));
+    assert!(page.contains("action=/ui/logout"), "a sign-out button");
+    // A sign-out another site's page asks for is refused.
+    let r = client
+        .post(d.url("/ui/logout"))
+        .header("cookie", &pair)
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    assert_eq!(jobs_page_with(&d, &pair).await, 200);
+    let r = client
+        .post(d.url("/ui/logout"))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/ui/login");
+    let cleared = r.headers()["set-cookie"].to_str().unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert_eq!(jobs_page_with(&d, &pair).await, 401, "signed out");
+    let r = client
+        .get(d.url("/api/v1/jobs"))
+        .header("cookie", &pair)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401, "nor does it open the API");
+}
+
+#[tokio::test]
+async fn an_expired_session_is_refused() {
+    let d = Daemon::start("[api]\nui_session_secs = 3\n");
+    let cookie = sign_in(&d, &d.token).await;
+    assert!(cookie.contains("Max-Age=3"), "{cookie}");
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    assert_eq!(jobs_page_with(&d, &pair).await, 200);
+    // The daemon's own clock ends it, whatever the browser keeps.
+    let start = Instant::now();
+    while jobs_page_with(&d, &pair).await != 401 {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "a 3 s session still open after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -1,11 +1,13 @@
 """Drives the web UI in Debian's chromium (playwright only steers it):
-loads each view, checks what it shows, clicks Retry on the failed job, and
-takes a screenshot of each view. Prints one JSON object of what it saw.
+signs in with the API token (the environment's UI_TOKEN), loads each view,
+checks what it shows, clicks Retry on the failed job, takes a screenshot of
+each view, and signs out. Prints one JSON object of what it saw.
 
-    ui_check.py BASE_URL SCREENSHOT_DIR
+    UI_TOKEN=... ui_check.py BASE_URL SCREENSHOT_DIR
 """
 
 import json
+import os
 import sys
 
 from playwright.sync_api import sync_playwright
@@ -19,6 +21,13 @@ with sync_playwright() as p:
     page = browser.new_context(
         viewport={"width": 1280, "height": 860}, timezone_id="Asia/Shanghai", locale="en-GB"
     ).new_page()
+
+    seen["before_sign_in_status"] = page.goto(f"{base}/ui/streams").status
+    page.goto(f"{base}/ui/login")
+    page.fill("input[name=token]", os.environ["UI_TOKEN"])
+    page.locator("button", has_text="Sign in").click()
+    page.wait_for_load_state()
+    seen["after_sign_in_url"] = page.url
 
     page.goto(f"{base}/ui/streams")
     seen["streams"] = page.inner_text("main")
@@ -49,6 +58,11 @@ with sync_playwright() as p:
     seen["rejected"] = page.inner_text("main")
     seen["replay_buttons"] = page.locator("button", has_text="Replay").count()
     page.screenshot(path=f"{shots}/ui-rejected.png", full_page=True)
+
+    page.locator("button", has_text="Sign out").click()
+    page.wait_for_load_state()
+    seen["after_sign_out_url"] = page.url
+    seen["after_sign_out_status"] = page.goto(f"{base}/ui/jobs").status
     browser.close()
 
 print(json.dumps(seen))

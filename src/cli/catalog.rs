@@ -84,7 +84,7 @@ pub(super) fn run(command: CatalogCommand) -> ExitCode {
 
 fn export(api: &ApiArgs, output: Option<PathBuf>) -> Result<(), String> {
     let query = [("limit", "1000".to_owned())];
-    let items = client::get_all(&api.api, "/api/v1/catalog", &query, api.token.as_deref())?;
+    let items = api.target()?.get_all("/api/v1/catalog", &query)?;
     let mut out: Box<dyn Write> = match &output {
         Some(p) => Box::new(
             std::fs::File::create(p).map_err(|e| format!("cannot create {}: {e}", p.display()))?,

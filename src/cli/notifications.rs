@@ -40,35 +40,21 @@ pub(super) fn run(command: NotificationsCommand) -> ExitCode {
             let query: Vec<(&str, String)> = state.map(|s| ("state", s)).into_iter().collect();
             list(&api, "/api/v1/notifications", &query, json, table)
         }
-        NotificationsCommand::Retry { api, id, .. } => {
-            let token = api.token.as_deref();
+        NotificationsCommand::Retry { api, id, .. } => report(api.target().and_then(|t| {
             let ids = match id {
-                Some(id) => Ok(vec![id]),
-                None => client::get_all(
-                    &api.api,
-                    "/api/v1/notifications",
-                    &[("state", "failed".to_owned())],
-                    token,
-                )
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(|j| j["id"].as_str().map(str::to_owned))
-                        .collect()
-                }),
+                Some(id) => vec![id],
+                None => t
+                    .get_all("/api/v1/notifications", &[("state", "failed".to_owned())])?
+                    .iter()
+                    .filter_map(|j| j["id"].as_str().map(str::to_owned))
+                    .collect(),
             };
-            report(ids.and_then(|ids| {
-                for id in &ids {
-                    client::post(
-                        &api.api,
-                        &format!("/api/v1/notifications/{id}/retry"),
-                        token,
-                    )?;
-                    println!("queued again: {id}");
-                }
-                Ok(())
-            }))
-        }
+            for id in &ids {
+                t.post(&format!("/api/v1/notifications/{id}/retry"), &[])?;
+                println!("queued again: {id}");
+            }
+            Ok(())
+        })),
     }
 }
 

@@ -18,7 +18,7 @@ use crate::id::{EntryId, JobId, RejectedId};
 use crate::queue::JobState;
 use crate::{catalog, ingest, rejected, stream};
 
-pub use extract::{bears_token, local_caller, Authorized, Listing};
+pub use extract::{cross_site, Authorized, Listing};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/events", web::get().to(events))

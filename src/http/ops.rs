@@ -12,22 +12,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(metrics));
 }
 
-/// Whether the caller may see more than a status code: from this machine
-/// (no reverse proxy between), or with the API's bearer token.
-fn shows_details(req: &HttpRequest, state: &super::AppState) -> bool {
-    let token = state.config.api.token.expose();
-    super::api::local_caller(req) || (!token.is_empty() && super::api::bears_token(req, token))
-}
-
-/// Prometheus text format, for callers [`shows_details`] admits; others
-/// get a bare 403.
+/// Prometheus text format, for callers the API admits (401 or 429 for
+/// others): it names sources, streams' counts and failures.
 async fn metrics(
     req: HttpRequest,
     state: web::Data<super::AppState>,
 ) -> Result<HttpResponse, super::ApiError> {
-    if !shows_details(&req, &state) {
-        return Ok(HttpResponse::Forbidden().finish());
-    }
+    state.access.check(&req)?;
     let queue = state.queue.clone();
     let q = web::block(move || queue.gauges(chrono::Utc::now()))
         .await
@@ -93,8 +84,8 @@ where
 /// out an S3 outage, and nginx-rtmp and SRS never retry a hook). The archive
 /// store's condition is in the body (`store.ok`, `store.reason`) and in
 /// `archive_store_up`. A state store that cannot write answers 503. The
-/// body is for callers [`shows_details`] admits; a load balancer elsewhere
-/// gets the status code alone.
+/// body is for callers the API admits; anyone else (a load balancer) gets
+/// the status code alone.
 async fn readyz(req: HttpRequest, state: web::Data<super::AppState>) -> HttpResponse {
     let db = state.db.clone();
     let writable = cached(&state.readiness.state, async move {
@@ -124,7 +115,7 @@ async fn readyz(req: HttpRequest, state: web::Data<super::AppState>) -> HttpResp
         (None, Ok(())) => json!({"ok": true}),
         (None, Err(reason)) => json!({"ok": false, "reason": reason}),
     };
-    if !shows_details(&req, &state) {
+    if state.access.check(&req).is_err() {
         return match writable {
             Ok(()) => HttpResponse::Ok().finish(),
             Err(_) => HttpResponse::ServiceUnavailable().finish(),

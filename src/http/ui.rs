@@ -1,6 +1,6 @@
 //! `/ui/`: pages people read, server-rendered from the same records the API
-//! serves, under the same rules (this machine only, or the `[api] token`,
-//! which a browser presents as a cookie set at `/ui/login`). Reading needs
+//! serves, under the same rules (the `[api] token`, which a browser
+//! presents once at `/ui/login` for a session; see `http::access`). Reading needs
 //! no JavaScript; a line of it shows times in the viewer's time zone. The
 //! jobs page reloads itself while transfers run. Retry and Replay are
 //! forms that post back here.
@@ -35,7 +35,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/rejected", web::get().to(rejected_page))
         .route("/rejected/{id}/replay", web::post().to(replay))
         .route("/login", web::get().to(login::form))
-        .route("/login", web::post().to(login::sign_in));
+        .route("/login", web::post().to(login::sign_in))
+        .route("/logout", web::post().to(login::sign_out));
 }
 
 fn all(limit: usize) -> PageRequest {

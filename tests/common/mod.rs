@@ -79,6 +79,8 @@ pub struct Daemon {
     pub base: String,
     pub dir: PathBuf,
     pub logs: Arc<Mutex<Vec<String>>>,
+    /// The API token: `[api] token` of its config, else the one it generated.
+    pub token: String,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -121,8 +123,13 @@ impl Daemon {
     /// [`Daemon::start_with_env`], the daemon run by `wrapper` (a command
     /// and its arguments, such as `strace -f -o ...`), if not empty.
     pub fn start_under(dir: &Path, extra: &str, env: &[(&str, &str)], wrapper: &[&str]) -> Daemon {
+        Daemon::start_config(dir, &config_text(dir, extra), env, wrapper)
+    }
+
+    /// Starts on `dir` with `text` as its whole config (`dir/config.toml`).
+    pub fn start_config(dir: &Path, text: &str, env: &[(&str, &str)], wrapper: &[&str]) -> Daemon {
         let config = dir.join("config.toml");
-        std::fs::write(&config, config_text(dir, extra)).expect("write config");
+        std::fs::write(&config, text).expect("write config");
         let mut command = match wrapper.split_first() {
             Some((program, args)) => {
                 let mut c = Command::new(program);
@@ -164,13 +171,35 @@ impl Daemon {
                 );
             }
         };
+        let token = api_token(&config, env);
         Daemon {
             child,
             base: format!("http://{addr}"),
             dir: dir.to_owned(),
             logs,
+            token,
             _temp: None,
         }
+    }
+
+    /// A client that presents the API token with every request.
+    pub fn http(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let bearer = format!("Bearer {}", self.token);
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            bearer.parse().expect("a header value"),
+        );
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .default_headers(headers)
+            .build()
+            .expect("client")
+    }
+
+    /// `req` with the API token.
+    pub fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        req.bearer_auth(&self.token)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -232,7 +261,7 @@ impl Daemon {
 
     /// GET a JSON API path, expecting 200.
     pub async fn get_json(&self, path: &str) -> Value {
-        let r = client().get(self.url(path)).send().await.expect("GET");
+        let r = self.http().get(self.url(path)).send().await.expect("GET");
         let status = r.status();
         let body: Value = r.json().await.expect("JSON body");
         assert_eq!(status, 200, "GET {path}: {body}");
@@ -241,7 +270,7 @@ impl Daemon {
 
     /// A GET's body as text, whatever the status (metrics, errors).
     pub async fn get_text(&self, path: &str) -> String {
-        let r = client().get(self.url(path)).send().await.expect("GET");
+        let r = self.http().get(self.url(path)).send().await.expect("GET");
         r.text().await.expect("a body")
     }
 
@@ -292,6 +321,39 @@ impl Drop for Daemon {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The token a daemon started on `config` (with `env`) uses: `[api] token`
+/// (the environment's override first), else the one it keeps in
+/// `<[state] dir>/api-token`, which exists once it listens.
+pub fn api_token(config: &Path, env: &[(&str, &str)]) -> String {
+    if let Some((_, t)) = env
+        .iter()
+        .find(|(k, _)| *k == "RECORDING_ARCHIVER__API__TOKEN")
+    {
+        return (*t).to_owned();
+    }
+    let text = std::fs::read_to_string(config).expect("the config");
+    let table: toml::Table = toml::from_str(&text).expect("the config is TOML");
+    if let Some(t) = table
+        .get("api")
+        .and_then(|a| a.get("token"))
+        .and_then(|t| t.as_str())
+        .filter(|t| !t.is_empty())
+    {
+        return t.to_owned();
+    }
+    let state = table
+        .get("state")
+        .and_then(|s| s.get("dir"))
+        .and_then(|d| d.as_str())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("var/state"));
+    let file = state.join("api-token");
+    std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("the generated token {}: {e}", file.display()))
+        .trim()
+        .to_owned()
 }
 
 /// A JD v1.1 record_done callback announcing `url` for `stream`.

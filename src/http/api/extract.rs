@@ -16,82 +16,14 @@ use crate::http::{ApiError, AppState};
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
 
-/// Proof that the caller may use the API: with `[api] token` set, a bearer
-/// token is required; without one, only clients on this machine are answered.
+/// Proof that the caller may use the API: see [`crate::http::access`].
 pub struct Authorized;
-
-/// Headers a reverse proxy adds: a request that carries one came from
-/// elsewhere, whatever its peer address says.
-const FORWARDING_HEADERS: [&str; 6] = [
-    "forwarded",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-real-ip",
-    "via",
-];
-
-/// True when the caller is on this machine: a loopback peer, that no
-/// reverse proxy says it forwarded (nginx or Caddy in front also connect
-/// from loopback, on behalf of anyone), asking for a loopback host (a
-/// browser here led by a rebound DNS name asks for that name). A heuristic:
-/// a proxy that adds none of these headers looks local; set `[api] token`
-/// whenever one forwards more than `/callbacks/`.
-pub fn local_caller(req: &HttpRequest) -> bool {
-    let headers = req.headers();
-    let host = headers
-        .get("host")
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("");
-    let host = match host.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    };
-    let loopback_host = host.eq_ignore_ascii_case("localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    req.peer_addr().is_some_and(|a| a.ip().is_loopback())
-        && loopback_host
-        && !FORWARDING_HEADERS.iter().any(|h| headers.contains_key(*h))
-}
-
-/// True when the request carries `Authorization: Bearer <token>`, or (a
-/// browser signed in at `/ui/login`) the token's cookie.
-pub fn bears_token(req: &HttpRequest, token: &str) -> bool {
-    let presented = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::to_owned)
-        .or_else(|| cookie(req, crate::http::TOKEN_COOKIE))
-        .unwrap_or_default();
-    crate::auth::same_secret(presented.trim(), token)
-}
-
-/// The value of the cookie `name`, percent-decoded.
-fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
-    req.headers()
-        .get_all("cookie")
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| {
-            percent_encoding::percent_decode_str(v)
-                .decode_utf8_lossy()
-                .into_owned()
-        })
-}
 
 /// True for a request a page of another site made the browser send (a
 /// form posted cross-site): its `Origin` names another host, or the
 /// browser says so (`Sec-Fetch-Site`). Such a request carries the
 /// browser's cookie, and comes from this machine when the browser does.
-fn cross_site(req: &HttpRequest) -> bool {
+pub fn cross_site(req: &HttpRequest) -> bool {
     let header = |n: &str| req.headers().get(n).and_then(|v| v.to_str().ok());
     match header("sec-fetch-site") {
         Some("cross-site" | "same-site") => return true,
@@ -130,7 +62,6 @@ fn authorize(req: &HttpRequest) -> Result<Authorized, ApiError> {
             "no app state",
         )
     })?;
-    let token = &state.config.api.token;
     let reads = matches!(
         *req.method(),
         actix_web::http::Method::GET | actix_web::http::Method::HEAD
@@ -142,25 +73,8 @@ fn authorize(req: &HttpRequest) -> Result<Authorized, ApiError> {
             "a change asked for by another site's page is refused",
         ));
     }
-    if token.is_empty() {
-        return if local_caller(req) {
-            Ok(Authorized)
-        } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "the API answers only clients on this machine (not through a reverse proxy) \
-                 unless [api] token is set",
-            ))
-        };
-    }
-    if bears_token(req, token.expose()) {
-        Ok(Authorized)
-    } else {
-        Err(ApiError::unauthorized(
-            "this API needs Authorization: Bearer <[api] token> (a browser: sign in at /ui/login)",
-        ))
-    }
+    state.access.check(req)?;
+    Ok(Authorized)
 }
 
 impl FromRequest for Authorized {

@@ -1,12 +1,13 @@
-//! `/ui/login`: a browser presents the `[api] token` once, and carries it
-//! in a cookie from then on (HttpOnly, SameSite=Lax).
+//! `/ui/login` and `/ui/logout`: a browser presents the API token once and
+//! gets a session (a random id in an HttpOnly, SameSite=Lax cookie, with an
+//! expiry); the token itself never becomes the cookie.
 
-use actix_web::{web, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use super::page::page;
-use super::urlencode;
-use crate::http::{AppState, TOKEN_COOKIE};
+use crate::http::AppState;
 
 pub async fn form() -> HttpResponse {
     page(
@@ -14,7 +15,9 @@ pub async fn form() -> HttpResponse {
         "",
         "<form method=post action=/ui/login><label>API token \
          <input type=password name=token autofocus></label> <button>Sign in</button></form>\
-         <p>The <code>[api] token</code> of this daemon, kept in a cookie for this site.</p>",
+         <p>The <code>[api] token</code> of this daemon or, when none is set, the one it keeps \
+         in <code>&lt;[state] dir&gt;/api-token</code>. Signing in lasts \
+         <code>[api] ui_session_secs</code> (12 hours unless set), or until the daemon restarts.</p>",
         None,
     )
 }
@@ -25,32 +28,45 @@ pub struct Login {
 }
 
 pub async fn sign_in(
-    req: actix_web::HttpRequest,
+    req: HttpRequest,
     form: web::Form<Login>,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let token = &state.config.api.token;
-    if token.is_empty() || !crate::auth::same_secret(form.token.trim(), token.expose()) {
-        return HttpResponse::Unauthorized()
-            .content_type("text/html; charset=utf-8")
-            .body("<p>Wrong token. <a href=/ui/login>Again</a></p>");
+    match state.access.sign_in(&req, &form.token) {
+        Ok(cookies) => {
+            let mut r = HttpResponse::SeeOther();
+            r.insert_header(("location", "/ui/"));
+            for c in cookies {
+                r.append_header(("set-cookie", c));
+            }
+            r.finish()
+        }
+        Err(e) => {
+            let text = if e.status == StatusCode::TOO_MANY_REQUESTS {
+                "Too many wrong tokens from this address: wait a few seconds."
+            } else {
+                "Wrong token."
+            };
+            let mut r = HttpResponse::build(e.status);
+            let wait = e.extra.as_ref().and_then(|x| x.get("retry_after_secs"));
+            if let Some(secs) = wait.and_then(|v| v.as_u64()) {
+                r.insert_header(("retry-after", secs.to_string()));
+            }
+            r.content_type("text/html; charset=utf-8")
+                .body(format!("<p>{text} <a href=/ui/login>Again</a></p>"))
+        }
     }
-    // Lax: a link from elsewhere opens a page signed in; changes are
-    // guarded by the cross-site check. Secure once served over HTTPS.
-    let https = req.connection_info().scheme() == "https"
-        || req
-            .headers()
-            .get("x-forwarded-proto")
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+}
+
+/// Ends the browser's session; refused when another site's page asks.
+pub async fn sign_out(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if crate::http::api::cross_site(&req) {
+        return HttpResponse::Forbidden()
+            .content_type("text/html; charset=utf-8")
+            .body("<p>A sign-out asked for by another site's page is refused.</p>");
+    }
     HttpResponse::SeeOther()
-        .insert_header(("location", "/ui/"))
-        .insert_header((
-            "set-cookie",
-            format!(
-                "{TOKEN_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax{}",
-                urlencode(form.token.trim()),
-                if https { "; Secure" } else { "" }
-            ),
-        ))
+        .insert_header(("location", "/ui/login"))
+        .insert_header(("set-cookie", state.access.sign_out(&req)))
         .finish()
 }

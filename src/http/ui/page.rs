@@ -58,7 +58,7 @@ border-bottom:1px solid #e3e3e3;vertical-align:top}th{background:#f4f6f8}\
 code{font-size:12px}pre{white-space:pre-wrap;word-break:break-all;max-height:12em;overflow:auto;\
 background:#f7f7f7;padding:.4em;margin:0}form.inline{display:inline}\
 button{cursor:pointer}video{max-width:360px;max-height:200px}h2{margin-top:1.2em}\
-.filters input{margin-right:.8em}progress{width:12em}";
+.filters input{margin-right:.8em}progress{width:12em}form.logout{display:inline;float:right}";
 
 /// One whole page: the navigation, `body`, and the script that shows times
 /// in the viewer's time zone. `refresh`: reload every that many seconds.
@@ -85,6 +85,12 @@ pub fn page(title: &str, here: &str, body: &str, refresh: Option<u32>) -> HttpRe
     ] {
         let class = if name == here { " class=here" } else { "" };
         let _ = write!(html, "<a href={href}{class}>{name}</a>");
+    }
+    // Every page but the sign-in form is one a signed-in browser sees.
+    if !here.is_empty() {
+        html.push_str(
+            "<form class=logout method=post action=/ui/logout><button>Sign out</button></form>",
+        );
     }
     let _ = write!(
         html,
