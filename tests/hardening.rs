@@ -206,7 +206,8 @@ async fn a_download_named_with_a_control_character_is_well_formed_and_not_sniffe
     assert_eq!(jobs[0]["state"], "done", "{jobs:#?}");
     let catalog = d.all_items("/api/v1/catalog").await;
     let id = catalog[0]["id"].as_str().unwrap();
-    let r = client()
+    let r = d
+        .http()
         .get(d.url(&format!("/api/v1/catalog/{id}/download")))
         .send()
         .await
