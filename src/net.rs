@@ -267,6 +267,12 @@ mod tests {
             "http://[fd00:ec2::254]/x",
             "http://[::ffff:127.0.0.1]/x",
             "http://0.0.0.0/x",
+            "http://100.64.0.1/x", // carrier-grade NAT
+            // 127.0.0.1 as a URL parser also reads it: decimal, hex, octal, short.
+            "http://2130706433/x",
+            "http://0x7f.0.0.1/x",
+            "http://0177.0.0.1/x",
+            "http://127.1/x",
         ] {
             assert!(!list(&["*"]).allows(&url(u)), "{u}");
         }
