@@ -7,9 +7,10 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::nginx::Nginx;
 use common::{client, free_port, Daemon};
 
 /// A source whose files are local (for `POST /api/v1/enqueue`), no workers.
@@ -111,54 +112,14 @@ async fn a_fresh_daemon_makes_a_token_and_answers_nobody_without_it() {
 /// nginx as the docs' and most people's reverse proxy: `location / {
 /// proxy_pass ...; }`, which rewrites Host to the upstream's and adds no
 /// `X-Forwarded-For`.
-struct Nginx {
-    child: Child,
-    base: String,
-}
-
-impl Nginx {
-    fn in_front_of(dir: &Path, daemon: &str) -> Nginx {
-        std::fs::create_dir_all(dir).unwrap();
-        let port = free_port();
-        let upstream = daemon.trim_start_matches("http://");
-        let conf = format!(
-            "daemon off;\nmaster_process off;\nerror_log {dir}/error.log warn;\npid {dir}/nginx.pid;\n\
-             events {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n\
-             proxy_temp_path {dir}/proxy;\n  server {{\n    listen 127.0.0.1:{port};\n\
-             location / {{ proxy_pass http://{upstream}; }}\n  }}\n}}\n",
-            dir = dir.display(),
-        );
-        let path = dir.join("nginx.conf");
-        std::fs::write(&path, conf).unwrap();
-        let child = Command::new("nginx")
-            .arg("-p")
-            .arg(dir)
-            .arg("-c")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("nginx (scripts/test installs it)");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "nginx did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Nginx {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn nginx_in_front_of(dir: &Path, daemon: &str) -> Nginx {
+    let upstream = daemon.trim_start_matches("http://").to_owned();
+    Nginx::start(dir, |port| {
+        format!(
+            "  server {{\n    listen 127.0.0.1:{port};\n\
+             location / {{ proxy_pass http://{upstream}; }}\n  }}"
+        )
+    })
 }
 
 #[tokio::test]
@@ -168,16 +129,16 @@ async fn behind_nginx_the_api_the_ui_and_the_metrics_stay_closed() {
     std::fs::create_dir_all(&rec).unwrap();
     std::fs::write(rec.join("cam1.flv"), b"FLV recording").unwrap();
     let d = Daemon::start_in(dir.path(), &local_source(&rec));
-    let nginx = Nginx::in_front_of(&dir.path().join("nginx"), &d.base);
-    for (path, status) in doors(&nginx.base, &[]).await {
+    let nginx = nginx_in_front_of(&dir.path().join("nginx"), &d.base);
+    for (path, status) in doors(&nginx.base(), &[]).await {
         assert_eq!(status, 401, "{path} through nginx");
     }
     let bearer = format!("Bearer {}", d.token);
-    for (path, status) in doors(&nginx.base, &[("Authorization", &bearer)]).await {
+    for (path, status) in doors(&nginx.base(), &[("Authorization", &bearer)]).await {
         assert_eq!(status, 200, "{path} through nginx with the token");
     }
     let r = client()
-        .get(format!("{}/readyz", nginx.base))
+        .get(format!("{}/readyz", nginx.base()))
         .send()
         .await
         .unwrap();

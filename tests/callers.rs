@@ -7,10 +7,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use common::{client, free_port, jd_record_done, Daemon};
+use common::nginx::Nginx;
+use common::{client, jd_record_done, Daemon};
 
 const SOURCES: &str = "[transfer]\nworkers = 0\n\
     [[sources]]\nname = \"open\"\nprovider = \"auto\"\n\
@@ -119,59 +119,22 @@ async fn a_token_less_source_refuses_web_pages_and_proxies_and_stores_nothing() 
 }
 
 /// nginx with the docs' own block (docs/platforms.md) in front of `upstream`.
-struct Nginx {
-    child: Child,
-    port: u16,
-}
-
-impl Nginx {
-    fn start(dir: &Path, upstream: &str) -> Nginx {
-        std::fs::create_dir_all(dir).unwrap();
-        let port = free_port();
-        let conf = format!(
-            "daemon off;\nmaster_process off;\nerror_log {dir}/error.log warn;\npid {dir}/nginx.pid;\n\
-             events {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n\
-             proxy_temp_path {dir}/proxy;\n  server {{\n    listen 127.0.0.1:{port};\n\
+fn docs_nginx(dir: &Path, upstream: &str) -> Nginx {
+    Nginx::start(dir, |port| {
+        format!(
+            "  server {{\n    listen 127.0.0.1:{port};\n\
              location /callbacks/ {{\n      proxy_pass {upstream};\n\
              proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n\
-             client_max_body_size 64k;\n    }}\n  }}\n}}\n",
-            dir = dir.display(),
-        );
-        let path = dir.join("nginx.conf");
-        std::fs::write(&path, conf).unwrap();
-        let child = Command::new("nginx")
-            .arg("-p")
-            .arg(dir)
-            .arg("-c")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("nginx (scripts/test installs it)");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "nginx did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Nginx { child, port }
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+             client_max_body_size 64k;\n    }}\n  }}"
+        )
+    })
 }
 
 #[tokio::test]
 async fn through_the_docs_nginx_block_only_a_source_with_a_token_is_taken() {
     let d = Daemon::start(SOURCES);
     let dir = tempfile::tempdir().unwrap();
-    let nginx = Nginx::start(dir.path(), &d.base);
+    let nginx = docs_nginx(dir.path(), &d.base);
     let via = |path: &str| format!("http://127.0.0.1:{}/callbacks/{path}", nginx.port);
     let body = jd_record_done("https://cdn.example.com/a.flv", "cam1");
     let r = client()

@@ -8,10 +8,11 @@
 mod common;
 
 use common::free_port;
+use common::nginx::Nginx;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,56 +23,19 @@ use serde_json::{json, Value};
 
 /// nginx balancing over `ports`, round robin; a POST that meets a dead
 /// instance is passed to the next one.
-struct Balancer {
-    child: Child,
-    port: u16,
-}
-
-impl Balancer {
-    fn start(dir: &Path, ports: &[u16]) -> Balancer {
-        std::fs::create_dir_all(dir).unwrap();
-        let port = free_port();
-        let servers: String = ports
-            .iter()
-            .map(|p| format!("    server 127.0.0.1:{p} max_fails=0;\n"))
-            .collect();
-        let conf = format!(
-            "daemon off;\nmaster_process off;\nerror_log {dir}/error.log warn;\npid {dir}/nginx.pid;\n\
-             events {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {dir}/body;\n\
-             proxy_temp_path {dir}/proxy;\n  upstream archivers {{\n{servers}  }}\n\
+fn balancer(dir: &Path, ports: &[u16]) -> Nginx {
+    let servers: String = ports
+        .iter()
+        .map(|p| format!("    server 127.0.0.1:{p} max_fails=0;\n"))
+        .collect();
+    Nginx::start(dir, |port| {
+        format!(
+            "  upstream archivers {{\n{servers}  }}\n\
              server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
              proxy_pass http://archivers;\n      proxy_next_upstream error timeout non_idempotent;\n\
-             proxy_connect_timeout 1s;\n    }}\n  }}\n}}\n",
-            dir = dir.display(),
-        );
-        let path = dir.join("nginx.conf");
-        std::fs::write(&path, conf).unwrap();
-        let child = Command::new("nginx")
-            .arg("-p")
-            .arg(dir)
-            .arg("-c")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("nginx (scripts/test installs it)");
-        let start = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                start.elapsed() < Duration::from_secs(10),
-                "nginx did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Balancer { child, port }
-    }
-}
-
-impl Drop for Balancer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+             proxy_connect_timeout 1s;\n    }}\n  }}"
+        )
+    })
 }
 
 fn config(s3: &S3Server) -> String {
@@ -189,7 +153,7 @@ async fn two_instances_behind_nginx_archive_each_file_once_and_the_manifests_say
     let (pa, pb) = (free_port(), free_port());
     let mut a = instance(&root.path().join("a"), &s3, "a", pa);
     let b = instance(&root.path().join("b"), &s3, "b", pb);
-    let lb = Balancer::start(&root.path().join("nginx"), &[pa, pb]);
+    let lb = balancer(&root.path().join("nginx"), &[pa, pb]);
     let url = Arc::new(format!("http://127.0.0.1:{}/callbacks/jd?token=t", lb.port));
     let client = reqwest::Client::new();
     let mut rng = common::platforms::Lcg(7);

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod delay;
+pub mod nginx;
 pub mod origin;
 pub mod platforms;
 pub mod s3;
