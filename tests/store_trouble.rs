@@ -199,3 +199,25 @@ async fn a_missing_bucket_holds_every_job_until_it_exists_then_all_go_within_a_m
         "{metrics}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_throttling_us_fails_no_recording_and_all_go_when_it_stops() {
+    let s3 = S3Server::start(&["recordings"]).await;
+    // Every request to the store answered 503 SlowDown until the test says.
+    let throttling = common::delay::DelayProxy::throttling(&s3.endpoint).await;
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = s3.store_config_via("recordings", &throttling.endpoint);
+    let d = Daemon::start_in(dir.path(), &config(&store));
+    let files = announce_three(&d, &origin).await;
+    paused_for(&d, "SlowDown", "store: the store is throttling us").await;
+
+    let eased = Instant::now();
+    throttling.stop_refusing();
+    all_archived(&d, &s3, "recordings", &files).await;
+    assert!(
+        eased.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        eased.elapsed()
+    );
+}

@@ -69,7 +69,14 @@ impl DelayProxy {
         DelayProxy::holding(upstream, Duration::ZERO, Hold::Aborts).await
     }
 
-    /// Aborts go through from now on.
+    /// Forwards to `upstream`, answering every request with a 503 and the
+    /// S3 error `SlowDown` (a store throttling us) until
+    /// [`DelayProxy::stop_refusing`].
+    pub async fn throttling(upstream: &str) -> DelayProxy {
+        DelayProxy::holding(upstream, Duration::ZERO, Hold::Everything).await
+    }
+
+    /// Refused requests go through from now on.
     pub fn stop_refusing(&self) {
         self.refusing.store(false, Ordering::SeqCst);
     }
@@ -94,6 +101,8 @@ pub enum Hold {
     Create,
     /// AbortMultipartUpload: `DELETE ...?uploadId=...`, refused, not held.
     Aborts,
+    /// Every request, refused with `503 SlowDown`, not held.
+    Everything,
 }
 
 async fn relay(
@@ -144,13 +153,24 @@ async fn relay(
                 && !request_line.contains("uploadId=")
         }
         Hold::Aborts => request_line.starts_with("DELETE ") && request_line.contains("uploadId="),
+        Hold::Everything => true,
     };
-    if holds && hold == Hold::Aborts {
+    if holds && matches!(hold, Hold::Aborts | Hold::Everything) {
         if refusing.load(Ordering::SeqCst) {
             held.fetch_add(1, Ordering::SeqCst);
-            client
-                .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                .await?;
+            let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\
+                        <Message>Please reduce your request rate.</Message></Error>";
+            let body = if request_line.starts_with("HEAD ") {
+                ""
+            } else {
+                body
+            };
+            let answer = format!(
+                "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/xml\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            client.write_all(answer.as_bytes()).await?;
             return client.shutdown().await;
         }
     } else if holds {
