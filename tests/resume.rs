@@ -345,30 +345,13 @@ async fn an_upload_the_store_completes_after_a_crash_is_taken_as_is_not_copied_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_upload_is_recorded_before_its_first_part_so_a_crash_during_it_leaves_none() {
-    let s3 = S3Server::start(&["recordings"]).await;
     // Every UploadPart reaches the server 3 s late: the daemon dies meanwhile.
-    let slow = common::delay::DelayProxy::holding(
-        &s3.endpoint,
-        Duration::from_secs(3),
-        common::delay::Hold::Parts,
-    )
-    .await;
-    let origin = Origin::start().await;
-    let content = Content::Generated {
-        len: 12 * MIB,
-        seed: 76,
-    };
-    origin.put("/r.flv", FileSpec::new(content.clone()));
-    let dir = tempfile::tempdir().unwrap();
-    let config = proxied_config(&s3.store_config("recordings"));
-    let crashing = config.replace(&s3.endpoint, &slow.endpoint);
-    let mut d = Daemon::start_in(dir.path(), &crashing);
-    announce(&d, &origin.url("/r.flv")).await;
-    kill9_once_held(&mut d, &slow).await;
+    let c = crash_while_held(common::delay::Hold::Parts, 76).await;
+    let (s3, content, dir, config) = (&c.s3, &c.content, &c.dir, &c.config);
     assert_eq!(s3.listed_uploads().len(), 1, "part 1 was on its way");
 
     // Restarted straight to the server: the recorded upload is dealt with.
-    let d = Daemon::start_in(dir.path(), &config);
+    let d = Daemon::start_in(dir.path(), config);
     let entry = catalog_entry(&d).await;
     assert_eq!(entry["sha256"], json!(content.sha256()));
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -382,28 +365,11 @@ async fn an_upload_is_recorded_before_its_first_part_so_a_crash_during_it_leaves
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_crash_before_the_store_answers_a_create_leaves_no_upload_after_the_restart() {
-    let s3 = S3Server::start(&["recordings"]).await;
     // CreateMultipartUpload reaches the server 3 s late: the daemon is
     // killed before it can hear the new upload's id, which the server
     // creates all the same.
-    let slow = common::delay::DelayProxy::holding(
-        &s3.endpoint,
-        Duration::from_secs(3),
-        common::delay::Hold::Create,
-    )
-    .await;
-    let origin = Origin::start().await;
-    let content = Content::Generated {
-        len: 12 * MIB,
-        seed: 78,
-    };
-    origin.put("/r.flv", FileSpec::new(content.clone()));
-    let dir = tempfile::tempdir().unwrap();
-    let config = proxied_config(&s3.store_config("recordings"));
-    let crashing = config.replace(&s3.endpoint, &slow.endpoint);
-    let mut d = Daemon::start_in(dir.path(), &crashing);
-    announce(&d, &origin.url("/r.flv")).await;
-    kill9_once_held(&mut d, &slow).await;
+    let c = crash_while_held(common::delay::Hold::Create, 78).await;
+    let (s3, content, dir, config) = (&c.s3, &c.content, &c.dir, &c.config);
     let start = Instant::now();
     while s3.listed_uploads().is_empty() {
         assert!(
@@ -416,7 +382,7 @@ async fn a_crash_before_the_store_answers_a_create_leaves_no_upload_after_the_re
 
     // Restarted straight to the server: the next attempt aborts the upload
     // no record names before it creates its own, not a sweep a day later.
-    let d = Daemon::start_in(dir.path(), &config);
+    let d = Daemon::start_in(dir.path(), config);
     let entry = catalog_entry(&d).await;
     assert_eq!(entry["sha256"], json!(content.sha256()));
     assert!(
@@ -466,6 +432,43 @@ fn proxied_config(store: &str) -> String {
     format!(
         "[transfer]\nworkers = 1\nretry_initial_secs = 1\nretry_max_secs = 2\npart_size = 5242880\n\n{store}\n[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"t\"\nallow_hosts = [\"127.0.0.1\"]\n"
     )
+}
+
+/// A daemon killed -9 while a proxy holds its first request of `hold`
+/// (3 s late to the server), archiving a 12 MiB file; what a restart needs.
+struct Crashed {
+    s3: S3Server,
+    content: Content,
+    dir: tempfile::TempDir,
+    /// Straight to the server.
+    config: String,
+    _origin: Origin,
+    _proxy: common::delay::DelayProxy,
+}
+
+async fn crash_while_held(hold: common::delay::Hold, seed: u64) -> Crashed {
+    let s3 = S3Server::start(&["recordings"]).await;
+    let slow = common::delay::DelayProxy::holding(&s3.endpoint, Duration::from_secs(3), hold).await;
+    let origin = Origin::start().await;
+    let content = Content::Generated {
+        len: 12 * MIB,
+        seed,
+    };
+    origin.put("/r.flv", FileSpec::new(content.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let config = proxied_config(&s3.store_config("recordings"));
+    let crashing = config.replace(&s3.endpoint, &slow.endpoint);
+    let mut d = Daemon::start_in(dir.path(), &crashing);
+    announce(&d, &origin.url("/r.flv")).await;
+    kill9_once_held(&mut d, &slow).await;
+    Crashed {
+        s3,
+        content,
+        dir,
+        config,
+        _origin: origin,
+        _proxy: slow,
+    }
 }
 
 /// Kills the daemon once the proxy holds its first request.
