@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::{listing_fill, Db, DbError, Order, Page, PageRequest, Tree, Tx, TxError};
 use crate::event::{FileFacts, Location, StreamRef};
 use crate::id::{EntryId, EventId, JobId};
 use crate::providers::Provider;
@@ -71,77 +70,6 @@ impl CatalogEntry {
             .or(self.file.ended_at)
             .unwrap_or(self.archived_at)
     }
-}
-
-/// The stream-index key of an entry: `stream \0 entry id`.
-fn stream_index_key(stream: Option<&str>, entry: &EntryId) -> Vec<u8> {
-    let mut k = stream.unwrap_or("").as_bytes().to_vec();
-    k.push(0);
-    k.extend_from_slice(entry.key());
-    k
-}
-
-/// A fresh id for an entry archived at `at`.
-pub fn new_id(db: &Db, at: &Timestamp) -> Result<EntryId, DbError> {
-    db.new_key(at).map(EntryId)
-}
-
-/// Files `entry` and its stream index in the transaction `tx`.
-pub fn file(tx: &Tx, entry: &CatalogEntry) -> Result<(), TxError> {
-    tx.insert(Tree::Catalog, entry.id.key(), &crate::db::encode(entry))?;
-    tx.insert(
-        Tree::CatalogByStream,
-        &stream_index_key(entry.stream.name.as_deref(), &entry.id),
-        &[],
-    )
-}
-
-/// Whether the catalog holds `id` already, read in `tx`.
-pub fn held(tx: &Tx, id: &EntryId) -> Result<bool, TxError> {
-    Ok(tx.get(Tree::Catalog, id.key())?.is_some())
-}
-
-/// One entry by id.
-pub fn get(db: &Db, id: EntryId) -> Result<Option<CatalogEntry>, DbError> {
-    db.get_json(Tree::Catalog, id.key())
-}
-
-/// Entries newest first; with `stream`, read through the stream index.
-pub fn list(
-    db: &Db,
-    stream: Option<&str>,
-    page: &PageRequest,
-    keep: impl Fn(&CatalogEntry) -> bool,
-) -> Result<Page<CatalogEntry>, DbError> {
-    use std::ops::Bound::{Excluded, Included};
-    let Some(stream) = stream else {
-        return db.list(Tree::Catalog, Order::Descending, page, keep);
-    };
-    let mut prefix = stream.as_bytes().to_vec();
-    prefix.push(0);
-    let end = match &page.after {
-        Some(after) => Excluded([prefix.as_slice(), after].concat()),
-        None => Excluded([prefix.as_slice(), &[0xff]].concat()),
-    };
-    let items = db
-        .scan(
-            Tree::CatalogByStream,
-            Included(prefix.clone()),
-            end,
-            Order::Descending,
-        )
-        .filter_map(|r| {
-            let entry_key = match r {
-                Ok((k, _)) => k[prefix.len()..].to_vec(),
-                Err(e) => return Some(Err(e)),
-            };
-            match db.get_json::<CatalogEntry>(Tree::Catalog, &entry_key) {
-                Ok(Some(e)) => Some(Ok((entry_key, e))),
-                Ok(None) => None,
-                Err(e) => Some(Err(e)),
-            }
-        });
-    listing_fill(items, page.limit, keep)
 }
 
 #[cfg(test)]

@@ -15,17 +15,16 @@ use actix_web::dev::{Server, Service};
 use futures_util::future::Either;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
+use actix_web::{web, HttpResponse, HttpServer, ResponseError};
 use serde_json::json;
 
 use crate::config::Config;
-use crate::db::{Db, DbError};
+use crate::state::{Repo, StateError};
 
 /// Shared by every handler.
 pub struct AppState {
     pub config: Arc<Config>,
-    pub db: Db,
-    pub queue: crate::queue::Queue,
+    pub repo: Repo,
     /// Wakes the workers when a callback queues a job.
     pub wake: Arc<tokio::sync::Notify>,
     /// The archive store, for readiness checks.
@@ -98,8 +97,8 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<DbError> for ApiError {
-    fn from(e: DbError) -> Self {
+impl From<StateError> for ApiError {
+    fn from(e: StateError) -> Self {
         tracing::error!(error = %e, "state store failure");
         // 503, so that a platform retries the callback later.
         ApiError::new(
@@ -144,28 +143,38 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     }));
 }
 
+/// What the HTTP server serves from.
+pub struct App {
+    pub config: Arc<Config>,
+    pub repo: Repo,
+    /// Rejected requests kept per source, at start.
+    pub kept: std::collections::HashMap<String, u64>,
+    pub wake: Arc<tokio::sync::Notify>,
+    pub store: Arc<crate::store::Store>,
+    pub metrics: Arc<crate::metrics::Metrics>,
+    pub notifier: Arc<crate::notify::Notifier>,
+}
+
 /// Binds the listener and builds the server. It serves once awaited, until
 /// its handle stops it (the daemon does, on SIGTERM/SIGINT), and resolves
 /// once the in-flight requests have finished.
-pub fn bind(
-    config: Arc<Config>,
-    db: Db,
-    queue: crate::queue::Queue,
-    wake: Arc<tokio::sync::Notify>,
-    store: Arc<crate::store::Store>,
-    metrics: Arc<crate::metrics::Metrics>,
-    notifier: Arc<crate::notify::Notifier>,
-) -> std::io::Result<Server> {
+pub fn bind(app: App) -> std::io::Result<Server> {
+    let App {
+        config,
+        repo,
+        kept,
+        wake,
+        store,
+        metrics,
+        notifier,
+    } = app;
     let addr: SocketAddr = config
         .listen_addr()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-    let kept =
-        crate::rejected::count_per_source(&db).map_err(|e| std::io::Error::other(e.to_string()))?;
     let rejected_quota = limits::RejectedQuota::new(kept, config.state.max_rejected_per_source);
     let state = web::Data::new(AppState {
         config: Arc::clone(&config),
-        db,
-        queue,
+        repo,
         wake,
         store,
         metrics,
@@ -182,7 +191,7 @@ pub fn bind(
     let (max_header_bytes, max_headers) =
         (config.server.max_header_bytes, config.server.max_headers);
     let server = HttpServer::new(move || {
-        App::new()
+        actix_web::App::new()
             .wrap_fn(move |req, srv| {
                 match header_limits(req.headers(), max_header_bytes, max_headers) {
                     Ok(()) => Either::Left(srv.call(req)),
@@ -237,7 +246,7 @@ fn header_limits(
 /// their jobs, and whether a file was already known.
 pub(crate) fn recorded_answer(
     state: &AppState,
-    recorded: &[crate::ingest::Recorded],
+    recorded: &[crate::state::Recorded],
 ) -> HttpResponse {
     if recorded.iter().any(|r| r.queued_work()) {
         state.wake.notify_waiters();
@@ -258,7 +267,7 @@ mod tests {
 
     #[test]
     fn a_state_store_failure_is_503_so_the_platform_retries() {
-        let e: ApiError = DbError::Transaction("disk full".to_owned()).into();
+        let e: ApiError = StateError::Transaction("disk full".to_owned()).into();
         assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(e.code, "state_unavailable");
         let body = actix_web::body::to_bytes(e.error_response().into_body());

@@ -2,13 +2,13 @@
 //! archives every announced file into storage the team owns.
 
 pub mod auth;
+pub mod background;
 pub mod body;
 pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod daemon;
-pub mod db;
 pub mod digest;
 pub mod event;
 #[doc(hidden)]
@@ -16,7 +16,6 @@ pub mod fuzzing;
 pub mod hls;
 pub mod http;
 pub mod id;
-pub mod ingest;
 pub mod janitor;
 pub mod local;
 pub mod manifest;
@@ -30,6 +29,7 @@ pub mod retention;
 pub mod retry;
 pub mod s3client;
 pub mod source;
+pub mod state;
 pub mod store;
 pub mod stream;
 pub mod time;

@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::background::{Next, Worker};
 use crate::config::{Config, OriginConfig, SourceConfig};
-use crate::db::{DbError, Tree};
 use crate::event::{
     Event, EventKind, FileFacts, FileInfo, FoundBy, Location, ParsedEvent, Provider,
 };
-use crate::queue::{FileIdentity, Queue};
+use crate::queue::{FileIdentity, JobState};
+use crate::state::{Callback, Repo, StateError};
 use crate::time::Timestamp;
 
 mod enqueue;
@@ -123,40 +124,51 @@ pub(crate) fn stat_under(roots: &[PathBuf], p: &str) -> Option<(PathBuf, u64, Sy
     Some((path, meta.len(), meta.modified().ok()?))
 }
 
-/// Runs every sweep at its interval, the first at once (files written
-/// while the daemon was down), until the task is aborted.
-pub async fn run(queue: Queue, sweeps: Vec<Sweep>, wake: Arc<tokio::sync::Notify>) {
-    let mut tasks = tokio::task::JoinSet::new();
-    for s in sweeps {
-        let (queue, wake) = (queue.clone(), Arc::clone(&wake));
-        tasks.spawn(async move {
-            loop {
-                if let Some(min) = s.min_free_percent {
-                    if let Err(e) = evict(&queue, &s, min).await {
-                        tracing::warn!(source = %s.source, error = %e, "freeing disk space failed; trying again later");
-                    }
-                }
-                if !s.sweep {
-                    tokio::time::sleep(s.every).await;
-                    continue;
-                }
-                match sweep_once(&queue, &s).await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        tracing::info!(source = %s.source, files = n, "the sweep found files no callback announced");
-                        wake.notify_waiters();
-                    }
-                    Err(e) => tracing::warn!(source = %s.source, error = %e, "the sweep failed; trying again later"),
-                }
-                tokio::time::sleep(s.every).await;
-            }
-        });
+/// One source's sweep and disk-space keeping, run at its interval, the
+/// first at once (files written while the daemon was down).
+pub struct Sweeper {
+    pub repo: Repo,
+    pub sweep: Sweep,
+    /// Notified when the sweep queued jobs.
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+#[async_trait::async_trait]
+impl Worker for Sweeper {
+    fn name(&self) -> String {
+        format!("sweep of {}", self.sweep.source)
     }
-    while tasks.join_next().await.is_some() {}
+
+    async fn work(&mut self) -> Next {
+        let s = &self.sweep;
+        if let Some(min) = s.min_free_percent {
+            if let Err(e) = evict(&self.repo, s, min).await {
+                tracing::warn!(source = %s.source, error = %e, "freeing disk space failed; trying again later");
+            }
+        }
+        if !s.sweep {
+            return Next::Idle;
+        }
+        match sweep_once(&self.repo, s).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(source = %s.source, files = n, "the sweep found files no callback announced");
+                self.wake.notify_waiters();
+            }
+            Err(e) => {
+                tracing::warn!(source = %s.source, error = %e, "the sweep failed; trying again later")
+            }
+        }
+        Next::Idle
+    }
+
+    async fn wait_for_work(&mut self) {
+        tokio::time::sleep(self.sweep.every).await;
+    }
 }
 
 /// One pass: every closed file no job knows becomes an event and a job.
-pub async fn sweep_once(queue: &Queue, s: &Sweep) -> Result<usize, DbError> {
+pub async fn sweep_once(repo: &Repo, s: &Sweep) -> Result<usize, StateError> {
     let walked = {
         let s = s.clone();
         tokio::task::spawn_blocking(move || closed_files(&s, SystemTime::now()))
@@ -174,13 +186,12 @@ pub async fn sweep_once(queue: &Queue, s: &Sweep) -> Result<usize, DbError> {
             size: None,
             facts: FileFacts::default(),
         };
-        let db = queue.db();
-        let known = db.get(Tree::Dedupe, FileIdentity::of(&s.source, file).as_bytes())?;
-        if let Some(job) = &known {
+        let known = repo.job_for(&FileIdentity::of(&s.source, file)).await?;
+        if let Some((_, job)) = &known {
             // Archived, but a crash came before its deletion: finish it
             // (same path, size and time: the very file archived), unless
             // the sweep itself found it (it may still be open).
-            let by = archived(queue, job)?;
+            let by = archived(job.as_ref());
             if s.delete_after_archive && by.is_some_and(|b| b != FoundBy::Sweep) {
                 let expected = unlink::Expected {
                     size,
@@ -188,7 +199,7 @@ pub async fn sweep_once(queue: &Queue, s: &Sweep) -> Result<usize, DbError> {
                     file_id: None,
                 };
                 let at = (s.roots.as_slice(), path.as_path());
-                delete(queue, &s.source, s.provider, at, expected, "sweep").await?;
+                delete(repo, &s.source, s.provider, at, expected, "sweep").await?;
             }
             continue;
         }
@@ -197,17 +208,14 @@ pub async fn sweep_once(queue: &Queue, s: &Sweep) -> Result<usize, DbError> {
         // playlist with segments of a later recording kept, its stop lost.
         // (Only a playlist written since that recording began is its: the
         // previous recording's, unchanged, names the previous segments.)
-        let since = unclosed_since(db, s, &file.location)?
+        let since = unclosed_since(repo, s, &file.location)
+            .await?
             .filter(|since| *since <= Timestamp::from(modified));
-        if let Some(job) = db.get(Tree::Dedupe, FileIdentity::of(&s.source, &bare).as_bytes())? {
-            let job =
-                crate::id::JobId::from_bytes(&job).and_then(|id| queue.get(id).ok().flatten());
-            let failed = job
-                .as_ref()
-                .is_some_and(|j| j.state == crate::queue::JobState::Failed);
+        if let Some((_, job)) = repo.job_for(&FileIdentity::of(&s.source, &bare)).await? {
+            let failed = job.as_ref().is_some_and(|j| j.state == JobState::Failed);
             let takes_them = match (&job, since) {
                 (_, None) => true,
-                (Some(j), Some(since)) => recording_since(queue, j)? >= Some(since),
+                (Some(j), Some(since)) => recording_since(repo, j).await? >= Some(since),
                 (None, Some(_)) => false,
             };
             if !failed && takes_them {
@@ -226,29 +234,32 @@ pub async fn sweep_once(queue: &Queue, s: &Sweep) -> Result<usize, DbError> {
     let n = events.len();
     while !events.is_empty() {
         let rest = events.split_off(events.len().min(BATCH));
-        crate::ingest::record_events(queue, &Default::default(), events, now).await?;
+        repo.record_callback(Callback::untold(events, now)).await?;
         events = rest;
     }
     Ok(n)
 }
 
 /// The HLS recording a playlist's job archives, by when it began.
-fn recording_since(queue: &Queue, job: &crate::queue::Job) -> Result<Option<Timestamp>, DbError> {
-    let event = crate::ingest::event(queue.db(), job.event_id)?;
+async fn recording_since(
+    repo: &Repo,
+    job: &crate::queue::Job,
+) -> Result<Option<Timestamp>, StateError> {
+    let event = repo.event(job.event_id).await?;
     Ok(event.and_then(|e| e.file.and_then(|f| f.facts.playlist_since)))
 }
 
 /// For a playlist: when its latest recording with segments archived but no
 /// catalog entry (its stop lost) began.
-fn unclosed_since(
-    db: &crate::db::Db,
+async fn unclosed_since(
+    repo: &Repo,
     s: &Sweep,
     at: &Location,
-) -> Result<Option<Timestamp>, DbError> {
+) -> Result<Option<Timestamp>, StateError> {
     if !crate::hls::is_playlist(at) {
         return Ok(None);
     }
-    crate::hls::unclosed(db, &s.source, at.as_str())
+    repo.hls_unclosed(&s.source, at.as_str()).await
 }
 
 /// A stream name read from a file name: up to its first `-` or `.`.

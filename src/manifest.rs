@@ -14,35 +14,18 @@ mod rebuild;
 
 pub use rebuild::{rebuild, Rebuilt};
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 
-use crate::catalog::{self, CatalogEntry};
-use crate::db::{decode, encode, Db, DbError, Tree, Tx, TxError};
-use crate::id::EntryId;
+use crate::background::{Next, Worker};
+use crate::catalog::CatalogEntry;
+use crate::state::{ManifestBatch, Repo};
 use crate::store::Store;
 
 /// Where the manifests are, under the bucket's (or directory's) root.
 pub const PREFIX: &str = "_catalog/";
-
-const NEXT: &[u8] = b"manifest_next";
-
-/// Queues `entry`, filed in `tx`, for this instance's next manifest.
-pub fn queue(tx: &Tx, entry: &EntryId) -> Result<(), TxError> {
-    tx.insert(Tree::ManifestQueue, entry.key(), &[])
-}
-
-/// One manifest object to write: its number, its day, its entries.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Batch {
-    n: u64,
-    dt: String,
-    ids: Vec<EntryId>,
-}
 
 /// The key of manifest `n` of `instance` for the day `dt`.
 pub fn key_of(instance: &str, dt: &str, n: u64) -> String {
@@ -51,33 +34,45 @@ pub fn key_of(instance: &str, dt: &str, n: u64) -> String {
 
 /// The manifest writer of one instance.
 pub struct Manifests {
-    pub db: Db,
+    pub repo: Repo,
     pub store: Arc<Store>,
     pub instance: String,
     pub every: Duration,
     pub max_entries: usize,
+    /// Whether the numbering was checked against the bucket since start.
+    pub numbered: bool,
 }
 
-/// Writes the manifests due every `every`, until aborted; [`Manifests::flush`]
-/// writes what is left at a clean stop.
-pub async fn run(m: Arc<Manifests>) {
-    if let Err(e) = m.number_past_the_bucket().await {
-        tracing::warn!("catalog manifests: cannot list those in the bucket: {e}");
+#[async_trait::async_trait]
+impl Worker for Manifests {
+    fn name(&self) -> String {
+        "manifest writer".to_owned()
     }
-    loop {
-        tokio::time::sleep(m.every).await;
-        match m.write_due().await {
+
+    /// Writes the manifests due, the first time numbering past the bucket's.
+    async fn work(&mut self) -> Next {
+        if !self.numbered {
+            self.numbered = true;
+            if let Err(e) = self.number_past_the_bucket().await {
+                tracing::warn!("catalog manifests: cannot list those in the bucket: {e}");
+            }
+            return Next::Idle;
+        }
+        match self.write_due().await {
             Ok(0) => {}
             Ok(n) => tracing::debug!(entries = n, "catalog manifests written"),
             Err(e) => tracing::warn!("catalog manifests: {e}; trying again later"),
         }
+        Next::Idle
     }
-}
 
-impl Manifests {
+    async fn wait_for_work(&mut self) {
+        tokio::time::sleep(self.every).await;
+    }
+
     /// At a clean stop: writes what is queued, within `grace`. What is not
     /// written by then stays queued, on disk, for the next start.
-    pub async fn flush(&self, grace: Duration) {
+    async fn at_stop(&mut self, grace: Duration) {
         match tokio::time::timeout(grace, self.write_due()).await {
             Ok(Ok(0)) => {}
             Ok(Ok(n)) => tracing::info!(entries = n, "catalog manifests written at stop"),
@@ -89,32 +84,32 @@ impl Manifests {
             ),
         }
     }
+}
 
+impl Manifests {
     /// Writes every batch cut before (a crash may have left one), then cuts
     /// and writes batches of the queued entries; how many entries went out.
     pub async fn write_due(&self) -> Result<usize, String> {
         let mut written = 0;
-        for b in self.cut_batches()? {
-            written += self.write(&b).await?;
+        for b in self
+            .repo
+            .manifest_batches()
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            written += self.write(b).await?;
         }
-        loop {
-            let ids: Vec<EntryId> = self
-                .db
-                .iter(Tree::ManifestQueue)
-                .take(self.max_entries)
-                .map(|r| r.map(|(k, _)| EntryId::from_bytes(&k)))
-                .collect::<Result<Vec<_>, DbError>>()
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .flatten()
-                .collect();
-            if ids.is_empty() {
-                return Ok(written);
-            }
-            for b in self.cut(ids).await? {
-                written += self.write(&b).await?;
+        while let Some(batches) = self
+            .repo
+            .cut_manifest_batches(self.max_entries)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            for b in batches {
+                written += self.write(b).await?;
             }
         }
+        Ok(written)
     }
 
     /// Numbers the next manifests past every one this instance has in the
@@ -135,89 +130,22 @@ impl Manifests {
         let Some(highest) = highest else {
             return Ok(());
         };
-        self.db
-            .commit(move |tx| {
-                let next = next_of(tx)?;
-                if next <= highest {
-                    tx.insert(Tree::Meta, NEXT, &(highest + 1).to_be_bytes())?;
-                }
-                Ok(())
-            })
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    /// Batches cut but not written yet.
-    fn cut_batches(&self) -> Result<Vec<Batch>, String> {
-        self.db
-            .iter(Tree::ManifestBatches)
-            .map(|r| r.and_then(|(_, v)| decode::<Batch>(Tree::ManifestBatches, &v)))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())
-    }
-
-    /// Cuts `ids` into one batch per day, numbered, durably.
-    async fn cut(&self, ids: Vec<EntryId>) -> Result<Vec<Batch>, String> {
-        let db = self.db.clone();
-        let groups = tokio::task::spawn_blocking(move || {
-            let mut by_day: BTreeMap<String, Vec<EntryId>> = BTreeMap::new();
-            for id in ids {
-                // An entry that is gone (never, the catalog is kept) is dropped.
-                let day = catalog::get(&db, id)
-                    .map_err(|e| e.to_string())?
-                    .map(|e| e.archived_at.format("%Y-%m-%d").to_string());
-                by_day.entry(day.unwrap_or_default()).or_default().push(id);
-            }
-            Ok::<_, String>(by_day.into_iter().collect::<Vec<(String, Vec<EntryId>)>>())
-        })
-        .await
-        .map_err(|e| e.to_string())??;
-        self.db
-            .commit(move |tx| {
-                let mut n = next_of(tx)?;
-                let mut batches = Vec::new();
-                for (dt, ids) in &groups {
-                    for id in ids {
-                        tx.remove(Tree::ManifestQueue, id.key())?;
-                    }
-                    if dt.is_empty() {
-                        continue;
-                    }
-                    let b = Batch {
-                        n,
-                        dt: dt.clone(),
-                        ids: ids.clone(),
-                    };
-                    tx.insert(Tree::ManifestBatches, &n.to_be_bytes(), &encode(&b))?;
-                    batches.push(b);
-                    n += 1;
-                }
-                tx.insert(Tree::Meta, NEXT, &n.to_be_bytes())?;
-                Ok::<_, TxError>(batches)
-            })
+        self.repo
+            .number_manifests_past(highest)
             .await
             .map_err(|e| e.to_string())
     }
 
     /// Writes one batch's object (unless this very object is there already)
     /// and drops the batch; how many entries it holds.
-    async fn write(&self, b: &Batch) -> Result<usize, String> {
-        let (db, ids) = (self.db.clone(), b.ids.clone());
-        // Reads of the state store, off the reactor.
-        let (body, n) = tokio::task::spawn_blocking(move || {
-            let mut body = Vec::new();
-            let mut n = 0;
-            for id in ids {
-                if let Some(entry) = catalog::get(&db, id).map_err(|e| e.to_string())? {
-                    body.extend_from_slice(&line(&entry));
-                    n += 1;
-                }
-            }
-            Ok::<_, String>((Bytes::from(body), n))
-        })
-        .await
-        .map_err(|e| e.to_string())??;
-        let mut b = b.clone();
+    async fn write(&self, mut b: ManifestBatch) -> Result<usize, String> {
+        let entries = self
+            .repo
+            .batch_entries(&b)
+            .await
+            .map_err(|e| e.to_string())?;
+        let n = entries.len();
+        let body = Bytes::from(entries.iter().flat_map(line).collect::<Vec<u8>>());
         loop {
             let key = key_of(&self.instance, &b.dt, b.n);
             if self
@@ -237,36 +165,18 @@ impl Manifests {
                 break;
             }
             tracing::warn!(%key, "a different manifest holds this number; numbering past it");
-            b = self.renumber(b).await?;
+            b = self
+                .repo
+                .renumber_manifest(b)
+                .await
+                .map_err(|e| e.to_string())?;
         }
-        self.db
-            .remove(Tree::ManifestBatches, &b.n.to_be_bytes())
+        self.repo
+            .manifest_written(&b)
+            .await
             .map_err(|e| e.to_string())?;
         Ok(n)
     }
-
-    /// `b` under the next free number, durably.
-    async fn renumber(&self, b: Batch) -> Result<Batch, String> {
-        self.db
-            .commit(move |tx| {
-                let n = next_of(tx)?.max(b.n + 1);
-                tx.remove(Tree::ManifestBatches, &b.n.to_be_bytes())?;
-                let moved = Batch { n, ..b.clone() };
-                tx.insert(Tree::ManifestBatches, &n.to_be_bytes(), &encode(&moved))?;
-                tx.insert(Tree::Meta, NEXT, &(n + 1).to_be_bytes())?;
-                Ok::<_, TxError>(moved)
-            })
-            .await
-            .map_err(|e| e.to_string())
-    }
-}
-
-/// The number the next batch takes.
-fn next_of(tx: &Tx) -> Result<u64, TxError> {
-    Ok(match tx.get(Tree::Meta, NEXT)? {
-        Some(v) => u64::from_be_bytes(<[u8; 8]>::try_from(&v[..]).unwrap_or([0; 8])),
-        None => 1,
-    })
 }
 
 /// One manifest line: the entry's JSON and a newline.

@@ -1,6 +1,7 @@
 //! Outbound notifications (`[[notify]]`): each one a durable job in the
-//! archive queue, pushed in the very transaction that records what it tells
-//! of (a catalog entry, a job failing for good, a stream's start), retried
+//! archive queue, pushed by the state in the very operation that records
+//! what it tells of (a catalog entry, a job failing for good, a stream's
+//! start; bodies in `state/notices.rs`), retried
 //! with the queue's policy, and signed the Standard Webhooks way. The
 //! `webhook-id` is the job's id, the same on every retry, so a receiver
 //! that has seen it can drop a repeat.
@@ -10,16 +11,13 @@ mod sign;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
-
-use crate::catalog::CatalogEntry;
 use crate::config::{Config, NotifyConfig};
-use crate::db::{Db, DbError, Tx, TxError};
 use crate::event::Event;
-use crate::id::{EventId, JobId};
 use crate::net::{AllowList, GuardedResolver};
-use crate::queue::{self, FileIdentity, Job, Notification, Pushed};
+use crate::queue::Job;
 use crate::retry::Failure;
+use crate::state::notices::notice_kind;
+use crate::state::{Callback, NoticeTarget};
 use crate::time::Timestamp;
 
 pub use sign::signature;
@@ -69,56 +67,32 @@ impl Notifier {
         Ok(Notifier { targets })
     }
 
-    fn wanting<'a>(&'a self, event: &'a str, source: &'a str) -> impl Iterator<Item = &'a Target> {
+    /// The targets wanting to be told of `event` about `source`.
+    pub fn wanting(&self, event: &str, source: &str) -> Vec<NoticeTarget> {
         self.targets
             .iter()
-            .filter(move |t| t.config.wants(event, source))
-    }
-
-    /// Ids for the notifications `event` about `source` calls for, drawn
-    /// before the transaction that pushes them (a retried transaction must
-    /// not draw new ones).
-    pub fn ids(
-        &self,
-        db: &Db,
-        event: &str,
-        source: &str,
-        now: &Timestamp,
-    ) -> Result<Vec<JobId>, DbError> {
-        self.wanting(event, source)
-            .map(|_| db.new_key(now).map(JobId))
+            .filter(|t| t.config.wants(event, source))
+            .map(|t| NoticeTarget {
+                target: t.config.id().to_owned(),
+                url: t.config.url.clone(),
+            })
             .collect()
     }
 
-    /// Pushes, in `tx`, one job per target wanting `event` about `source`,
-    /// each made once for `subject` (a catalog entry, a job, an event) and
-    /// `ids` drawn by [`Notifier::ids`]; what became of each, for the
-    /// queue's counts once the transaction is committed.
-    #[allow(clippy::too_many_arguments)]
-    pub fn push(
-        &self,
-        tx: &Tx,
-        ids: &[JobId],
-        event: &str,
-        source: &str,
-        subject: &str,
-        event_id: EventId,
-        body: &Value,
-        now: Timestamp,
-    ) -> Result<Vec<Pushed>, TxError> {
-        let mut pushed = Vec::new();
-        for (t, id) in self.wanting(event, source).zip(ids) {
-            let n = Notification {
-                target: t.config.id().to_owned(),
-                event: event.to_owned(),
-                body: body.to_string(),
-                subject: subject.to_owned(),
-            };
-            let job = Job::for_notification(*id, n, &t.config.url, source, event_id, now);
-            let identity = FileIdentity::notification(t.config.id(), event, subject);
-            pushed.push(queue::push(tx, &job, &identity)?);
+    /// A callback of `events`, each with the targets wanting to be told of it.
+    pub fn callback(&self, events: Vec<Event>, now: Timestamp) -> Callback {
+        let notices = events
+            .iter()
+            .map(|e| match notice_kind(e) {
+                Some(kind) => self.wanting(kind, &e.source),
+                None => Vec::new(),
+            })
+            .collect();
+        Callback {
+            events,
+            notices,
+            now,
         }
-        Ok(pushed)
     }
 
     /// Sends one notification job's delivery: a 2xx answer delivers it.
@@ -167,41 +141,4 @@ impl Notifier {
             &format!("notify {}: POST", n.target),
         ))
     }
-}
-
-/// The body of an `archived` notification: the catalog entry.
-pub fn archived_body(entry: &CatalogEntry) -> Value {
-    let mut v = serde_json::to_value(entry).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("type".to_owned(), json!("archived"));
-    }
-    v
-}
-
-/// The body of a `failed` notification: the job as it gave up, without
-/// what may be secret (the origin's query string and password, the upload).
-pub fn failed_body(job: &Job, error: &str) -> Value {
-    let origin = match &job.origin {
-        crate::event::Location::Url(u) => match reqwest::Url::parse(u) {
-            Ok(mut url) => {
-                url.set_query(None);
-                let _ = url.set_password(None);
-                json!({"type": "url", "value": url.as_str()})
-            }
-            Err(_) => json!({"type": "url", "value": job.origin.file_name()}),
-        },
-        path => json!(path),
-    };
-    let shown = json!({
-        "id": job.id, "state": job.state, "attempts": job.attempts, "source": job.source,
-        "kind": job.kind, "origin": origin, "event_id": job.event_id,
-        "created_at": job.created_at, "updated_at": job.updated_at,
-        "last_error": error, "found_by": job.found_by,
-    });
-    json!({"type": "failed", "job": shown, "last_error": error, "attempts": job.attempts})
-}
-
-/// The body of a stream or recording event's notification: the event.
-pub fn event_body(event: &Event) -> Value {
-    json!({"type": event.kind.as_str(), "event": event})
 }

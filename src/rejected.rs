@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::{decode, encode, Db, DbError, Order, Page, PageRequest, Tree};
 use crate::id::{EventId, RejectedId};
 use crate::providers::Provider;
 use crate::time::{serde_rfc3339, Timestamp};
@@ -67,57 +66,4 @@ impl RejectedRequest {
         self.body = self.body.map(|b| redact(&b));
         self
     }
-}
-
-/// Keeps a request we could not parse (id assigned here); resolves once on disk.
-pub async fn record(db: &Db, mut r: RejectedRequest) -> Result<RejectedRequest, DbError> {
-    r.id = RejectedId(db.new_key(&r.received_at)?);
-    db.commit(move |tx| {
-        tx.insert(Tree::Rejected, r.id.key(), &encode(&r))?;
-        Ok(r.clone())
-    })
-    .await
-}
-
-/// One kept request by id.
-pub fn get(db: &Db, id: RejectedId) -> Result<Option<RejectedRequest>, DbError> {
-    db.get_json(Tree::Rejected, id.key())
-}
-
-/// Kept requests, newest first.
-pub fn list(
-    db: &Db,
-    page: &PageRequest,
-    keep: impl Fn(&RejectedRequest) -> bool,
-) -> Result<Page<RejectedRequest>, DbError> {
-    db.list(Tree::Rejected, Order::Descending, page, keep)
-}
-
-/// Notes which events a replay turned a kept request into.
-pub fn mark_replayed(db: &Db, r: &RejectedRequest, events: Vec<EventId>) -> Result<(), DbError> {
-    let mut r = r.clone();
-    r.replayed_as = Some(events);
-    db.insert(Tree::Rejected, r.id.key(), &encode(&r))
-}
-
-/// How many rejected requests each source has kept (read once, at start).
-/// Rejected requests kept for `source` now; `None` if they cannot be read.
-pub fn count_for(db: &Db, source: &str) -> Option<u64> {
-    count_per_source(db)
-        .ok()
-        .map(|c| c.get(source).copied().unwrap_or(0))
-}
-
-pub fn count_per_source(db: &Db) -> Result<std::collections::HashMap<String, u64>, DbError> {
-    #[derive(Deserialize)]
-    struct SourceOnly {
-        source: String,
-    }
-    let mut counts = std::collections::HashMap::new();
-    for item in db.iter(Tree::Rejected) {
-        let (_, v) = item?;
-        let r: SourceOnly = decode(Tree::Rejected, &v)?;
-        *counts.entry(r.source).or_insert(0) += 1;
-    }
-    Ok(counts)
 }

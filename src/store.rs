@@ -42,14 +42,14 @@ pub trait UploadLog: Send + Sync {
     /// uploads to abort, in one write, before the upload is aborted (a crash
     /// between leaves it known to one or the other); fails if the job's
     /// claim is lost (the upload is another attempt's).
-    fn forget(&self, rec: UploadRecord) -> Result<(), Failure>;
+    fn forget(&self, rec: UploadRecord) -> BoxFuture<'static, Result<(), Failure>>;
 
     /// An upload about to be aborted that no record names: kept, so that if
     /// the abort fails (or never ends) it is aborted later, until that works.
-    fn abandoned(&self, rec: UploadRecord);
+    fn abandoned(&self, rec: UploadRecord) -> BoxFuture<'static, ()>;
 
     /// The upload kept by [`UploadLog::forget`] or [`UploadLog::abandoned`] is gone.
-    fn aborted(&self, upload_id: &str);
+    fn aborted(&self, upload_id: &str) -> BoxFuture<'static, ()>;
 }
 
 /// An archive store.

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::db::{encode, tx_get_json, Db, DbError, Order, Page, PageRequest, Tree, Tx, TxError};
 use crate::event::{Event, EventKind};
 use crate::time::{serde_rfc3339, Timestamp};
 
@@ -91,41 +90,10 @@ impl StreamState {
 
 impl StreamState {
     /// True when `at` lies no later than `gap` after the last stop.
-    fn within(&self, at: Timestamp, gap: Duration) -> bool {
+    pub fn within(&self, at: Timestamp, gap: Duration) -> bool {
         let gap = chrono::Duration::from_std(gap).unwrap_or_default();
         self.last_stopped_at.is_some_and(|stop| at <= stop + gap)
     }
-}
-
-/// Folds `event` into its stream's state, in the transaction recording it;
-/// the session the event belongs to (a recording made while its stream was
-/// live, or up to `gap` after it stopped).
-pub fn update(tx: &Tx, event: &Event, gap: Duration) -> Result<Option<String>, TxError> {
-    let Some(key) = StreamState::key_of(event) else {
-        return Ok(None);
-    };
-    let prev: Option<StreamState> = tx_get_json(tx, Tree::Streams, &key)?;
-    if !StreamState::concerns(event) {
-        return Ok(prev.and_then(|p| {
-            let current = p.live || p.within(event.occurred_at, gap);
-            p.session.filter(|_| current)
-        }));
-    }
-    let next = StreamState::apply(prev, event, gap);
-    let session = next.as_ref().and_then(|n| n.session.clone());
-    if let Some(next) = next {
-        tx.insert(Tree::Streams, &key, &encode(&next))?;
-    }
-    Ok(session)
-}
-
-/// Streams seen, ordered by source, domain, app and stream.
-pub fn list(
-    db: &Db,
-    page: &PageRequest,
-    keep: impl Fn(&StreamState) -> bool,
-) -> Result<Page<StreamState>, DbError> {
-    db.list(Tree::Streams, Order::Ascending, page, keep)
 }
 
 #[cfg(test)]

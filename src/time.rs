@@ -116,3 +116,37 @@ mod tests {
         assert!(from_unix_auto(1e20).is_none());
     }
 }
+
+/// Now, by the wall clock: when jobs fall due, leases end, retries come.
+/// In unit tests it follows tokio's clock, so that on a paused clock it
+/// moves only with `tokio::time::advance`: time logic is tested without
+/// sleeping.
+pub fn now() -> Timestamp {
+    #[cfg(not(test))]
+    {
+        chrono::Utc::now()
+    }
+    #[cfg(test)]
+    {
+        test_clock::now()
+    }
+}
+
+#[cfg(test)]
+mod test_clock {
+    use std::sync::OnceLock;
+
+    use super::Timestamp;
+
+    /// The wall clock and tokio's, read together once.
+    static BASE: OnceLock<(Timestamp, std::time::Instant)> = OnceLock::new();
+
+    pub fn now() -> Timestamp {
+        let (wall, at) = *BASE.get_or_init(|| (chrono::Utc::now(), std::time::Instant::now()));
+        let tokio_now = tokio::time::Instant::now().into_std();
+        match tokio_now.checked_duration_since(at) {
+            Some(d) => wall + chrono::Duration::from_std(d).unwrap_or_default(),
+            None => wall - chrono::Duration::from_std(at - tokio_now).unwrap_or_default(),
+        }
+    }
+}

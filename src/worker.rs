@@ -13,24 +13,22 @@ mod pump;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::{watch, Notify};
-use tokio::task::JoinHandle;
 use tracing::Instrument;
 
+use crate::background::{Next, Stop, Worker, Workers};
 use crate::config::TransferConfig;
-use crate::db::Db;
-use crate::queue::{Lane, Queue};
+use crate::queue::Lane;
 use crate::retry::Failure;
 use crate::source::Sources;
+use crate::state::{Repo, StateError};
 use crate::store::health::Pass;
 use crate::store::Store;
 use outcome::Verdict;
 
 /// What every worker shares.
 pub struct Context {
-    pub db: Db,
-    pub queue: Queue,
+    pub repo: Repo,
     pub store: Arc<Store>,
     pub sources: Sources,
     pub transfer: TransferConfig,
@@ -45,119 +43,117 @@ pub struct Context {
     pub manifests: bool,
 }
 
-/// The running workers.
-pub struct Pool {
-    /// Set: claim no more jobs.
-    stop: watch::Sender<bool>,
-    /// Set: interrupt running transfers.
-    interrupt: watch::Sender<bool>,
-    handles: Vec<JoinHandle<()>>,
-}
-
 /// Notification deliverers, beside the transfer workers: notifications go
 /// out whatever `transfer.workers` says, and while the store is down.
 const DELIVERERS: usize = 2;
 
-/// Starts `transfer.workers` transfer workers and the notification deliverers.
-pub fn start(ctx: Arc<Context>) -> Pool {
-    let (stop, stopped) = watch::channel(false);
-    let (interrupt, interrupted) = watch::channel(false);
+/// Starts `transfer.workers` transfer workers and the notification
+/// deliverers. At a stop, running transfers get `transfer.shutdown_grace_secs`
+/// to finish; then they are interrupted: their uploads are kept, as
+/// recorded, for the next start to continue, and their jobs queued again,
+/// so no job stays `running` after a clean stop.
+pub fn start(ctx: Arc<Context>) -> Workers {
+    let mut workers = Workers::new(Duration::from_secs(ctx.transfer.shutdown_grace_secs));
     let lanes = std::iter::repeat_n(Lane::Files, ctx.transfer.workers)
         .chain(std::iter::repeat_n(Lane::Notifications, DELIVERERS));
-    let handles = lanes
-        .enumerate()
-        .map(|(n, lane)| {
-            tokio::spawn(run(
-                Arc::clone(&ctx),
-                n,
-                lane,
-                stopped.clone(),
-                interrupted.clone(),
-            ))
-        })
-        .collect();
-    Pool {
-        stop,
-        interrupt,
-        handles,
+    for (n, lane) in lanes.enumerate() {
+        let stop = workers.stop_signal();
+        workers.spawn(JobWorker::new(Arc::clone(&ctx), n, lane, stop));
     }
-}
-
-impl Pool {
-    /// Stops claiming, lets running transfers finish within `grace`, then
-    /// interrupts the rest: their uploads are kept, as recorded, for the
-    /// next start to continue, and their jobs queued again, so no job stays
-    /// `running` after a clean stop.
-    pub async fn shutdown(self, grace: Duration) {
-        let _ = self.stop.send(true);
-        let mut all = futures_util::future::join_all(self.handles);
-        if tokio::time::timeout(grace, &mut all).await.is_err() {
-            tracing::info!("interrupting the transfers still running after {grace:?}");
-            let _ = self.interrupt.send(true);
-            all.await;
-        }
-    }
+    workers
 }
 
 /// The longest a worker sleeps before looking for due jobs again.
 const IDLE_POLL: Duration = Duration::from_secs(5);
 
-async fn run(
+/// One worker of a lane: claims a due job and runs it.
+struct JobWorker {
     ctx: Arc<Context>,
     n: usize,
     lane: Lane,
-    mut stop: watch::Receiver<bool>,
+    stop: Stop,
+    /// Set when the stop's grace is over: transfers stop short.
     interrupt: watch::Receiver<bool>,
-) {
-    let lease = Duration::from_secs(ctx.transfer.lease_secs);
-    let health = ctx.store.health();
-    loop {
-        if *stop.borrow() {
-            return;
+    /// Turned true by `interrupt_on`, once the stop's grace is over.
+    _interrupting: tokio::task::JoinHandle<()>,
+}
+
+impl JobWorker {
+    fn new(ctx: Arc<Context>, n: usize, lane: Lane, stop: Stop) -> JobWorker {
+        let (tell, interrupt) = watch::channel(false);
+        let mut cut = stop.clone();
+        let interrupting = tokio::spawn(async move {
+            cut.interrupted().await;
+            let _ = tell.send(true);
+        });
+        JobWorker {
+            ctx,
+            n,
+            lane,
+            stop,
+            interrupt,
+            _interrupting: interrupting,
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl Worker for JobWorker {
+    fn name(&self) -> String {
+        format!("worker {} ({:?})", self.n, self.lane)
+    }
+
+    async fn work(&mut self) -> Next {
+        let ctx = Arc::clone(&self.ctx);
+        let health = ctx.store.health();
+        let lease = Duration::from_secs(ctx.transfer.lease_secs);
         // While the store fails on its side, file jobs wait (but for one
         // trial at a time); notifications never need it.
-        let pass = match lane {
+        let pass = match self.lane {
             Lane::Files => tokio::select! {
                 p = health.pass() => p,
-                _ = stop.changed() => continue,
+                _ = self.stop.stopping() => return Next::Idle,
             },
             Lane::Notifications => Pass::Free,
         };
-        let now = Utc::now();
-        match ctx.queue.claim_in(lane, now, lease) {
+        match ctx.repo.claim(self.lane, crate::time::now(), lease).await {
             Ok(Some(job)) => {
-                let span = tracing::info_span!("job", job_id = %job.id, source = %job.source, stream = tracing::field::Empty, worker = n);
-                match outcome::process(&ctx, job, interrupt.clone())
-                    .instrument(span)
-                    .await
-                {
+                let span = tracing::info_span!("job", job_id = %job.id, source = %job.source, stream = tracing::field::Empty, worker = self.n);
+                let run = outcome::process(&ctx, job, self.interrupt.clone());
+                match run.instrument(span).await {
                     Verdict::Worked => health.worked(),
                     Verdict::StoreFailed(reason) => health.failed(&reason, pass),
                     Verdict::Unknown => health.inconclusive(pass),
                 }
-                continue;
+                return Next::Busy;
             }
             Ok(None) => {}
             Err(e) => tracing::error!(error = %e, "cannot claim jobs"),
         }
         health.inconclusive(pass);
-        let wait = match ctx.queue.next_due_in(lane) {
-            Ok(Some(at)) => (at - now)
+        Next::Idle
+    }
+
+    async fn wait_for_work(&mut self) {
+        let wait = match self.ctx.repo.next_due(self.lane).await {
+            Ok(Some(at)) => (at - crate::time::now())
                 .to_std()
                 .unwrap_or_default()
                 .clamp(Duration::from_millis(10), IDLE_POLL),
             _ => IDLE_POLL,
         };
         tokio::select! {
-            _ = ctx.wake.notified() => {}
+            _ = self.ctx.wake.notified() => {}
             _ = tokio::time::sleep(wait) => {}
-            _ = stop.changed() => {}
         }
+    }
+
+    fn dropped_at_interrupt(&self) -> bool {
+        false
     }
 }
 
-pub(super) fn db_failure(e: crate::db::DbError) -> Failure {
+pub(super) fn state_failure(e: StateError) -> Failure {
     Failure::transient(format!("state store: {e}"))
 }
 

@@ -612,8 +612,8 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_mid_transfer_keeps_the_upload_requeues_the_job_and_the_next_start_continues_it() {
-    use recording_archiver::db::{Db, PageRequest};
-    use recording_archiver::queue::{JobState, Queue};
+    use recording_archiver::queue::JobState;
+    use recording_archiver::state::{sled::SledRepo, PageRequest, QueueRepo};
     let s3 = S3Server::start(&["recordings"]).await;
     let origin = Origin::start().await;
     let content = random_bytes(40 << 20, 70);
@@ -640,9 +640,11 @@ async fn sigterm_mid_transfer_keeps_the_upload_requeues_the_job_and_the_next_sta
         "the interrupted upload is kept, to be continued"
     );
     let offset = {
-        let queue = Queue::new(Db::open(&dir.path().join("state")).unwrap()).unwrap();
-        let jobs = queue
-            .list(&PageRequest::new(10, None).unwrap(), |_| true)
+        let state = dir.path().join("state");
+        let repo = SledRepo::open_in(&state, 8 << 20, Duration::from_secs(60)).unwrap();
+        let jobs = repo
+            .jobs(PageRequest::new(10, None).unwrap(), Box::new(|_| true))
+            .await
             .unwrap()
             .items;
         assert_eq!(jobs.len(), 1);

@@ -46,7 +46,15 @@ fn parse(trace: &str) -> Vec<Call> {
         let Some((name, args)) = text.split_once('(') else {
             continue;
         };
-        let fd = args.split([',', ')']).next().unwrap_or("").to_owned();
+        // A call another thread interrupts ends `<unfinished ...>` with no
+        // closing parenthesis: `fdatasync(4</x/state/db> <unfinished ...>`.
+        let fd = args
+            .trim_end_matches("<unfinished ...>")
+            .trim_end()
+            .split([',', ')'])
+            .next()
+            .unwrap_or("")
+            .to_owned();
         let call = Call {
             name: name.to_owned(),
             fd,

@@ -105,13 +105,12 @@ fn rebuild(config: Option<PathBuf>, all_instances: bool) -> Result<(), String> {
     let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&config.state.dir)
         .map_err(|e| format!("cannot create {}: {e}", config.state.dir.display()))?;
-    let db = crate::db::Db::open_with_cache(&config.state.dir, config.state.cache_mb << 20)
-        .map_err(|e| {
-            format!(
-                "cannot open the state store at {} (is the daemon running? stop it first): {e}",
-                config.state.dir.display()
-            )
-        })?;
+    let repo = crate::state::open(&config.state).map_err(|e| {
+        format!(
+            "cannot open the state store at {} (is the daemon running? stop it first): {e}",
+            config.state.dir.display()
+        )
+    })?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -119,9 +118,10 @@ fn rebuild(config: Option<PathBuf>, all_instances: bool) -> Result<(), String> {
     let rebuilt = runtime.block_on(async {
         let store = crate::store::Store::open(&config).await?;
         let instance = (!all_instances).then_some(config.instance_id.as_str());
-        crate::manifest::rebuild(&db, &store, instance).await
+        let rebuilt = crate::manifest::rebuild(&repo, &store, instance).await?;
+        repo.flush().await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(rebuilt)
     })?;
-    db.flush_now().map_err(|e| e.to_string())?;
     println!(
         "{}",
         serde_json::to_string_pretty(&rebuilt).unwrap_or_default()

@@ -12,11 +12,10 @@ use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState};
-use crate::db::DbError;
 use crate::event::EventKind;
 use crate::id::{EntryId, JobId, RejectedId};
 use crate::queue::JobState;
-use crate::{catalog, ingest, rejected, stream};
+use crate::state::StateError;
 
 pub use extract::{cross_site, Authorized, Listing};
 
@@ -39,25 +38,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/enqueue", web::post().to(enqueue::enqueue));
 }
 
-/// Runs a state-store read on the blocking pool and answers it as JSON.
-async fn read<T: Serialize + Send + 'static>(
-    state: &web::Data<AppState>,
-    f: impl FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
-) -> Result<HttpResponse, ApiError> {
-    Ok(HttpResponse::Ok().json(read_value(state, f).await?))
-}
-
-/// What `f` reads, on the blocking pool.
-async fn read_value<T: Send + 'static>(
-    state: &web::Data<AppState>,
-    f: impl FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let state = state.clone();
-    web::block(move || f(&state))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()))?
-}
-
 /// An id from the path, or the 404 a wrong one deserves.
 fn id_or_404<T>(
     parse: fn(&str) -> Option<T>,
@@ -69,7 +49,7 @@ fn id_or_404<T>(
 }
 
 fn found<T>(
-    v: Result<Option<T>, DbError>,
+    v: Result<Option<T>, StateError>,
     code: &'static str,
     what: String,
 ) -> Result<T, ApiError> {
@@ -95,17 +75,16 @@ async fn events(
     q: Listing<EventsFilter>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    read(&state, move |s| {
-        let f = q.filter;
-        Ok(ingest::list_events(&s.db, &q.page, |e| {
-            f.source.as_ref().is_none_or(|w| *w == e.source)
-                && matches(&f.domain, &e.stream.domain)
-                && matches(&f.app, &e.stream.app)
-                && matches(&f.stream, &e.stream.name)
-                && f.kind.is_none_or(|k| k == e.kind)
-        })?)
-    })
-    .await
+    let f = q.filter;
+    let keep = move |e: &crate::event::Event| {
+        f.source.as_ref().is_none_or(|w| *w == e.source)
+            && matches(&f.domain, &e.stream.domain)
+            && matches(&f.app, &e.stream.app)
+            && matches(&f.stream, &e.stream.name)
+            && f.kind.is_none_or(|k| k == e.kind)
+    };
+    let page = state.repo.events(q.page, Box::new(keep)).await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 #[derive(Deserialize)]
@@ -129,15 +108,14 @@ async fn list_jobs(
     q: Listing<JobsFilter>,
     notifications: bool,
 ) -> Result<HttpResponse, ApiError> {
-    read(state, move |s| {
-        let f = q.filter;
-        Ok(s.queue.list(&q.page, |j| {
-            j.notification.is_some() == notifications
-                && f.state.is_none_or(|w| w == j.state)
-                && f.source.as_ref().is_none_or(|w| *w == j.source)
-        })?)
-    })
-    .await
+    let f = q.filter;
+    let keep = move |j: &crate::queue::Job| {
+        j.notification.is_some() == notifications
+            && f.state.is_none_or(|w| w == j.state)
+            && f.source.as_ref().is_none_or(|w| *w == j.source)
+    };
+    let page = state.repo.jobs(q.page, Box::new(keep)).await?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 async fn job(
@@ -146,14 +124,12 @@ async fn job(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id_or_404(JobId::parse, &id, "no_such_job", "job")?;
-    read(&state, move |s| {
-        found(
-            s.queue.get(id),
-            "no_such_job",
-            format!("no job {:?}", id.to_string()),
-        )
-    })
-    .await
+    let job = found(
+        state.repo.job(id).await,
+        "no_such_job",
+        format!("no job {:?}", id.to_string()),
+    )?;
+    Ok(HttpResponse::Ok().json(job))
 }
 
 pub(crate) async fn retry_job(
@@ -162,15 +138,15 @@ pub(crate) async fn retry_job(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id_or_404(JobId::parse, &id, "no_such_job", "job")?;
-    match state.queue.retry_failed(id, chrono::Utc::now())? {
+    match state.repo.retry_failed(id, chrono::Utc::now()).await? {
         Some(job) => {
-            state.queue.durable().await?;
+            state.repo.durable().await?;
             state.wake.notify_waiters();
             Ok(HttpResponse::Ok().json(job))
         }
         None => {
             let job = found(
-                state.queue.get(id),
+                state.repo.job(id).await,
                 "no_such_job",
                 format!("no job {:?}", id.to_string()),
             )?;
@@ -231,21 +207,20 @@ async fn catalog(
     let since = time_param("since", &f.since)?;
     let until = time_param("until", &f.until)?;
     let links = f.links == Some(1);
-    let page = read_value(&state, move |s| {
-        Ok(catalog::list(&s.db, f.stream.as_deref(), &q.page, |e| {
-            let at = e.filed_at();
-            f.source.as_ref().is_none_or(|w| *w == e.source)
-                && matches(&f.domain, &e.stream.domain)
-                && matches(&f.app, &e.stream.app)
-                && f.kind.is_none_or(|k| k == e.kind)
-                && since.is_none_or(|t| at >= t)
-                && until.is_none_or(|t| at < t)
-                && f.session
-                    .as_ref()
-                    .is_none_or(|w| e.session.as_ref() == Some(w))
-        })?)
-    })
-    .await?;
+    let stream = f.stream.clone();
+    let keep = move |e: &crate::catalog::CatalogEntry| {
+        let at = e.filed_at();
+        f.source.as_ref().is_none_or(|w| *w == e.source)
+            && matches(&f.domain, &e.stream.domain)
+            && matches(&f.app, &e.stream.app)
+            && f.kind.is_none_or(|k| k == e.kind)
+            && since.is_none_or(|t| at >= t)
+            && until.is_none_or(|t| at < t)
+            && f.session
+                .as_ref()
+                .is_none_or(|w| e.session.as_ref() == Some(w))
+    };
+    let page = state.repo.entries(stream, q.page, Box::new(keep)).await?;
     linked(&state, page, links).await
 }
 
@@ -256,14 +231,11 @@ async fn catalog_entry(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id_or_404(EntryId::parse, &id, "no_such_entry", "catalog entry")?;
-    let entry = read_value(&state, move |s| {
-        found(
-            catalog::get(&s.db, id),
-            "no_such_entry",
-            format!("no catalog entry {:?}", id.to_string()),
-        )
-    })
-    .await?;
+    let entry = found(
+        state.repo.entry(id).await,
+        "no_such_entry",
+        format!("no catalog entry {:?}", id.to_string()),
+    )?;
     linked(&state, entry, q.links == Some(1)).await
 }
 
@@ -291,15 +263,13 @@ async fn rejected(
     q: Listing<RejectedFilter>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    read(&state, move |s| {
-        let f = q.filter;
-        let mut page = rejected::list(&s.db, &q.page, |r| {
-            f.source.as_ref().is_none_or(|w| *w == r.source)
-        })?;
-        page.items = page.items.into_iter().map(|r| r.shown()).collect();
-        Ok(page)
-    })
-    .await
+    let f = q.filter;
+    let keep = move |r: &crate::rejected::RejectedRequest| {
+        f.source.as_ref().is_none_or(|w| *w == r.source)
+    };
+    let mut page = state.repo.rejected_list(q.page, Box::new(keep)).await?;
+    page.items = page.items.into_iter().map(|r| r.shown()).collect();
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// Re-parses a kept request with today's parsers and records what it says:
@@ -311,7 +281,7 @@ pub(crate) async fn replay(
 ) -> Result<HttpResponse, ApiError> {
     let rid = id_or_404(RejectedId::parse, &id, "no_such_request", "kept request")?;
     let r = found(
-        rejected::get(&state.db, rid),
+        state.repo.rejected(rid).await,
         "no_such_request",
         format!("no kept request {:?}", id.as_str()),
     )?;
@@ -350,11 +320,10 @@ pub(crate) async fn replay(
                 format!("still not readable: {}", e.message),
             )
         })?;
-    let recorded =
-        ingest::record_events(&state.queue, &state.notifier, events, chrono::Utc::now()).await?;
+    let callback = state.notifier.callback(events, chrono::Utc::now());
+    let recorded = state.repo.record_callback(callback).await?;
     let ids: Vec<_> = recorded.iter().map(|r| r.event.id).collect();
-    rejected::mark_replayed(&state.db, &r, ids.clone())?;
-    state.db.durable().await?;
+    state.repo.mark_replayed(r.id, ids).await?;
     Ok(super::recorded_answer(&state, &recorded))
 }
 
@@ -370,11 +339,10 @@ async fn streams(
     q: Listing<StreamsFilter>,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    read(&state, move |s| {
-        let f = q.filter;
-        Ok(stream::list(&s.db, &q.page, |st| {
-            f.source.as_ref().is_none_or(|w| *w == st.source) && f.live.is_none_or(|l| l == st.live)
-        })?)
-    })
-    .await
+    let f = q.filter;
+    let keep = move |st: &crate::stream::StreamState| {
+        f.source.as_ref().is_none_or(|w| *w == st.source) && f.live.is_none_or(|l| l == st.live)
+    };
+    let page = state.repo.streams(q.page, Box::new(keep)).await?;
+    Ok(HttpResponse::Ok().json(page))
 }

@@ -136,8 +136,8 @@ async fn receive_inner(
         .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()))?;
     }
     // Resolves only once the events and jobs are flushed to disk.
-    let recorded =
-        crate::ingest::record_events(&state.queue, &state.notifier, events, received_at).await?;
+    let callback = state.notifier.callback(events, received_at);
+    let recorded = state.repo.record_callback(callback).await?;
 
     for r in &recorded {
         tracing::debug!(
@@ -267,7 +267,7 @@ async fn reject(
         })
         .collect();
     let quota = &state.rejected_quota;
-    if !quota.take_or_recount(&state.db, &source.name) {
+    if !quota.take_or_recount(&state.repo, &source.name).await {
         // Still a clear 400; the request is counted, not kept.
         state.metrics.rejected_dropped(&source.name);
         tracing::warn!(
@@ -282,9 +282,9 @@ async fn reject(
         Ok(s) => (Some(s.to_owned()), None),
         Err(_) => (None, Some(hex::encode(body))),
     };
-    let rejected = crate::rejected::record(
-        &state.db,
-        RejectedRequest {
+    let rejected = state
+        .repo
+        .record_rejected(RejectedRequest {
             id: crate::id::RejectedId::default(),
             source: source.name.clone(),
             provider: source.provider,
@@ -298,10 +298,9 @@ async fn reject(
             error_code: err.code.to_owned(),
             error: err.message.clone(),
             replayed_as: None,
-        },
-    )
-    .await
-    .inspect_err(|_| state.rejected_quota.give_back(&source.name))?;
+        })
+        .await
+        .inspect_err(|_| state.rejected_quota.give_back(&source.name))?;
     tracing::warn!(
         source = %source.name, rejected_id = %rejected.id, code = err.code,
         "callback rejected: {}", err.message

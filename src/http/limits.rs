@@ -15,6 +15,7 @@ use governor::{Quota, RateLimiter};
 
 use super::ApiError;
 use crate::config::SourceConfig;
+use crate::state::Repo;
 
 /// One source's limiter (GCRA: a token bucket kept as one timestamp).
 type Limiter<C> = RateLimiter<NotKeyed, InMemoryState, C, NoOpMiddleware<<C as Clock>::Instant>>;
@@ -103,43 +104,51 @@ impl RejectedQuota {
 
     /// Takes one place for `source`; false when its quota is used up.
     pub fn take(&self, source: &str) -> bool {
-        self.take_else_recount(source, || None)
+        self.take_counted(source, None)
     }
 
-    /// [`RejectedQuota::take`]; when the quota looks used up, `db` is
-    /// recounted (at most once a minute: retention prunes what it holds),
-    /// and the quota is taken from what is there now.
-    pub fn take_or_recount(&self, db: &crate::db::Db, source: &str) -> bool {
-        self.take_else_recount(source, || crate::rejected::count_for(db, source))
+    /// [`RejectedQuota::take`]; when the quota looks used up, what the
+    /// state keeps is recounted (at most once a minute: retention prunes
+    /// what it holds), and the quota is taken from what is there now.
+    pub async fn take_or_recount(&self, repo: &Repo, source: &str) -> bool {
+        if self.take(source) {
+            return true;
+        }
+        if !self.recount_due(source) {
+            return false;
+        }
+        match repo.rejected_counts().await {
+            Ok(counts) => self.take_counted(source, Some(counts.get(source).copied().unwrap_or(0))),
+            Err(_) => false,
+        }
     }
 
-    fn take_else_recount(&self, source: &str, recount: impl FnOnce() -> Option<u64>) -> bool {
+    /// Takes a place for `source`, its count first set to `counted` if given.
+    fn take_counted(&self, source: &str, counted: Option<u64>) -> bool {
         let Ok(mut kept) = self.kept.lock() else {
             return false;
         };
         let n = kept.entry(source.to_owned()).or_insert(0);
+        if let Some(c) = counted {
+            *n = c;
+        }
         if *n >= self.max {
-            let due = self.recounted.lock().is_ok_and(|mut at| {
-                let last = at.get(source);
-                let due = last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60));
-                if due {
-                    at.insert(source.to_owned(), std::time::Instant::now());
-                }
-                due
-            });
-            if !due {
-                return false;
-            }
-            match recount() {
-                Some(now) => *n = now,
-                None => return false,
-            }
-            if *n >= self.max {
-                return false;
-            }
+            return false;
         }
         *n += 1;
         true
+    }
+
+    /// Whether `source` may be recounted now (noting that it is).
+    fn recount_due(&self, source: &str) -> bool {
+        self.recounted.lock().is_ok_and(|mut at| {
+            let last = at.get(source);
+            let due = last.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(60));
+            if due {
+                at.insert(source.to_owned(), std::time::Instant::now());
+            }
+            due
+        })
     }
 
     /// Gives back a place taken for a request that could not be kept after all.

@@ -19,16 +19,7 @@ async fn metrics(
     state: web::Data<super::AppState>,
 ) -> Result<HttpResponse, super::ApiError> {
     state.access.check(&req)?;
-    let queue = state.queue.clone();
-    let q = web::block(move || queue.gauges(chrono::Utc::now()))
-        .await
-        .map_err(|e| {
-            super::ApiError::new(
-                actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                e.to_string(),
-            )
-        })??;
+    let q = state.repo.gauges(chrono::Utc::now()).await?;
     state
         .metrics
         .store_paused(state.store.health().down().is_some());
@@ -87,14 +78,13 @@ where
 /// body is for callers the API admits; anyone else (a load balancer) gets
 /// the status code alone.
 async fn readyz(req: HttpRequest, state: web::Data<super::AppState>) -> HttpResponse {
-    let db = state.db.clone();
+    let repo = state.repo.clone();
     let writable = cached(&state.readiness.state, async move {
-        if let Some(e) = db.write_failure() {
+        if let Some(e) = repo.write_failure() {
             return Err(e.to_string());
         }
         // A real write, flushed and synced as a callback's would be.
-        let now = chrono::Utc::now().timestamp_millis().to_be_bytes();
-        let write = db.commit(move |tx| tx.insert(crate::db::Tree::Meta, b"ready_probe", &now));
+        let write = repo.probe_write();
         match tokio::time::timeout(PROBE_TIMEOUT, write).await {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(_) => Err(format!("a write took over {PROBE_TIMEOUT:?}")),

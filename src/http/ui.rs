@@ -11,16 +11,15 @@ mod page;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write;
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 
 use super::api::{self, Authorized};
 use super::{ApiError, AppState};
-use crate::catalog::{self, CatalogEntry};
-use crate::db::PageRequest;
+use crate::catalog::CatalogEntry;
 use crate::queue::{Job, JobState};
-use crate::{rejected, stream};
+use crate::rejected;
+use crate::state::PageRequest;
 use page::{duration, esc, page, size, time};
 
 /// The most records a page reads.
@@ -43,17 +42,6 @@ fn all(limit: usize) -> PageRequest {
     PageRequest { limit, after: None }
 }
 
-/// Reads on the blocking pool.
-async fn read<T: Send + 'static>(
-    state: &web::Data<AppState>,
-    f: impl FnOnce(&AppState) -> Result<T, crate::db::DbError> + Send + 'static,
-) -> Result<T, ApiError> {
-    let state = state.clone();
-    Ok(web::block(move || f(&state))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()))??)
-}
-
 fn see_other(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("location", to))
@@ -65,16 +53,16 @@ async fn index(_: Authorized) -> HttpResponse {
 }
 
 async fn streams(_: Authorized, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let (streams, counts) = read(&state, |s| {
-        let streams = stream::list(&s.db, &all(SHOWN), |_| true)?.items;
-        let mut counts: HashMap<(String, String), usize> = HashMap::new();
-        for e in catalog::list(&s.db, None, &all(10 * SHOWN), |_| true)?.items {
-            let key = (e.source.clone(), e.stream.name.clone().unwrap_or_default());
-            *counts.entry(key).or_default() += 1;
-        }
-        Ok((streams, counts))
-    })
-    .await?;
+    let streams = state.repo.streams(all(SHOWN), Box::new(|_| true)).await?;
+    let entries = state
+        .repo
+        .entries(None, all(10 * SHOWN), Box::new(|_| true));
+    let mut counts: HashMap<(String, String), usize> = HashMap::new();
+    for e in entries.await?.items {
+        let key = (e.source.clone(), e.stream.name.clone().unwrap_or_default());
+        *counts.entry(key).or_default() += 1;
+    }
+    let streams = streams.items;
     let mut b = String::from(
         "<table><tr><th>Stream</th><th>Source</th><th>State</th><th>Last seen</th>\
          <th>Recordings</th></tr>",
@@ -140,21 +128,17 @@ async fn recordings(
         given(&q.day).map(str::to_owned),
     );
     let (source, stream_name, session, day) = f.clone();
-    let entries = read(&state, move |s| {
-        Ok(
-            catalog::list(&s.db, stream_name.as_deref(), &all(SHOWN), |e| {
-                source.as_ref().is_none_or(|w| *w == e.source)
-                    && session
-                        .as_ref()
-                        .is_none_or(|w| e.session.as_ref() == Some(w))
-                    && day
-                        .as_ref()
-                        .is_none_or(|d| e.filed_at().format("%Y-%m-%d").to_string() == *d)
-            })?
-            .items,
-        )
-    })
-    .await?;
+    let keep = move |e: &CatalogEntry| {
+        source.as_ref().is_none_or(|w| *w == e.source)
+            && session
+                .as_ref()
+                .is_none_or(|w| e.session.as_ref() == Some(w))
+            && day
+                .as_ref()
+                .is_none_or(|d| e.filed_at().format("%Y-%m-%d").to_string() == *d)
+    };
+    let entries = state.repo.entries(stream_name, all(SHOWN), Box::new(keep));
+    let entries = entries.await?.items;
     let field = |name: &str, v: &Option<String>, kind: &str| {
         format!(
             "<label>{name} <input type={kind} name={} value=\"{}\"></label>",
@@ -236,12 +220,8 @@ fn recording_row(e: &CatalogEntry) -> String {
 }
 
 async fn jobs(_: Authorized, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let jobs = read(&state, |s| {
-        Ok(s.queue
-            .list(&all(SHOWN), |j| j.notification.is_none())?
-            .items)
-    })
-    .await?;
+    let files = |j: &Job| j.notification.is_none();
+    let jobs = state.repo.jobs(all(SHOWN), Box::new(files)).await?.items;
     let of = |st: JobState| jobs.iter().filter(move |j| j.state == st);
     let mut b = String::new();
     let running: Vec<&Job> = of(JobState::Running).collect();
@@ -333,10 +313,8 @@ async fn rejected_page(
     _: Authorized,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let kept = read(&state, |s| {
-        Ok(rejected::list(&s.db, &all(100), |_| true)?.items)
-    })
-    .await?;
+    let kept = state.repo.rejected_list(all(100), Box::new(|_| true));
+    let kept = kept.await?.items;
     let mut b = String::from(
         "<table><tr><th>Received</th><th>Source</th><th>Reason</th><th>Body</th><th></th></tr>",
     );

@@ -7,9 +7,9 @@ use std::time::{Duration, SystemTime};
 
 use super::unlink::{unlink_under, Expected, Kept};
 use super::{closed_files, Sweep};
-use crate::db::{DbError, Tree};
 use crate::event::{EventKind, FileFacts, FileInfo, FoundBy, Location, ParsedEvent, Provider};
-use crate::queue::{FileIdentity, Queue};
+use crate::queue::{FileIdentity, Job, JobState};
+use crate::state::{Callback, Repo, StateError};
 use crate::time::Timestamp;
 
 /// How long a file the sweep found must have been left alone before
@@ -19,7 +19,7 @@ const SWEPT_FILE_AGE: Duration = Duration::from_secs(3600);
 /// While a root's disk has less than `min` percent free, deletes the
 /// oldest local files that are archived (a done job knows them by path,
 /// size and time), one by one; never a file that is not.
-pub async fn evict(queue: &Queue, s: &Sweep, min: f64) -> Result<usize, DbError> {
+pub async fn evict(repo: &Repo, s: &Sweep, min: f64) -> Result<usize, StateError> {
     let mut deleted = 0;
     for root in &s.roots {
         if free_percent(root).is_none_or(|f| f >= min) {
@@ -50,11 +50,9 @@ pub async fn evict(queue: &Queue, s: &Sweep, min: f64) -> Result<usize, DbError>
                     ..FileFacts::default()
                 },
             };
-            let job = queue
-                .db()
-                .get(Tree::Dedupe, FileIdentity::of(&s.source, &file).as_bytes())?;
+            let job = repo.job_for(&FileIdentity::of(&s.source, &file)).await?;
             let found_by = match &job {
-                Some(job) => archived(queue, job)?,
+                Some((_, job)) => archived(job.as_ref()),
                 None => None,
             };
             // A swept file may still be open (a stalled writer): only once
@@ -72,7 +70,7 @@ pub async fn evict(queue: &Queue, s: &Sweep, min: f64) -> Result<usize, DbError>
                     };
                     let at = (s.roots.as_slice(), path.as_path());
                     if delete(
-                        queue,
+                        repo,
                         &s.source,
                         s.provider,
                         at,
@@ -107,19 +105,16 @@ fn free_percent(path: &Path) -> Option<f64> {
     Some(s.f_bavail as f64 * 100.0 / s.f_blocks as f64)
 }
 
-/// How a file was found, when its job is done (or was done and pruned: the
-/// dedupe keys of local files outlive their jobs); `None` when it is not
-/// archived.
-pub(super) fn archived(queue: &Queue, id: &[u8]) -> Result<Option<FoundBy>, DbError> {
-    let Some(id) = crate::id::JobId::from_bytes(id) else {
-        return Ok(None);
-    };
-    Ok(match queue.get(id)? {
-        Some(j) if j.state == crate::queue::JobState::Done => Some(j.found_by),
+/// How a known file was found, when its job is done (or was done and
+/// pruned, `None`: the identities of local files outlive their jobs);
+/// `None` when it is not archived.
+pub(super) fn archived(job: Option<&Job>) -> Option<FoundBy> {
+    match job {
+        Some(j) if j.state == JobState::Done => Some(j.found_by),
         Some(_) => None,
         // Retention prunes done jobs only.
         None => Some(FoundBy::Callback),
-    })
+    }
 }
 
 /// After an archive is verified and its catalog entry durable: deletes the
@@ -127,11 +122,11 @@ pub(super) fn archived(queue: &Queue, id: &[u8]) -> Result<Option<FoundBy>, DbEr
 /// sweep found may still be open, its writer stalled) and it is still the
 /// one archived: its size, and its time as stated when it was announced.
 pub async fn after_archive(
-    queue: &Queue,
+    repo: &Repo,
     roots: Option<&[PathBuf]>,
     found_by: FoundBy,
     entry: &crate::catalog::CatalogEntry,
-) -> Result<(), DbError> {
+) -> Result<(), StateError> {
     let Location::Path(p) = &entry.origin else {
         return Ok(());
     };
@@ -154,15 +149,7 @@ pub async fn after_archive(
         file_id: Some(file_id),
     };
     let at = (roots, path.as_path());
-    delete(
-        queue,
-        &entry.source,
-        entry.provider,
-        at,
-        expected,
-        "archive",
-    )
-    .await?;
+    delete(repo, &entry.source, entry.provider, at, expected, "archive").await?;
     Ok(())
 }
 
@@ -170,13 +157,13 @@ pub async fn after_archive(
 /// only, if it is still the file archived (`expected`), and records it as
 /// an event; true when it was deleted.
 pub(super) async fn delete(
-    queue: &Queue,
+    repo: &Repo,
     source: &str,
     provider: Provider,
     (roots, path): (&[PathBuf], &Path),
     expected: Expected,
     after: &str,
-) -> Result<bool, DbError> {
+) -> Result<bool, StateError> {
     let (roots, target) = (roots.to_vec(), path.to_owned());
     let removed = tokio::task::spawn_blocking(move || unlink_under(&roots, &target, expected))
         .await
@@ -203,12 +190,7 @@ pub(super) async fn delete(
     });
     let raw = serde_json::json!({"deleted": path, "size": size, "after": after}).to_string();
     let now = chrono::Utc::now();
-    crate::ingest::record_events(
-        queue,
-        &Default::default(),
-        vec![e.into_event(source, now, &raw)],
-        now,
-    )
-    .await?;
+    let deleted = vec![e.into_event(source, now, &raw)];
+    repo.record_callback(Callback::untold(deleted, now)).await?;
     Ok(true)
 }

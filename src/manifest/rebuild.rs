@@ -4,8 +4,8 @@
 //! ids, checksums and keys. This instance's entries found only in sidecars
 //! are queued for its next manifest.
 
-use crate::catalog::{self, CatalogEntry};
-use crate::db::Db;
+use crate::catalog::CatalogEntry;
+use crate::state::Repo;
 use crate::store::Store;
 
 /// What a rebuild found.
@@ -21,9 +21,13 @@ pub struct Rebuilt {
     pub other_instances: usize,
 }
 
-/// Rebuilds `db`'s catalog from `store`; with `instance`, only that
+/// Rebuilds `repo`'s catalog from `store`; with `instance`, only that
 /// instance's entries (and those that name none).
-pub async fn rebuild(db: &Db, store: &Store, instance: Option<&str>) -> Result<Rebuilt, String> {
+pub async fn rebuild(
+    repo: &Repo,
+    store: &Store,
+    instance: Option<&str>,
+) -> Result<Rebuilt, String> {
     let mut r = Rebuilt::default();
     let keep = |e: &CatalogEntry| match (instance, e.instance_id.as_deref()) {
         (Some(want), Some(has)) => want == has,
@@ -39,7 +43,7 @@ pub async fn rebuild(db: &Db, store: &Store, instance: Option<&str>) -> Result<R
         for entry in super::entries(&body) {
             if !keep(&entry) {
                 r.other_instances += 1;
-            } else if file(db, &entry, false).await? {
+            } else if file(repo, entry, false).await? {
                 r.from_manifests += 1;
             } else {
                 r.already += 1;
@@ -64,35 +68,21 @@ pub async fn rebuild(db: &Db, store: &Store, instance: Option<&str>) -> Result<R
             }
             if !keep(&entry) {
                 r.other_instances += 1;
-            } else if file(db, &entry, instance.is_some()).await? {
+            } else if file(repo, entry, instance.is_some()).await? {
                 r.from_sidecars += 1;
             } else {
                 r.already += 1;
             }
         }
     }
-    db.durable().await.map_err(|e| e.to_string())?;
+    repo.durable().await.map_err(|e| e.to_string())?;
     Ok(r)
 }
 
 /// Files `entry` unless the catalog holds it (true when filed); queued for
 /// the manifests when `to_manifest`.
-async fn file(db: &Db, entry: &CatalogEntry, to_manifest: bool) -> Result<bool, String> {
-    if catalog::get(db, entry.id)
-        .map_err(|e| e.to_string())?
-        .is_some()
-    {
-        return Ok(false);
-    }
-    let e = entry.clone();
-    db.commit(move |tx| {
-        catalog::file(tx, &e)?;
-        if to_manifest {
-            super::queue(tx, &e.id)?;
-        }
-        Ok(())
-    })
-    .await
-    .map_err(|e| e.to_string())?;
-    Ok(true)
+async fn file(repo: &Repo, entry: CatalogEntry, to_manifest: bool) -> Result<bool, String> {
+    repo.file_found(entry, to_manifest)
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -319,12 +319,12 @@ impl S3Store {
     /// it is dropped (not at all if the claim is lost); if the abort fails,
     /// `log` keeps it to be aborted later.
     pub(super) async fn abort_stale(&self, rec: &UploadRecord, log: &dyn UploadLog) {
-        if let Err(f) = log.forget(rec.clone()) {
+        if let Err(f) = log.forget(rec.clone()).await {
             tracing::warn!(error = %f, "the upload is not aborted: {f}");
             return;
         }
         if abort_multipart(&self.client, rec).await {
-            log.aborted(&rec.upload_id);
+            log.aborted(&rec.upload_id).await;
             tracing::info!(key = %rec.key, upload_id = %rec.upload_id, "aborted a multipart upload left by an earlier attempt");
         }
     }
@@ -341,9 +341,9 @@ impl S3Store {
             if rec.key != pending.key || Some(rec.upload_id.as_str()) == known {
                 continue;
             }
-            log.abandoned(rec.clone());
+            log.abandoned(rec.clone()).await;
             if abort_multipart(&self.client, &rec).await {
-                log.aborted(&rec.upload_id);
+                log.aborted(&rec.upload_id).await;
                 tracing::info!(key = %rec.key, upload_id = %rec.upload_id,
                     "aborted a multipart upload whose creation an earlier attempt never heard back from");
             }

@@ -10,8 +10,8 @@ use tokio::sync::watch;
 
 use super::heartbeat::Heartbeat;
 use super::pump::{pump, verify_download, Failed};
-use super::{db_failure, lease_lost, log, Context};
-use crate::catalog::{self, CatalogEntry};
+use super::{lease_lost, log, state_failure, Context};
+use crate::catalog::CatalogEntry;
 use crate::digest::Digests;
 use crate::event::Event;
 use crate::providers::Provider;
@@ -26,8 +26,11 @@ pub(super) async fn transfer(
     beat: &Heartbeat,
     interrupt: watch::Receiver<bool>,
 ) -> Result<CatalogEntry, Failed> {
-    let event = crate::ingest::event(&ctx.db, job.event_id)
-        .map_err(db_failure)?
+    let event = ctx
+        .repo
+        .event(job.event_id)
+        .await
+        .map_err(state_failure)?
         .ok_or_else(|| Failure::permanent(format!("event {} is missing", job.event_id)))?;
     tracing::Span::current().record("stream", event.stream.name.as_deref().unwrap_or(""));
     let source = ctx.sources.get(&job.source).ok_or_else(|| {
@@ -55,7 +58,7 @@ pub(super) async fn transfer(
     };
     let now = Utc::now();
     let mut entry = CatalogEntry {
-        id: catalog::new_id(&ctx.db, &now).map_err(db_failure)?,
+        id: ctx.repo.new_entry_id(now).await.map_err(state_failure)?,
         kind: job.kind,
         source: job.source.clone(),
         provider: event.provider,
@@ -173,17 +176,12 @@ pub(super) async fn abort_lost_create(
     pending: &UploadRecord,
 ) -> Result<(), Failure> {
     let log = log::JobLog {
-        db: ctx.db.clone(),
-        queue: ctx.queue.clone(),
+        repo: ctx.repo.clone(),
         job: job.clone(),
     };
     let known = job.upload.as_ref().map(|u| u.upload_id.as_str());
     ctx.store.abort_unrecorded(pending, known, &log).await?;
-    match ctx.queue.set_creating(job, None) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(lease_lost()),
-        Err(e) => Err(db_failure(e)),
-    }
+    log::fenced(ctx.repo.note_creating(job, None).await)
 }
 
 /// Attempts that wait for a missing sidecar before writing one.
@@ -200,15 +198,14 @@ async fn open_both(
 ) -> Result<(Download, Upload), Failed> {
     let key = key_of(ctx, facts, &job.origin);
     let log: Arc<dyn UploadLog> = Arc::new(log::JobLog {
-        db: ctx.db.clone(),
-        queue: ctx.queue.clone(),
+        repo: ctx.repo.clone(),
         job: job.clone(),
     });
     if let Some(rec) = &job.upload {
         if let Some(pair) = resume(ctx, job, source, facts, rec, &log).await? {
             return Ok(pair);
         }
-        ctx.queue.set_upload(job, None, None).map_err(db_failure)?;
+        log::fenced(ctx.repo.save_upload(job, None).await)?;
     }
     let download = source.open(&job.origin).await?;
     if let Some(f) = download.suspect() {

@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use crate::time::now;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::queue::{Job, Queue};
+use crate::queue::Job;
+use crate::state::Repo;
 
 /// `bytes_total` when the origin announced none.
 const UNKNOWN: u64 = u64::MAX;
@@ -28,7 +29,7 @@ pub struct Heartbeat {
 
 impl Heartbeat {
     /// Renews `job`'s lease every third of `lease` (at least every 2 s).
-    pub fn start(queue: Queue, job: Job, lease: Duration) -> Heartbeat {
+    pub fn start(repo: Repo, job: Job, lease: Duration) -> Heartbeat {
         let done = Arc::new(AtomicU64::new(0));
         let total = Arc::new(AtomicU64::new(UNKNOWN));
         let (tell, lost) = watch::channel(false);
@@ -39,9 +40,9 @@ impl Heartbeat {
             tick.tick().await;
             loop {
                 tick.tick().await;
-                let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or_default();
+                let until = now() + chrono::Duration::from_std(lease).unwrap_or_default();
                 let total = Some(t.load(Relaxed)).filter(|n| *n != UNKNOWN);
-                match queue.renew(&job, until, d.load(Relaxed), total) {
+                match repo.renew(&job, until, d.load(Relaxed), total).await {
                     Ok(true) => {}
                     Ok(false) => {
                         let _ = tell.send(true);
@@ -75,5 +76,83 @@ impl Heartbeat {
 impl Drop for Heartbeat {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::queue::Lane;
+    use crate::state::conformance::{record, recording};
+    use crate::state::sled::SledRepo;
+
+    const LEASE: Duration = Duration::from_secs(3);
+
+    /// On a paused clock: the heartbeat keeps a claim's lease ahead of time
+    /// passing, so no other worker takes the job; once it stops (its worker
+    /// died), the lease lapses and another claim takes over, and the first
+    /// claim's heartbeat finds itself superseded.
+    #[tokio::test(start_paused = true)]
+    async fn the_heartbeat_keeps_the_lease_and_finds_a_takeover() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = SledRepo::open_in(dir.path(), 8 << 20, Duration::from_secs(60)).unwrap();
+        let repo: Repo = Arc::new(repo);
+        record(&repo, vec![recording("http://h/a.flv", None, now())], now()).await;
+        let first = repo
+            .claim(Lane::Files, now(), LEASE)
+            .await
+            .unwrap()
+            .unwrap();
+        let beat = Heartbeat::start(repo.clone(), first.clone(), LEASE);
+        beat.progress(5, Some(10));
+        // Renewed every second, the lease stays over 1.5 s ahead; unrenewed,
+        // it would lapse 3 s after the claim.
+        let ahead = chrono::Duration::milliseconds(1500);
+        for _ in 0..10 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            // The beat renews on the blocking pool, in real time: wait for
+            // it to land (the clock stands still meanwhile).
+            let mut renewed = false;
+            for _ in 0..10_000 {
+                let j = repo.job(first.id).await.unwrap().unwrap();
+                if j.lease_until.is_some_and(|u| u > now() + ahead) {
+                    renewed = true;
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            assert!(renewed, "the lease is kept ahead of the clock");
+            assert!(
+                repo.claim(Lane::Files, now(), LEASE)
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "held"
+            );
+        }
+        assert!(!beat.lost());
+        let held = repo.job(first.id).await.unwrap().unwrap();
+        assert_eq!(
+            (held.bytes_done, held.bytes_total),
+            (5, Some(10)),
+            "progress rides along"
+        );
+        assert!(held.lease_until.unwrap() > now(), "renewed ahead of now");
+        drop(beat);
+        tokio::time::advance(LEASE + Duration::from_secs(1)).await;
+        let second = repo
+            .claim(Lane::Files, now(), LEASE)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(second.claims, first.claims + 1);
+        let stale = Heartbeat::start(repo.clone(), first, LEASE);
+        let mut lost = stale.lost.clone();
+        tokio::time::timeout(Duration::from_secs(5), lost.wait_for(|l| *l))
+            .await
+            .expect("the superseded claim's heartbeat finds it lost")
+            .unwrap();
     }
 }

@@ -12,15 +12,16 @@ use tokio::sync::watch;
 
 use super::heartbeat::Heartbeat;
 use super::pump::{pump, verify_download, Failed};
-use super::{db_failure, lease_lost, log, Context};
-use crate::catalog::{self, CatalogEntry};
+use super::{lease_lost, log, state_failure, Context};
+use crate::catalog::CatalogEntry;
 use crate::digest::{Digests, Hasher};
 use crate::event::{Event, Location};
 use crate::hls::playlist::{self, Named, MAX_PLAYLIST_BYTES};
-use crate::hls::{self, Part, Role};
+use crate::hls::{Part, Role};
 use crate::queue::Job;
 use crate::retry::Failure;
 use crate::source::SourceClient;
+use crate::state::HlsRecording;
 use crate::store::{ObjectFacts, Upload, UploadLog};
 
 /// The key prefix an HLS recording's files go under (its playlist too):
@@ -46,26 +47,22 @@ pub(super) async fn transfer(
     interrupt: watch::Receiver<bool>,
 ) -> Result<CatalogEntry, Failed> {
     let log: Arc<dyn UploadLog> = Arc::new(log::JobLog {
-        db: ctx.db.clone(),
-        queue: ctx.queue.clone(),
+        repo: ctx.repo.clone(),
         job: job.clone(),
     });
     // A part an earlier attempt left half-uploaded is begun again: parts
     // are small, and which part it was is not worth recording.
     if let Some(rec) = &job.upload {
         ctx.store.abort_stale(rec, log.as_ref()).await;
-        if !ctx.queue.set_upload(job, None, None).map_err(db_failure)? {
-            return Err(lease_lost().into());
-        }
+        log::fenced(ctx.repo.save_upload(job, None).await)?;
     }
-    let rec = hls::Recording::of(&job.source, job.origin.as_str(), &facts.file);
-    wait_for_segments(ctx, &rec)?;
+    let rec = HlsRecording::of(&job.source, job.origin.as_str(), &facts.file);
+    wait_for_segments(ctx, &rec).await?;
     let (text, mark) = read_playlist(source, &job.origin).await?;
     let named = playlist::named_files(&String::from_utf8_lossy(&text))
         .map_err(|e| Failure::permanent(format!("{}: {e}", job.origin)))?;
     let dir = dir_key(ctx, facts, &job.origin);
-    let playlist_at = job.origin.as_str().to_owned();
-    let kept = hls::parts_of(&ctx.db, &rec).map_err(db_failure)?;
+    let kept = ctx.repo.hls_parts(&rec).await.map_err(state_failure)?;
     let mut by_origin: HashMap<String, usize> = HashMap::with_capacity(kept.len());
     let mut by_name: HashMap<String, usize> = HashMap::with_capacity(kept.len());
     for (i, p) in kept.iter().enumerate() {
@@ -102,23 +99,8 @@ pub(super) async fn transfer(
         let part = recording
             .archive(n, origin, interrupt.clone(), done)
             .await?;
-        let (p, src, at, since) = (
-            part.clone(),
-            job.source.clone(),
-            playlist_at.clone(),
-            rec.since,
-        );
-        ctx.db
-            .commit(move |tx| {
-                let rec = hls::Recording {
-                    source: &src,
-                    playlist: &at,
-                    since,
-                };
-                hls::file_part(tx, &rec, &p)
-            })
-            .await
-            .map_err(db_failure)?;
+        let kept = ctx.repo.keep_hls_part(&rec, part.clone());
+        kept.await.map_err(state_failure)?;
         done += part.size;
         parts.push(part);
     }
@@ -161,7 +143,7 @@ pub(super) async fn transfer(
         file.duration_s = Some(durations.iter().sum());
     }
     let mut entry = CatalogEntry {
-        id: catalog::new_id(&ctx.db, &now).map_err(db_failure)?,
+        id: ctx.repo.new_entry_id(now).await.map_err(state_failure)?,
         kind: job.kind,
         source: job.source.clone(),
         provider: event.provider,
@@ -198,13 +180,22 @@ pub(super) async fn transfer(
 /// Fails (to be retried) while segments of the recording announced ahead
 /// of its playlist are still being archived by their own jobs; the marks of
 /// those that failed are dropped: their files are archived here.
-fn wait_for_segments(ctx: &Context, rec: &hls::Recording) -> Result<(), Failure> {
+async fn wait_for_segments(ctx: &Context, rec: &HlsRecording) -> Result<(), Failure> {
     use crate::queue::JobState;
     let mut waiting = 0;
-    for id in hls::pending_of(&ctx.db, rec).map_err(db_failure)? {
-        match ctx.queue.get(id).map_err(db_failure)?.map(|j| j.state) {
+    for id in ctx.repo.hls_pending(rec).await.map_err(state_failure)? {
+        match ctx
+            .repo
+            .job(id)
+            .await
+            .map_err(state_failure)?
+            .map(|j| j.state)
+        {
             Some(JobState::Queued | JobState::Running | JobState::Retrying) => waiting += 1,
-            _ => hls::not_pending(&ctx.db, rec, id).map_err(db_failure)?,
+            _ => {
+                let dropped = ctx.repo.hls_not_pending(rec, id);
+                dropped.await.map_err(state_failure)?
+            }
         }
     }
     if waiting > 0 {

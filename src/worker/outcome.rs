@@ -6,16 +6,16 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::watch;
 
 use super::attempt::{self, transfer};
 use super::heartbeat::Heartbeat;
 use super::pump::Failed;
 use super::{log, notify, Context};
-use crate::catalog::{self, CatalogEntry, StoredAt};
+use crate::catalog::{CatalogEntry, StoredAt};
 use crate::queue::Job;
 use crate::retry::{delay_after, Failure, FailureKind};
+use crate::state::Filing;
 use crate::store::Upload;
 
 /// What an attempt says of the archive store.
@@ -28,6 +28,10 @@ pub(super) enum Verdict {
     Unknown,
 }
 
+/// What an attempt came to: its catalog entry, or its failure and what
+/// becomes of the job.
+type Outcome = Result<CatalogEntry, (Failure, Then)>;
+
 /// What becomes of a failed attempt's job.
 enum Then {
     /// Back to the queue, the attempt uncounted (a shutdown).
@@ -38,7 +42,9 @@ enum Then {
     Fail,
 }
 
-/// Runs a claimed job and records its outcome.
+/// Runs a claimed job and records its outcome: the transfer (claim,
+/// source, store), then the filing (one repository call), then what
+/// follows an archive.
 pub(super) async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<bool>) -> Verdict {
     if job.notification.is_some() {
         notify::deliver(ctx, job).await;
@@ -46,34 +52,12 @@ pub(super) async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<
     }
     let started = std::time::Instant::now();
     let lease = Duration::from_secs(ctx.transfer.lease_secs);
-    let beat = Heartbeat::start(ctx.queue.clone(), job.clone(), lease);
+    let beat = Heartbeat::start(ctx.repo.clone(), job.clone(), lease);
     let result = transfer(ctx, &job, &beat, interrupt).await;
-    let now = Utc::now();
+    let now = crate::time::now();
     let result = match result {
         Ok(entry) => Ok(entry),
-        Err(Failed { failure, upload }) => {
-            let then = if failure.kind == FailureKind::Interrupted {
-                Then::Release
-            } else if failure.kind == FailureKind::Store {
-                Then::Wait
-            } else if failure.should_retry(job.attempts, &ctx.transfer) {
-                let wait = delay_after(job.attempts, &ctx.transfer);
-                Then::Retry(now + chrono::Duration::from_std(wait).unwrap_or_default())
-            } else {
-                Then::Fail
-            };
-            // Still under the claim (the heartbeat runs): nobody else
-            // touches the upload while it is suspended or aborted.
-            match upload {
-                Some(upload) => dispose(&beat, upload, &failure, &then).await,
-                // Failing for good before an upload was opened (or while a
-                // recorded one was being looked at): the record must not
-                // outlive the job's last attempt.
-                None if matches!(then, Then::Fail) => abort_recorded(ctx, &job).await,
-                None => {}
-            }
-            Err((failure, then))
-        }
+        Err(failed) => Err(decide(ctx, &job, &beat, failed, now).await),
     };
     // The claim ends with the outcome recorded below; no more renewals.
     drop(beat);
@@ -82,111 +66,128 @@ pub(super) async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<
         Err((f, _)) if f.kind == FailureKind::Store => Verdict::StoreFailed(f.message.clone()),
         Err(_) => Verdict::Unknown,
     };
-    let told = match &result {
-        // (Not a segment ahead of its playlist, nor a file another instance
-        // archived and told of.)
-        Ok(entry)
-            if entry.file.playlist.is_none()
-                && entry.instance_id.as_deref() == Some(ctx.instance_id.as_str()) =>
-        {
-            Some("archived")
-        }
-        Err((_, Then::Fail)) => Some("failed"),
-        _ => None,
-    };
-    let notes = match told.map(|t| ctx.notifier.ids(&ctx.db, t, &job.source, &now)) {
-        Some(Err(e)) => {
-            tracing::error!(error = %e, "cannot record the job's outcome; it runs again when its lease lapses");
-            return verdict;
-        }
-        Some(Ok(ids)) => ids,
-        None => Vec::new(),
-    };
-    let pushed = std::sync::Mutex::new(Vec::new());
-    let keep = |p: Vec<crate::queue::Pushed>| *pushed.lock().unwrap_or_else(|e| e.into_inner()) = p;
-    let recorded = match &result {
-        Ok(entry) => ctx.queue.complete(&job, entry.size, now, &|tx| {
-            // An entry filed before (found beside its object again, its file
-            // announced anew) is in the manifests and told of already.
-            let again = crate::catalog::held(tx, &entry.id)?;
-            file_entry(tx, entry)?;
-            // This instance's own entries go to its manifests (another's,
-            // found in the bucket, are in that one's).
-            let own = entry.instance_id.as_deref() == Some(ctx.instance_id.as_str());
-            if ctx.manifests && own && !again && entry.file.playlist.is_none() {
-                crate::manifest::queue(tx, &entry.id)?;
-            }
-            if told.is_some() && !again {
-                let body = crate::notify::archived_body(entry);
-                let (id, event) = (entry.id.to_string(), entry.event_id);
-                keep(ctx.notifier.push(
-                    tx,
-                    &notes,
-                    "archived",
-                    &job.source,
-                    &id,
-                    event,
-                    &body,
-                    now,
-                )?);
-            }
-            Ok(())
-        }),
-        Err((_, Then::Release)) => ctx.queue.release(&job, now),
-        Err((f, Then::Wait)) => ctx.queue.wait_for_store(&job, &f.message, now),
-        Err((f, Then::Retry(at))) => {
-            ctx.queue
-                .attempt_failed(&job, &f.message, Some(*at), now, None)
-        }
-        Err((f, Then::Fail)) => {
-            let tell = |tx: &crate::db::Tx| {
-                let mut failed = job.clone();
-                failed.state = crate::queue::JobState::Failed;
-                failed.last_error = Some(f.message.clone());
-                let body = crate::notify::failed_body(&failed, &f.message);
-                // Each time it gives up (a retry by hand may fail again).
-                let subject = format!("{}/{}", job.id, job.claims);
-                let (source, event) = (&job.source, job.event_id);
-                keep(
-                    ctx.notifier
-                        .push(tx, &notes, "failed", source, &subject, event, &body, now)?,
-                );
-                Ok(())
-            };
-            ctx.queue
-                .attempt_failed(&job, &f.message, None, now, Some(&tell))
-        }
-    };
-    let pushed = pushed.into_inner().unwrap_or_else(|e| e.into_inner());
-    if matches!(recorded, Ok(Some(_))) && !pushed.is_empty() {
-        for p in &pushed {
-            ctx.queue.pushed(p);
-        }
-        ctx.wake.notify_waiters();
+    if record(ctx, &job, &result, now, started).await {
+        after(ctx, &job, result, started).await;
     }
-    let durable = match recorded {
-        Ok(Some(after)) => {
-            use crate::metrics::TransferOutcome as O;
-            let (outcome, bytes) = match (&result, after.state) {
-                (Ok(entry), _) => (O::Done, entry.size),
-                (Err((_, Then::Release)), _) => (O::Interrupted, 0),
-                (Err((_, Then::Wait)), _) => (O::StoreDown, 0),
-                (Err(_), crate::queue::JobState::Retrying) => (O::Retry, 0),
-                (Err(_), _) => (O::Failed, 0),
-            };
-            ctx.metrics.transfer(outcome, bytes, started.elapsed());
-            ctx.queue.durable().await
+    verdict
+}
+
+/// What becomes of a failed attempt's job and its upload. Still under the
+/// claim (the heartbeat runs): nobody else touches the upload while it is
+/// suspended or aborted.
+async fn decide(
+    ctx: &Context,
+    job: &Job,
+    beat: &Heartbeat,
+    Failed { failure, upload }: Failed,
+    now: crate::time::Timestamp,
+) -> (Failure, Then) {
+    let then = if failure.kind == FailureKind::Interrupted {
+        Then::Release
+    } else if failure.kind == FailureKind::Store {
+        Then::Wait
+    } else if failure.should_retry(job.attempts, &ctx.transfer) {
+        let wait = delay_after(job.attempts, &ctx.transfer);
+        Then::Retry(now + chrono::Duration::from_std(wait).unwrap_or_default())
+    } else {
+        Then::Fail
+    };
+    match upload {
+        Some(upload) => dispose(beat, upload, &failure, &then).await,
+        // Failing for good before an upload was opened (or while a
+        // recorded one was being looked at): the record must not outlive
+        // the job's last attempt.
+        None if matches!(then, Then::Fail) => abort_recorded(ctx, job).await,
+        None => {}
+    }
+    (failure, then)
+}
+
+/// Records the outcome in the state, in one repository call, durably;
+/// true once it is recorded (false: the claim was lost, or the state
+/// failed, and the job runs again when its lease lapses).
+async fn record(
+    ctx: &Context,
+    job: &Job,
+    result: &Outcome,
+    now: crate::time::Timestamp,
+    started: std::time::Instant,
+) -> bool {
+    let repo = &ctx.repo;
+    let recorded = match result {
+        Ok(entry) => repo
+            .file_archived(job, filing(ctx, job, entry, now))
+            .await
+            .map(|f| {
+                if f.notified {
+                    ctx.wake.notify_waiters();
+                }
+                f.job
+            }),
+        Err((_, Then::Release)) => repo.release(job, now).await,
+        Err((f, Then::Wait)) => repo.wait_for_store(job, &f.message, now).await,
+        Err((f, Then::Retry(at))) => repo.retry_at(job, &f.message, *at, now).await,
+        Err((f, Then::Fail)) => {
+            let told = ctx.notifier.wanting("failed", &job.source);
+            let failed = repo.fail(job, &f.message, told.clone(), now).await;
+            if !told.is_empty() && matches!(failed, Ok(Some(_))) {
+                ctx.wake.notify_waiters();
+            }
+            failed
         }
+    };
+    let after = match recorded {
+        Ok(Some(after)) => after,
         Ok(None) => {
             tracing::warn!("the job's lease was taken over while it ran; its outcome is dropped");
-            return verdict;
+            return false;
         }
-        Err(e) => Err(e),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record the job's outcome; it runs again when its lease lapses");
+            return false;
+        }
     };
-    if let Err(e) = durable {
-        tracing::error!(error = %e, "cannot record the job's outcome; it runs again when its lease lapses");
-        return verdict;
+    if result.is_err() {
+        // A failure's outcome is durable before it is told as done.
+        if let Err(e) = repo.durable().await {
+            tracing::error!(error = %e, "cannot record the job's outcome; it runs again when its lease lapses");
+            return false;
+        }
     }
+    use crate::metrics::TransferOutcome as O;
+    let (outcome, bytes) = match (result, after.state) {
+        (Ok(entry), _) => (O::Done, entry.size),
+        (Err((_, Then::Release)), _) => (O::Interrupted, 0),
+        (Err((_, Then::Wait)), _) => (O::StoreDown, 0),
+        (Err(_), crate::queue::JobState::Retrying) => (O::Retry, 0),
+        (Err(_), _) => (O::Failed, 0),
+    };
+    ctx.metrics.transfer(outcome, bytes, started.elapsed());
+    true
+}
+
+/// An archived file's filing: its entry, queued for this instance's
+/// manifests and told of when it is this instance's own (another's, found
+/// in the bucket, is in that one's manifests and was told of by it), and
+/// not a segment ahead of its playlist.
+fn filing(ctx: &Context, job: &Job, entry: &CatalogEntry, now: crate::time::Timestamp) -> Filing {
+    let own = entry.instance_id.as_deref() == Some(ctx.instance_id.as_str());
+    let told = own && entry.file.playlist.is_none();
+    Filing {
+        entry: entry.clone(),
+        manifest: ctx.manifests && own,
+        notices: if told {
+            ctx.notifier.wanting("archived", &job.source)
+        } else {
+            Vec::new()
+        },
+        now,
+    }
+}
+
+/// What follows a recorded outcome: for an archive, the local file's
+/// deletion; the log line.
+async fn after(ctx: &Context, job: &Job, result: Outcome, started: std::time::Instant) {
     match result {
         Ok(entry) => {
             tracing::info!(
@@ -201,7 +202,7 @@ pub(super) async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<
                 .get(&job.source)
                 .and_then(|s| s.delete_roots())
                 .filter(|_| entry.parts.is_empty() && entry.file.playlist.is_none());
-            let local = crate::local::after_archive(&ctx.queue, roots, job.found_by, &entry);
+            let local = crate::local::after_archive(&ctx.repo, roots, job.found_by, &entry);
             if let Err(e) = local.await {
                 tracing::warn!(error = %e, "cannot record the local file's deletion");
             }
@@ -212,32 +213,6 @@ pub(super) async fn process(ctx: &Context, job: Job, interrupt: watch::Receiver<
             tracing::warn!(attempt = job.attempts, kind = ?f.kind, "transfer failed: {}", f.message)
         }
     }
-    verdict
-}
-
-/// Files an archived file: its catalog entry (taking in the parts of an
-/// HLS recording kept ahead of it), or, for a segment announced ahead of
-/// its playlist, its part.
-fn file_entry(tx: &crate::db::Tx, entry: &CatalogEntry) -> Result<(), crate::db::TxError> {
-    if let Some(playlist) = &entry.file.playlist {
-        let part = crate::hls::Part {
-            role: crate::hls::Role::Segment,
-            uri: entry.origin.file_name().to_owned(),
-            origin: entry.origin.clone(),
-            store: entry.store.clone(),
-            size: entry.size,
-            sha256: entry.sha256.clone(),
-            md5: entry.md5.clone(),
-            duration_s: entry.file.duration_s,
-            job_id: entry.job_id,
-            archived_at: entry.archived_at,
-        };
-        let rec = crate::hls::Recording::of(&entry.source, playlist, &entry.file);
-        return crate::hls::file_part(tx, &rec, &part);
-    }
-    catalog::file(tx, entry)?;
-    let rec = crate::hls::Recording::of(&entry.source, entry.origin.as_str(), &entry.file);
-    crate::hls::consume(tx, &rec, &entry.parts)
 }
 
 /// Leaves a failed attempt's upload for the next attempt to continue, when
@@ -259,7 +234,7 @@ async fn dispose(beat: &Heartbeat, upload: Upload, failure: &Failure, then: &The
 
 /// Aborts the upload the job still records, if any.
 async fn abort_recorded(ctx: &Context, job: &Job) {
-    let current = match ctx.queue.get(job.id) {
+    let current = match ctx.repo.job(job.id).await {
         Ok(Some(j)) => j,
         Ok(None) => return,
         Err(e) => {
@@ -275,8 +250,7 @@ async fn abort_recorded(ctx: &Context, job: &Job) {
     }
     if let Some(rec) = current.upload {
         let log = log::JobLog {
-            db: ctx.db.clone(),
-            queue: ctx.queue.clone(),
+            repo: ctx.repo.clone(),
             job: job.clone(),
         };
         ctx.store.abort_stale(&rec, &log).await;

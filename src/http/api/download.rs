@@ -12,7 +12,7 @@ use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
 use super::{id_or_404, Authorized};
-use crate::catalog::{self, CatalogEntry, StoredAt};
+use crate::catalog::{CatalogEntry, StoredAt};
 use crate::http::{ApiError, AppState};
 use crate::id::EntryId;
 
@@ -58,11 +58,10 @@ pub async fn download(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let id = id_or_404(EntryId::parse, &id, "no_such_entry", "catalog entry")?;
-    let db = state.db.clone();
-    let entry = web::block(move || catalog::get(&db, id))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()))??
-        .ok_or_else(|| ApiError::not_found("no_such_entry", format!("no catalog entry {id:?}")))?;
+    let entry =
+        state.repo.entry(id).await?.ok_or_else(|| {
+            ApiError::not_found("no_such_entry", format!("no catalog entry {id:?}"))
+        })?;
     let elsewhere = || {
         ApiError::not_found(
             "not_in_store",

@@ -35,7 +35,7 @@ pub async fn enqueue(
     let now = chrono::Utc::now();
     let event = crate::local::enqueued(source, &q.file, q.stream, q.app, now)
         .map_err(|m| ApiError::bad_request("bad_file", m))?;
-    let recorded =
-        crate::ingest::record_events(&state.queue, &state.notifier, vec![event], now).await?;
+    let callback = state.notifier.callback(vec![event], now);
+    let recorded = state.repo.record_callback(callback).await?;
     Ok(crate::http::recorded_answer(&state, &recorded))
 }

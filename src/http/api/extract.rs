@@ -9,8 +9,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 
-use crate::db::PageRequest;
 use crate::http::{ApiError, AppState};
+use crate::state::PageRequest;
 
 /// Items per page unless `limit` says otherwise, and the most it may say.
 pub const DEFAULT_LIMIT: usize = 100;

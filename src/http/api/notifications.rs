@@ -1,7 +1,6 @@
 //! `/api/v1/notifications`: deliveries to the `[[notify]]` endpoints, and
 //! sending one that gave up again.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 
 use super::{id_or_404, retry_job, Authorized, JobsFilter, Listing};
@@ -25,10 +24,10 @@ pub async fn retry(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let job = id_or_404(JobId::parse, &id, "no_such_notification", "notification")?;
-    let queue = state.queue.clone();
-    let is_one = web::block(move || queue.get(job))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string()))??
+    let is_one = state
+        .repo
+        .job(job)
+        .await?
         .is_some_and(|j| j.notification.is_some());
     if !is_one {
         return Err(ApiError::not_found(

@@ -336,7 +336,7 @@ impl S3Upload {
         if let Some(rec) = self.bare_record() {
             // The job's record becomes the janitor's in one write: a crash
             // during the abort leaves it known.
-            if let Err(f) = self.s.log.forget(rec) {
+            if let Err(f) = self.s.log.forget(rec).await {
                 tracing::warn!(error = %f, "the upload is not aborted: {f}");
                 self.suspend().await;
                 return;
@@ -349,7 +349,7 @@ impl S3Upload {
     /// creation failed): kept first, so a crash during the abort leaves it known.
     async fn abort_inner(&mut self) {
         if let Some(rec) = self.bare_record() {
-            self.s.log.abandoned(rec);
+            self.s.log.abandoned(rec).await;
         }
         self.abort_now().await;
     }
@@ -372,7 +372,7 @@ impl S3Upload {
         if let Some(rec) = self.bare_record() {
             self.upload_id = None;
             if abort_multipart(&self.s.client, &rec).await {
-                self.s.log.aborted(&rec.upload_id);
+                self.s.log.aborted(&rec.upload_id).await;
             }
         }
     }

@@ -33,7 +33,7 @@ impl S3Upload {
             // The very same bytes are already archived there: no second copy.
             let existing = existing.to_owned();
             if let Some(rec) = self.bare_record() {
-                self.s.log.forget(rec)?;
+                self.s.log.forget(rec).await?;
             }
             self.abort_now().await;
             return Ok(StoredAt::S3 {

@@ -4,18 +4,15 @@
 use std::time::Duration;
 
 use super::due::{self, Lane};
-use super::{Guard, Job, JobState, Queue};
-use crate::db::{DbError, Tree};
-use crate::time::{from_millis, to_millis, Timestamp};
+use super::Guard;
+use crate::queue::{Job, JobState};
+use crate::state::sled::kv::{DbError, Tree};
+use crate::state::sled::Inner;
+use crate::time::{to_millis, Timestamp};
 
-impl Queue {
-    /// Claims the first file job that is due (or whose lease lapsed) at
-    /// `now`, leasing it for `lease`. The claim is the lease.
-    pub fn claim(&self, now: Timestamp, lease: Duration) -> Result<Option<Job>, DbError> {
-        self.claim_in(Lane::Files, now, lease)
-    }
-
-    /// [`Queue::claim`] among the jobs of `lane`.
+impl Inner {
+    /// Claims the first job of `lane` that is due (or whose lease lapsed)
+    /// at `now`, leasing it for `lease`. The claim is the lease.
     pub fn claim_in(
         &self,
         lane: Lane,
@@ -67,20 +64,5 @@ impl Queue {
             }
         }
         Ok(None)
-    }
-
-    /// When the next job falls due (or lease lapses), if any.
-    pub fn next_due(&self) -> Result<Option<Timestamp>, DbError> {
-        Ok(self
-            .db
-            .first(Tree::Due)?
-            .and_then(|(k, _)| due::parse(&k).0)
-            .map(from_millis))
-    }
-
-    /// When the next job of `lane` falls due, if one is among the first
-    /// few hundred waiting (else `None`: poll).
-    pub fn next_due_in(&self, lane: Lane) -> Result<Option<Timestamp>, DbError> {
-        Ok(due::first_in(&self.db, lane, 512)?.map(from_millis))
     }
 }

@@ -1,17 +1,14 @@
-//! Paged listings with opaque cursors (the hex of the last key).
+//! Paged listings with opaque cursors: what every engine's listings share.
 
-use std::ops::Bound::{Excluded, Unbounded};
-
-use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{decode, Db, DbError, Tree};
+use super::StateError;
 
 /// Which page to read.
 #[derive(Debug, Clone, Default)]
 pub struct PageRequest {
     pub limit: usize,
-    /// Raw key bytes of the last item of the previous page.
+    /// The engine's key of the last item of the previous page.
     pub after: Option<Vec<u8>>,
 }
 
@@ -34,22 +31,16 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
-/// Which way a listing walks its keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
-    /// Newest first, for the time-keyed trees.
-    Descending,
-    /// By key, for names.
-    Ascending,
-}
+/// Which records a listing keeps (the API's filters).
+pub type Keep<T> = Box<dyn Fn(&T) -> bool + Send + Sync>;
 
 /// Fills a page from `items` (key, record) in listing order, keeping what
 /// `keep` accepts; the cursor is the key of the page's last item.
 pub fn fill<T>(
-    items: impl Iterator<Item = Result<(Vec<u8>, T), DbError>>,
+    items: impl Iterator<Item = Result<(Vec<u8>, T), StateError>>,
     limit: usize,
     keep: impl Fn(&T) -> bool,
-) -> Result<Page<T>, DbError> {
+) -> Result<Page<T>, StateError> {
     let mut page = Vec::new();
     let mut last_key: Option<Vec<u8>> = None;
     for item in items {
@@ -71,25 +62,4 @@ pub fn fill<T>(
         items: page,
         next_cursor: None,
     })
-}
-
-impl Db {
-    /// Walks `tree` in `order` from after the cursor, decoding each record.
-    pub fn list<T: DeserializeOwned>(
-        &self,
-        tree: Tree,
-        order: Order,
-        page: &PageRequest,
-        keep: impl Fn(&T) -> bool,
-    ) -> Result<Page<T>, DbError> {
-        let (from, to) = match (order, page.after.clone()) {
-            (Order::Descending, Some(a)) => (Unbounded, Excluded(a)),
-            (Order::Ascending, Some(a)) => (Excluded(a), Unbounded),
-            (_, None) => (Unbounded, Unbounded),
-        };
-        let items = self
-            .scan(tree, from, to, order)
-            .map(|r| r.and_then(|(k, v)| Ok((k.to_vec(), decode(tree, &v)?))));
-        fill(items, page.limit, keep)
-    }
 }

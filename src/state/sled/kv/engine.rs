@@ -122,15 +122,6 @@ impl Engine {
         Ok(())
     }
 
-    /// The first item of a tree, by key.
-    pub fn first(&self, tree: Tree) -> Result<Option<(Bytes, Bytes)>, DbError> {
-        Ok(self
-            .tree(tree)
-            .first()
-            .map_err(engine_error)?
-            .map(|(k, v)| (Bytes(k), Bytes(v))))
-    }
-
     /// Items with keys in `(from, to)`, ascending, or descending with `rev`.
     pub fn scan(&self, tree: Tree, from: Bound<Vec<u8>>, to: Bound<Vec<u8>>, rev: bool) -> Scan {
         let range = self.tree(tree).range::<Vec<u8>, _>((from, to));

@@ -4,9 +4,9 @@
 
 use std::ops::Bound::{Excluded, Unbounded};
 
-use super::FileKind;
-use crate::db::{Db, DbError, Order, Tree, Tx, TxError};
 use crate::id::JobId;
+pub use crate::queue::Lane;
+use crate::state::sled::kv::{Db, DbError, Order, Tree, Tx, TxError};
 use crate::time::{to_millis, Timestamp};
 
 /// The index key: when, then which job.
@@ -26,40 +26,22 @@ pub fn parse(k: &[u8]) -> (Option<u64>, Option<JobId>) {
     (due, k.get(8..24).and_then(JobId::from_bytes))
 }
 
-/// Who takes a job: the transfer workers, or the notification deliverers,
-/// which run whatever `transfer.workers` says and while the store is down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lane {
-    Files,
-    Notifications,
+/// An entry's value: its lane, so a claim skips the other's jobs without
+/// reading them.
+fn mark(lane: Lane) -> &'static [u8] {
+    match lane {
+        Lane::Files => b"f",
+        Lane::Notifications => b"n",
+    }
 }
 
-impl Lane {
-    /// The lane of a job of `kind`.
-    pub fn of(kind: FileKind) -> Lane {
-        match kind {
-            FileKind::Notification => Lane::Notifications,
-            FileKind::Recording | FileKind::Snapshot => Lane::Files,
-        }
-    }
-
-    /// The entry's value: its lane, so a claim skips the other's jobs
-    /// without reading them.
-    fn mark(self) -> &'static [u8] {
-        match self {
-            Lane::Files => b"f",
-            Lane::Notifications => b"n",
-        }
-    }
-
-    /// The lane an entry's value names; `None` for entries written before
-    /// lanes (an empty value): the job says.
-    fn from_mark(v: &[u8]) -> Option<Lane> {
-        match v {
-            b"f" => Some(Lane::Files),
-            b"n" => Some(Lane::Notifications),
-            _ => None,
-        }
+/// The lane an entry's value names; `None` for entries written before
+/// lanes (an empty value): the job says.
+fn from_mark(v: &[u8]) -> Option<Lane> {
+    match v {
+        b"f" => Some(Lane::Files),
+        b"n" => Some(Lane::Notifications),
+        _ => None,
     }
 }
 
@@ -79,7 +61,7 @@ pub fn reindex(
         tx.remove(Tree::Due, &key(&b, job))?;
     }
     if let Some(a) = after {
-        tx.insert(Tree::Due, &key(&a, job), lane.mark())?;
+        tx.insert(Tree::Due, &key(&a, job), mark(lane))?;
     }
     Ok(())
 }
@@ -103,7 +85,7 @@ pub fn due_by(db: &Db, now: &Timestamp) -> impl Iterator<Item = Result<Entry, Db
                     key: k.to_vec(),
                     due_ms,
                     job,
-                    lane: Lane::from_mark(&v),
+                    lane: from_mark(&v),
                 }
             })
         })
@@ -117,7 +99,7 @@ pub fn first_in(db: &Db, lane: Lane, look: usize) -> Result<Option<u64>, DbError
         .take(look)
     {
         let (k, v) = r?;
-        if Lane::from_mark(&v).is_none_or(|l| l == lane) {
+        if from_mark(&v).is_none_or(|l| l == lane) {
             return Ok(parse(&k).0);
         }
     }

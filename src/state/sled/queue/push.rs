@@ -2,9 +2,11 @@
 //! the transaction recording what brought it.
 
 use super::due::{self, Lane};
-use super::{FileIdentity, Job, JobState};
-use crate::db::{encode, tx_get_json, DbError, Tree, Tx, TxError};
-use crate::id::JobId;
+use crate::id::{EventId, JobId};
+use crate::queue::{FileIdentity, Job, JobState, Notification};
+use crate::state::sled::kv::{encode, tx_get_json, DbError, Tree, Tx, TxError};
+use crate::state::NoticeTarget;
+use crate::time::Timestamp;
 
 /// What pushing a job came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,4 +58,40 @@ pub fn push(tx: &Tx, job: &Job, identity: &FileIdentity) -> Result<Pushed, TxErr
 /// announcement by that name is the same file.
 pub fn also_known_as(tx: &Tx, identity: &FileIdentity, id: JobId) -> Result<(), TxError> {
     tx.insert(Tree::Dedupe, identity.as_bytes(), id.key())
+}
+
+/// What a notification tells, and of what.
+pub struct Notice<'a> {
+    /// Its kind: `archived`, `failed`, a stream's start...
+    pub kind: &'a str,
+    pub source: &'a str,
+    /// What it is made once for (a catalog entry, a job, an event).
+    pub subject: &'a str,
+    pub event_id: EventId,
+    pub body: &'a serde_json::Value,
+}
+
+/// Pushes, in `tx`, one notification job per target, each made once for
+/// the notice's subject, with `ids` drawn before the transaction (a
+/// transaction run again must not draw new ones).
+pub fn push_notices(
+    tx: &Tx,
+    ids: &[JobId],
+    targets: &[NoticeTarget],
+    notice: &Notice,
+    now: Timestamp,
+) -> Result<Vec<Pushed>, TxError> {
+    let mut pushed = Vec::new();
+    for (t, id) in targets.iter().zip(ids) {
+        let n = Notification {
+            target: t.target.clone(),
+            event: notice.kind.to_owned(),
+            body: notice.body.to_string(),
+            subject: notice.subject.to_owned(),
+        };
+        let job = Job::for_notification(*id, n, &t.url, notice.source, notice.event_id, now);
+        let identity = FileIdentity::notification(&t.target, notice.kind, notice.subject);
+        pushed.push(push(tx, &job, &identity)?);
+    }
+    Ok(pushed)
 }

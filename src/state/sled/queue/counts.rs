@@ -4,22 +4,16 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use super::{due, Job, JobState, Pushed, Queue};
-use crate::db::{decode, Db, DbError, Tree};
+use super::due;
+use super::push::Pushed;
+use crate::queue::{Job, JobState};
+use crate::state::sled::kv::{decode, Db, DbError, Tree};
+use crate::state::sled::Inner;
+use crate::state::Gauges;
 use crate::time::{to_millis, Timestamp};
 
-/// Jobs by state and the due backlog.
-#[derive(Debug, Clone, Default)]
-pub struct Gauges {
-    pub by_state: Vec<(JobState, u64)>,
-    /// Jobs waiting whose time has come.
-    pub due_now: u64,
-    /// Age of the longest-waiting due job, in seconds.
-    pub oldest_due_age_s: f64,
-}
-
-impl Queue {
-    /// Counts what [`super::push`] did, once its transaction is committed.
+impl Inner {
+    /// Counts what [`super::push::push`] did, once its transaction is committed.
     pub fn pushed(&self, p: &Pushed) {
         match p {
             Pushed::New => self.counts.moved(None, Some(JobState::Queued)),

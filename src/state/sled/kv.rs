@@ -1,8 +1,8 @@
-//! The state store: named trees of time-ordered records over a storage
-//! engine, with group commit for the writes a callback waits on. It knows
-//! bytes, keys and pages, not jobs or events: the queue, the catalog and
-//! the intake keep their records here through this interface. The engine
-//! itself (sled) is named only in `db/engine.rs`.
+//! The embedded engine's key/value layer: named trees of time-ordered
+//! records over sled, with group commit for the writes a callback waits on.
+//! It knows bytes, keys and pages, not jobs or events; the repositories
+//! beside it (`state/sled/*.rs`) keep their records here. Only this layer
+//! is private to the sled engine: nothing outside `state/sled` sees it.
 
 mod engine;
 mod fsync;
@@ -18,8 +18,9 @@ use serde::Serialize;
 use crate::id::TimeKey;
 use crate::time::{to_millis, Timestamp};
 
+pub use crate::state::listing::{fill as listing_fill, Page, PageRequest};
 pub use engine::{Bytes, Scan, Tx, TxError};
-pub use listing::{fill as listing_fill, Order, Page, PageRequest};
+pub use listing::Order;
 
 use engine::Engine;
 use writer::Writer;
@@ -29,24 +30,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 
-/// A state store failure.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum DbError {
-    #[error("state store: {0}")]
-    Engine(String),
-    #[error("state store: {0}")]
-    Transaction(String),
-    #[error(
-        "the state directory was written by a newer recording-archiver (schema {found}); \
-         this build reads schema {SCHEMA_VERSION} at most. Run the newer version, or point \
-         state.dir elsewhere"
-    )]
-    NewerSchema { found: u32 },
-    #[error("state store holds unreadable data in {tree}: {message}")]
-    Corrupt { tree: &'static str, message: String },
-    #[error("cannot start the state writer thread: {0}")]
-    Thread(String),
-}
+pub use crate::state::StateError as DbError;
 
 /// The named trees; the order is the engine's index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +130,8 @@ struct Inner {
 
 impl Db {
     /// Opens (or creates) the store under `dir`, checking its schema
-    /// version, with a 64 MiB page cache (tests and tools).
+    /// version, with a 64 MiB page cache (tests).
+    #[cfg(test)]
     pub fn open(dir: &Path) -> Result<Db, DbError> {
         Db::open_with_cache(dir, 64 << 20)
     }
@@ -167,7 +152,10 @@ impl Db {
                         message: "schema_version is not 4 bytes".to_owned(),
                     })?;
                 if found > SCHEMA_VERSION {
-                    return Err(DbError::NewerSchema { found });
+                    return Err(DbError::NewerSchema {
+                        found,
+                        max: SCHEMA_VERSION,
+                    });
                 }
             }
         }
@@ -259,10 +247,6 @@ impl Db {
 
     pub fn remove(&self, tree: Tree, key: &[u8]) -> Result<(), DbError> {
         self.engine().remove(tree, key)
-    }
-
-    pub fn first(&self, tree: Tree) -> Result<Option<(Bytes, Bytes)>, DbError> {
-        self.engine().first(tree)
     }
 
     /// Items with keys in `(from, to)`, in `order`.
