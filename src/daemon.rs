@@ -164,14 +164,14 @@ async fn serve(
     let server = crate::http::bind(config, db, queue.clone(), wake, store, metrics, notifier)?;
     let handle = server.handle();
     // The state store is open and the listener bound: serving.
-    systemd::send("READY=1");
+    systemd::send(systemd::NotifyState::Ready);
     if let Some(every) = systemd::watchdog_interval() {
         tokio::spawn(watchdog(queue, every));
     }
     tokio::spawn(async move {
         let signal = stop_signal().await;
         tracing::info!("{signal} received: stopping");
-        systemd::send("STOPPING=1");
+        systemd::send(systemd::NotifyState::Stopping);
         // Stop accepting; answer the requests in flight.
         handle.stop(true).await;
     });
@@ -184,7 +184,7 @@ async fn watchdog(queue: Queue, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
         if queue.next_due().is_ok() {
-            systemd::send("WATCHDOG=1");
+            systemd::send(systemd::NotifyState::Watchdog);
         }
     }
 }
