@@ -173,19 +173,7 @@ enum LogFormat {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::CheckConfig { config } => match Config::load(config.as_deref()) {
-            Ok(c) => {
-                for w in c.sources.iter().filter_map(|s| s.warning()) {
-                    eprintln!("warning: {w}");
-                }
-                print!("{}", c.to_redacted_toml());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::CheckConfig { config } => check_config(config.as_deref()),
         Command::Catalog { command } => catalog::run(command),
         Command::Jobs {
             command: JobsCommand::List { api, state, json },
@@ -195,21 +183,7 @@ pub fn main() -> ExitCode {
         }
         Command::Jobs {
             command: JobsCommand::Retry { api, id, .. },
-        } => report(api.target().and_then(|t| {
-            let ids = match id {
-                Some(id) => vec![id],
-                None => t
-                    .get_all("/api/v1/jobs", &[("state", "failed".to_owned())])?
-                    .iter()
-                    .filter_map(|j| j["id"].as_str().map(str::to_owned))
-                    .collect(),
-            };
-            for id in &ids {
-                t.post(&format!("/api/v1/jobs/{id}/retry"), &[])?;
-                println!("queued again: {id}");
-            }
-            Ok(())
-        })),
+        } => report(api.target().and_then(|t| retry_jobs(&t, id))),
         Command::Notifications { command } => notifications::run(command),
         Command::Enqueue {
             api,
@@ -217,23 +191,7 @@ pub fn main() -> ExitCode {
             file,
             stream,
             app,
-        } => {
-            let mut query = vec![("source", source), ("file", file.clone())];
-            query.extend(stream.map(|s| ("stream", s)));
-            query.extend(app.map(|a| ("app", a)));
-            report(
-                api.target()
-                    .and_then(|t| t.post("/api/v1/enqueue", &query))
-                    .map(|v| {
-                        let job = v["jobs"][0].as_str().unwrap_or("-");
-                        if v["duplicate"] == true {
-                            println!("already known: {file} (job {job})");
-                        } else {
-                            println!("queued {file} (job {job})");
-                        }
-                    }),
-            )
-        }
+        } => enqueue(&api, source, file, stream, app),
         Command::Streams { api, all, json } => {
             let query: Vec<(&str, String)> = if all {
                 Vec::new()
@@ -262,28 +220,91 @@ pub fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Command::Serve { config, log_format } => {
-            let loaded = match Config::load(config.as_deref()) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            // The flag wins over [log] format.
-            let format = log_format.unwrap_or(match loaded.log.format {
-                crate::config::LogFormat::Text => LogFormat::Text,
-                crate::config::LogFormat::Json => LogFormat::Json,
-            });
-            init_logging(format);
-            match crate::daemon::run(config.is_none(), loaded) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!("{e}");
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
+        Command::Serve { config, log_format } => serve(config, log_format),
+    }
+}
+
+/// `check-config`: the effective configuration, secrets hidden, or why
+/// it is refused.
+fn check_config(config: Option<&std::path::Path>) -> ExitCode {
+    match Config::load(config) {
+        Ok(c) => {
+            for w in c.sources.iter().filter_map(|s| s.warning()) {
+                eprintln!("warning: {w}");
             }
+            print!("{}", c.to_redacted_toml());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `jobs retry`: the job named, or every failed one.
+fn retry_jobs(t: &client::Target, id: Option<String>) -> Result<(), String> {
+    let ids = match id {
+        Some(id) => vec![id],
+        None => t
+            .get_all("/api/v1/jobs", &[("state", "failed".to_owned())])?
+            .iter()
+            .filter_map(|j| j["id"].as_str().map(str::to_owned))
+            .collect(),
+    };
+    for id in &ids {
+        t.post(&format!("/api/v1/jobs/{id}/retry"), &[])?;
+        println!("queued again: {id}");
+    }
+    Ok(())
+}
+
+/// `enqueue`: asks the daemon to archive a file no callback announced.
+fn enqueue(
+    api: &ApiArgs,
+    source: String,
+    file: String,
+    stream: Option<String>,
+    app: Option<String>,
+) -> ExitCode {
+    let mut query = vec![("source", source), ("file", file.clone())];
+    query.extend(stream.map(|s| ("stream", s)));
+    query.extend(app.map(|a| ("app", a)));
+    report(
+        api.target()
+            .and_then(|t| t.post("/api/v1/enqueue", &query))
+            .map(|v| {
+                let job = v["jobs"][0].as_str().unwrap_or("-");
+                if v["duplicate"] == true {
+                    println!("already known: {file} (job {job})");
+                } else {
+                    println!("queued {file} (job {job})");
+                }
+            }),
+    )
+}
+
+/// `serve`: runs the daemon until it is told to stop.
+fn serve(config: Option<PathBuf>, log_format: Option<LogFormat>) -> ExitCode {
+    let loaded = match Config::load(config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // The flag wins over [log] format.
+    let format = log_format.unwrap_or(match loaded.log.format {
+        crate::config::LogFormat::Text => LogFormat::Text,
+        crate::config::LogFormat::Json => LogFormat::Json,
+    });
+    init_logging(format);
+    match crate::daemon::run(config.is_none(), loaded) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
         }
     }
 }

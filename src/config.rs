@@ -27,7 +27,7 @@ pub use log::{LogConfig, LogFormat};
 pub use notify::{NotifyConfig, NOTIFY_EVENTS};
 pub use secret::Secret;
 pub use server::ServerConfig;
-pub use source::{AuthMode, OriginConfig, SourceConfig};
+pub use source::{sweep_matcher, AuthMode, OriginConfig, SourceConfig};
 pub use state::StateConfig;
 pub use store::{StoreConfig, DEFAULT_KEY_TEMPLATE};
 pub use transfer::TransferConfig;

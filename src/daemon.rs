@@ -180,14 +180,14 @@ async fn serve(app: crate::http::App) -> std::io::Result<()> {
     let server = crate::http::bind(app)?;
     let handle = server.handle();
     // The state store is open and the listener bound: serving.
-    systemd::send("READY=1");
+    systemd::send(systemd::NotifyState::Ready);
     if let Some(every) = systemd::watchdog_interval() {
         tokio::spawn(watchdog(repo, every));
     }
     tokio::spawn(async move {
         let signal = stop_signal().await;
         tracing::info!("{signal} received: stopping");
-        systemd::send("STOPPING=1");
+        systemd::send(systemd::NotifyState::Stopping);
         // Stop accepting; answer the requests in flight.
         handle.stop(true).await;
     });
@@ -200,7 +200,7 @@ async fn watchdog(repo: Repo, every: Duration) {
     loop {
         tokio::time::sleep(every).await;
         if repo.next_due(Lane::Files).await.is_ok() {
-            systemd::send("WATCHDOG=1");
+            systemd::send(systemd::NotifyState::Watchdog);
         }
     }
 }

@@ -63,6 +63,17 @@ impl fmt::Display for EventKind {
     }
 }
 
+/// What kind of file an event announces and a job archives; the store
+/// names it in keys (`{kind}`) and object metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    Recording,
+    Snapshot,
+    /// Not a file: a notification to deliver (`[[notify]]`).
+    Notification,
+}
+
 /// Whether the platform says the event succeeded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

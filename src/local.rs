@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use crate::background::{Next, Worker};
-use crate::config::{Config, OriginConfig, SourceConfig};
+use crate::config::{sweep_matcher, Config, OriginConfig, SourceConfig};
 use crate::event::{
     Event, EventKind, FileFacts, FileInfo, FoundBy, Location, ParsedEvent, Provider,
 };
@@ -38,7 +38,7 @@ pub struct Sweep {
     roots: Vec<PathBuf>,
     every: Duration,
     settle: Duration,
-    glob: Option<String>,
+    glob: Option<globset::GlobMatcher>,
     delete_after_archive: bool,
     /// Also the sweep's: is it to look for unannounced files at all.
     sweep: bool,
@@ -66,7 +66,8 @@ impl Sweep {
                     roots: roots.clone(),
                     every: Duration::from_secs((*sweep_interval_secs).max(1)),
                     settle: Duration::from_secs(*settle_secs),
-                    glob: sweep_glob.clone(),
+                    // Refused at config check when it does not compile.
+                    glob: sweep_glob.as_deref().and_then(|g| sweep_matcher(g).ok()),
                     delete_after_archive: *delete_after_archive,
                     sweep: *sweep,
                     min_free_percent: *min_free_percent,
@@ -273,36 +274,33 @@ pub(crate) fn stream_of(name: &str) -> Option<String> {
 /// Regular files under the roots, unmodified for `settle`, matching the glob.
 pub(crate) fn closed_files(s: &Sweep, now: SystemTime) -> Vec<(PathBuf, u64, SystemTime)> {
     let mut found = Vec::new();
-    let mut dirs: Vec<(PathBuf, usize)> = s.roots.iter().map(|r| (r.clone(), 0)).collect();
-    while let Some((dir, depth)) = dirs.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+    // Symlinks are not followed below a root; subfolders 16 deep at most.
+    let walked = s.roots.iter().flat_map(|r| {
+        walkdir::WalkDir::new(r)
+            .min_depth(1)
+            .max_depth(17)
+            .into_iter()
+            .flatten()
+    });
+    for entry in walked {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // SRS writes a DVR file as `*.tmp` and renames it once closed.
+        let open = name.ends_with(".tmp") || name.starts_with('.');
+        if open
+            || !entry.file_type().is_file()
+            || !s.glob.as_ref().is_none_or(|g| g.is_match(&name))
+        {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let Ok(modified) = meta.modified() else {
             continue;
         };
-        for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            let path = entry.path();
-            if kind.is_dir() && depth < 16 {
-                dirs.push((path, depth + 1));
-                continue;
-            }
-            let name = entry.file_name().to_string_lossy().into_owned();
-            // SRS writes a DVR file as `*.tmp` and renames it once closed.
-            let open = name.ends_with(".tmp") || name.starts_with('.');
-            if open || !kind.is_file() || !s.glob.as_deref().is_none_or(|g| glob_match(g, &name)) {
-                continue;
-            }
-            let Ok(meta) = entry.metadata() else { continue };
-            let Ok(modified) = meta.modified() else {
-                continue;
-            };
-            if now.duration_since(modified).unwrap_or_default() < s.settle {
-                continue; // still being written, perhaps
-            }
-            if let Ok(canonical) = std::fs::canonicalize(&path) {
-                found.push((canonical, meta.len(), modified));
-            }
+        if now.duration_since(modified).unwrap_or_default() < s.settle {
+            continue; // still being written, perhaps
+        }
+        if let Ok(canonical) = std::fs::canonicalize(entry.path()) {
+            found.push((canonical, meta.len(), modified));
         }
     }
     found.sort();
@@ -343,39 +341,20 @@ fn found(s: &Sweep, path: &Path, size: u64, modified: SystemTime, now: Timestamp
     event
 }
 
-/// `*` (any run) and `?` (any one character) against a file name.
-fn glob_match(glob: &str, name: &str) -> bool {
-    let (g, n): (Vec<char>, Vec<char>) = (glob.chars().collect(), name.chars().collect());
-    let (mut gi, mut ni, mut star, mut mark) = (0, 0, None, 0);
-    while ni < n.len() {
-        if gi < g.len() && (g[gi] == '?' || g[gi] == n[ni]) {
-            gi += 1;
-            ni += 1;
-        } else if gi < g.len() && g[gi] == '*' {
-            star = Some(gi);
-            mark = ni;
-            gi += 1;
-        } else if let Some(st) = star {
-            gi = st + 1;
-            mark += 1;
-            ni = mark;
-        } else {
-            return false;
-        }
-    }
-    g[gi..].iter().all(|c| *c == '*')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn globs_match_names() {
+        let glob_match = |g: &str, n: &str| sweep_matcher(g).unwrap().is_match(n);
         assert!(glob_match("*.flv", "test-1700000000.flv"));
         assert!(!glob_match("*.flv", "test.flv.tmp"));
         assert!(glob_match("t?st*", "test-1.mp4"));
         assert!(glob_match("*", ""));
         assert!(!glob_match("a*b", "acd"));
+        assert!(glob_match("*.{flv,mp4}", "cam-1.mp4"));
+        assert!(glob_match("cam[0-9]-*", "cam7-1.flv"));
+        assert!(sweep_matcher("cam[0-9").is_err());
     }
 }

@@ -77,6 +77,13 @@ fn check_config_exits_1_naming_the_bad_key() {
             &[],
             "sources[1].name",
         ),
+        (
+            // An unclosed character class: the sweep could match nothing.
+            "[[sources]]\nname = \"s\"\ntoken = \"t\"\n[sources.origin]\ntype = \"file\"\n\
+             roots = [\"/srv/rec\"]\nsweep = true\nsweep_glob = \"cam[0-9\"\n",
+            &[],
+            "sources[0].origin.sweep_glob",
+        ),
     ];
     for (config, env, key) in cases {
         let out = check_config(config, env);

@@ -301,7 +301,7 @@ async fn a_browser_signs_in_for_a_session_that_is_not_the_token_and_signs_out() 
     assert_eq!(r.status(), 200);
     let page = r.text().await.unwrap();
     assert!(page.contains("<h1>Jobs</h1>"));
-    assert!(page.contains("action=/ui/logout"), "a sign-out button");
+    assert!(page.contains("action=\"/ui/logout\""), "a sign-out button");
     // A sign-out another site's page asks for is refused.
     let r = client
         .post(d.url("/ui/logout"))
@@ -347,5 +347,38 @@ async fn an_expired_session_is_refused() {
             "a 3 s session still open after 30 s"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn markup_sent_in_a_callback_is_shown_as_text() {
+    let d = Daemon::start("[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\ntoken = \"t\"\n");
+    let attack = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    // A stream named with markup, and a body kept as rejected that carries it.
+    let started = json!({"version": "v1.1", "publishDomain": "push.example.com",
+        "appName": "live", "streamName": attack, "event": "publish_started", "status": "success"});
+    let (status, body) = d
+        .post("jd?token=t", Some("application/json"), started.to_string())
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = d
+        .post(
+            "jd?token=t",
+            Some("application/json"),
+            format!("{{\"x\": {attack}"),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let shown = "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;";
+    for view in ["/ui/streams", "/ui/rejected"] {
+        let r = d.http().get(d.url(view)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{view}");
+        let page = r.text().await.unwrap();
+        assert!(
+            page.contains(shown),
+            "{view} shows the markup as text: {page}"
+        );
+        assert!(!page.contains("<script>alert"), "{view}: {page}");
+        assert!(!page.contains("<img src=x"), "{view}: {page}");
     }
 }

@@ -39,15 +39,9 @@ impl JobState {
     }
 }
 
-/// What kind of file a job archives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum FileKind {
-    Recording,
-    Snapshot,
-    /// Not a file: a notification to deliver (`[[notify]]`).
-    Notification,
-}
+/// Moved to `event` (the store names it in keys and metadata and must not
+/// import the queue); kept here for the queue's users.
+pub use crate::event::FileKind;
 
 /// What a notification job delivers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

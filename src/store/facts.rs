@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::event::FileKind;
 use crate::event::{FileFacts, StreamRef};
 use crate::id::{EventId, JobId};
-use crate::queue::FileKind;
 use crate::time::{rfc3339, Timestamp};
 
 /// The facts a key and the object metadata are made of.

@@ -239,25 +239,17 @@ impl FsStore {
         let root = self.root.clone();
         let start = self.path_of(prefix);
         let walked = tokio::task::spawn_blocking(move || {
-            let mut keys = Vec::new();
-            let mut dirs = vec![start];
-            while let Some(dir) = dirs.pop() {
-                let Ok(entries) = std::fs::read_dir(&dir) else {
-                    continue;
-                };
-                for e in entries.flatten() {
-                    let path = e.path();
-                    match e.file_type() {
-                        Ok(t) if t.is_dir() => dirs.push(path),
-                        Ok(t) if t.is_file() => {
-                            if let Ok(rel) = path.strip_prefix(&root) {
-                                keys.push(rel.to_string_lossy().replace('\\', "/"));
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-            }
+            // Symlinks are not followed: keys are what lies under the root.
+            let mut keys: Vec<String> = walkdir::WalkDir::new(start)
+                .min_depth(1)
+                .into_iter()
+                .flatten()
+                .filter(|e| e.file_type().is_file())
+                .filter_map(|e| {
+                    let rel = e.path().strip_prefix(&root).ok()?;
+                    Some(rel.to_string_lossy().replace('\\', "/"))
+                })
+                .collect();
             keys.sort();
             keys
         });

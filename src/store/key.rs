@@ -3,7 +3,7 @@
 use chrono::{Datelike, Timelike};
 
 use super::facts::ObjectFacts;
-use crate::queue::FileKind;
+use crate::event::FileKind;
 
 /// The default object key layout.
 pub const DEFAULT_KEY_TEMPLATE: &str =

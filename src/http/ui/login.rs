@@ -4,22 +4,27 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
+use maud::html;
 use serde::Deserialize;
 
 use super::page::page;
 use crate::http::AppState;
 
+/// The sign-in form.
 pub async fn form() -> HttpResponse {
-    page(
-        "Sign in",
-        "",
-        "<form method=post action=/ui/login><label>API token \
-         <input type=password name=token autofocus></label> <button>Sign in</button></form>\
-         <p>The <code>[api] token</code> of this daemon or, when none is set, the one it keeps \
-         in <code>&lt;[state] dir&gt;/api-token</code>. Signing in lasts \
-         <code>[api] ui_session_secs</code> (12 hours unless set), or until the daemon restarts.</p>",
-        None,
-    )
+    let body = html! {
+        form method="post" action="/ui/login" {
+            label { "API token " input type="password" name="token" autofocus; }
+            " "
+            button { "Sign in" }
+        }
+        p {
+            "The " code { "[api] token" } " of this daemon or, when none is set, the one it keeps in "
+            code { "<[state] dir>/api-token" } ". Signing in lasts "
+            code { "[api] ui_session_secs" } " (12 hours unless set), or until the daemon restarts."
+        }
+    };
+    page("Sign in", "", body, None)
 }
 
 #[derive(Deserialize)]
@@ -52,8 +57,9 @@ pub async fn sign_in(
             if let Some(secs) = wait.and_then(|v| v.as_u64()) {
                 r.insert_header(("retry-after", secs.to_string()));
             }
+            let body = html! { p { (text) " " a href="/ui/login" { "Again" } } };
             r.content_type("text/html; charset=utf-8")
-                .body(format!("<p>{text} <a href=/ui/login>Again</a></p>"))
+                .body(body.into_string())
         }
     }
 }

@@ -1,36 +1,20 @@
-//! The pieces every page of the web UI is made of: the layout, escaping,
-//! times (UTC in the HTML; the viewer's time zone once a line of script
-//! has run), sizes.
-
-use std::fmt::Write;
+//! The pieces every page of the web UI is made of: the layout, times (UTC
+//! in the HTML; the viewer's time zone once a line of script has run),
+//! sizes. Pages are `maud` templates, which escape every value put in them:
+//! text from callbacks cannot become markup.
 
 use actix_web::HttpResponse;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::time::Timestamp;
 
-/// Text made safe inside HTML elements and quoted attributes.
-pub fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+/// A `<time>`: UTC as written, the viewer's local time once shown.
+pub fn time(t: &Timestamp) -> Markup {
+    html! {
+        time datetime=(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)) {
+            (t.format("%Y-%m-%d %H:%M:%S UTC"))
         }
     }
-    out
-}
-
-/// A `<time>`: UTC as written, the viewer's local time once shown.
-pub fn time(t: &Timestamp) -> String {
-    format!(
-        "<time datetime=\"{}\">{}</time>",
-        t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-        t.format("%Y-%m-%d %H:%M:%S UTC")
-    )
 }
 
 /// Bytes in the largest unit that keeps them above 1.
@@ -60,45 +44,48 @@ background:#f7f7f7;padding:.4em;margin:0}form.inline{display:inline}\
 button{cursor:pointer}video{max-width:360px;max-height:200px}h2{margin-top:1.2em}\
 .filters input{margin-right:.8em}progress{width:12em}form.logout{display:inline;float:right}";
 
+/// Shows every `<time>` in the viewer's time zone.
+const SCRIPT: &str = "for(const t of document.querySelectorAll('time[datetime]'))\
+t.textContent=new Date(t.dateTime).toLocaleString();";
+
+/// The navigation: each view, the one shown marked.
+const VIEWS: [(&str, &str); 4] = [
+    ("/ui/streams", "Streams"),
+    ("/ui/recordings", "Recordings"),
+    ("/ui/jobs", "Jobs"),
+    ("/ui/rejected", "Rejected callbacks"),
+];
+
 /// One whole page: the navigation, `body`, and the script that shows times
 /// in the viewer's time zone. `refresh`: reload every that many seconds.
-pub fn page(title: &str, here: &str, body: &str, refresh: Option<u32>) -> HttpResponse {
-    let mut html = String::new();
-    let _ = write!(
-        html,
-        "<!doctype html><html lang=en><head><meta charset=utf-8>\
-         <meta name=viewport content=\"width=device-width\">"
-    );
-    if let Some(s) = refresh {
-        let _ = write!(html, "<meta http-equiv=refresh content={s}>");
-    }
-    let _ = write!(
-        html,
-        "<title>{} · recording-archiver</title><style>{STYLE}</style></head><body><nav>",
-        esc(title)
-    );
-    for (href, name) in [
-        ("/ui/streams", "Streams"),
-        ("/ui/recordings", "Recordings"),
-        ("/ui/jobs", "Jobs"),
-        ("/ui/rejected", "Rejected callbacks"),
-    ] {
-        let class = if name == here { " class=here" } else { "" };
-        let _ = write!(html, "<a href={href}{class}>{name}</a>");
-    }
-    // Every page but the sign-in form is one a signed-in browser sees.
-    if !here.is_empty() {
-        html.push_str(
-            "<form class=logout method=post action=/ui/logout><button>Sign out</button></form>",
-        );
-    }
-    let _ = write!(
-        html,
-        "</nav><main><h1>{}</h1>{body}</main><script>\
-         for(const t of document.querySelectorAll('time[datetime]'))\
-         t.textContent=new Date(t.dateTime).toLocaleString();</script></body></html>",
-        esc(title)
-    );
+pub fn page(title: &str, here: &str, body: Markup, refresh: Option<u32>) -> HttpResponse {
+    let html = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width";
+                @if let Some(s) = refresh {
+                    meta http-equiv="refresh" content=(s);
+                }
+                title { (title) " · recording-archiver" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                nav {
+                    @for (href, name) in VIEWS {
+                        a href=(href) class=[(name == here).then_some("here")] { (name) }
+                    }
+                    // Every page but the sign-in form is one a signed-in browser sees.
+                    @if !here.is_empty() {
+                        form.logout method="post" action="/ui/logout" { button { "Sign out" } }
+                    }
+                }
+                main { h1 { (title) } (body) }
+                script { (PreEscaped(SCRIPT)) }
+            }
+        }
+    };
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header(("cache-control", "no-store"))
@@ -108,7 +95,7 @@ pub fn page(title: &str, here: &str, body: &str, refresh: Option<u32>) -> HttpRe
             "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; \
              media-src *; frame-ancestors 'none'",
         ))
-        .body(html)
+        .body(html.into_string())
 }
 
 #[cfg(test)]
@@ -117,9 +104,10 @@ mod tests {
 
     #[test]
     fn text_from_callbacks_cannot_become_markup() {
+        let shown = html! { td { ("<script>alert('x')</script>&\"") } }.into_string();
         assert_eq!(
-            esc("<script>alert('x')</script>&\""),
-            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"
+            shown,
+            "<td>&lt;script&gt;alert('x')&lt;/script&gt;&amp;&quot;</td>"
         );
         assert_eq!(size(1536), "1.5 KiB");
         assert_eq!(duration(Some(3723.0)), "1h02m03s");
