@@ -159,30 +159,22 @@ pub struct App {
 /// its handle stops it (the daemon does, on SIGTERM/SIGINT), and resolves
 /// once the in-flight requests have finished.
 pub fn bind(app: App) -> std::io::Result<Server> {
-    let App {
-        config,
-        repo,
-        kept,
-        wake,
-        store,
-        metrics,
-        notifier,
-    } = app;
+    let config = Arc::clone(&app.config);
     let addr: SocketAddr = config
         .listen_addr()
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
-    let rejected_quota = limits::RejectedQuota::new(kept, config.state.max_rejected_per_source);
+    let max_kept = config.state.max_rejected_per_source;
     let state = web::Data::new(AppState {
-        config: Arc::clone(&config),
-        repo,
-        wake,
-        store,
-        metrics,
         limits: limits::Limits::new(&config.sources),
-        rejected_quota,
+        rejected_quota: limits::RejectedQuota::new(app.kept, max_kept),
         readiness: ops::Readiness::default(),
-        notifier: Arc::clone(&notifier),
         access: access::Access::new(&config.api),
+        config: app.config,
+        repo: app.repo,
+        wake: app.wake,
+        store: app.store,
+        metrics: app.metrics,
+        notifier: app.notifier,
     });
     let workers = match config.server.http_workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),

@@ -17,13 +17,16 @@ use tokio::sync::{watch, Notify};
 use tracing::Instrument;
 
 use crate::background::{Next, Stop, Worker, Workers};
+use crate::catalog::CatalogEntry;
 use crate::config::TransferConfig;
-use crate::queue::Lane;
+use crate::digest::Digests;
+use crate::event::Event;
+use crate::queue::{Job, Lane};
 use crate::retry::Failure;
 use crate::source::Sources;
 use crate::state::{Repo, StateError};
 use crate::store::health::Pass;
-use crate::store::Store;
+use crate::store::{ObjectFacts, Store};
 use outcome::Verdict;
 
 /// What every worker shares.
@@ -151,6 +154,40 @@ impl Worker for JobWorker {
     fn dropped_at_interrupt(&self) -> bool {
         false
     }
+}
+
+/// The catalog entry of `job`'s file with `digests`, stored at `store`,
+/// archived now: the same facts the key and the object metadata are made of.
+async fn new_entry(
+    ctx: &Context,
+    job: &Job,
+    event: &Event,
+    facts: &ObjectFacts,
+    store: crate::catalog::StoredAt,
+    digests: &Digests,
+) -> Result<CatalogEntry, Failure> {
+    let now = crate::time::now();
+    Ok(CatalogEntry {
+        id: ctx.repo.new_entry_id(now).await.map_err(state_failure)?,
+        kind: job.kind,
+        source: job.source.clone(),
+        provider: event.provider,
+        stream: facts.stream.clone(),
+        file: facts.file.clone(),
+        origin: job.origin.clone(),
+        store,
+        size: digests.size,
+        sha256: digests.sha256.clone(),
+        md5: digests.md5.clone(),
+        archived_at: now,
+        job_id: job.id,
+        event_id: job.event_id,
+        params: event.params.clone(),
+        session: event.session.clone(),
+        parts: Vec::new(),
+        instance_id: Some(ctx.instance_id.clone()),
+        local_file: None,
+    })
 }
 
 pub(super) fn state_failure(e: StateError) -> Failure {

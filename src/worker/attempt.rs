@@ -5,12 +5,11 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use chrono::Utc;
 use tokio::sync::watch;
 
 use super::heartbeat::Heartbeat;
 use super::pump::{pump, verify_download, Failed};
-use super::{lease_lost, log, state_failure, Context};
+use super::{lease_lost, log, new_entry, state_failure, Context};
 use crate::catalog::CatalogEntry;
 use crate::digest::Digests;
 use crate::event::Event;
@@ -56,29 +55,9 @@ pub(super) async fn transfer(
             })
         }
     };
-    let now = Utc::now();
-    let mut entry = CatalogEntry {
-        id: ctx.repo.new_entry_id(now).await.map_err(state_failure)?,
-        kind: job.kind,
-        source: job.source.clone(),
-        provider: event.provider,
-        // The same facts the key and the object metadata are made of.
-        stream: facts.stream.clone(),
-        file: facts.file.clone(),
-        origin: job.origin.clone(),
-        store: ctx.store.stored_at(upload.key()),
-        size: digests.size,
-        sha256: digests.sha256.clone(),
-        md5: digests.md5.clone(),
-        archived_at: now,
-        job_id: job.id,
-        event_id: job.event_id,
-        params: event.params.clone(),
-        session: event.session.clone(),
-        parts: Vec::new(),
-        instance_id: Some(ctx.instance_id.clone()),
-        local_file: download.file_id,
-    };
+    let store = ctx.store.stored_at(upload.key());
+    let mut entry = new_entry(ctx, job, &event, &facts, store, &digests).await?;
+    entry.local_file = download.file_id;
     let mut metadata = facts.metadata();
     metadata.insert("sha256".to_owned(), digests.sha256.clone());
     metadata.insert("md5".to_owned(), digests.md5.clone());

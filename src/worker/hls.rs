@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use super::heartbeat::Heartbeat;
 use super::pump::{pump, verify_download, Failed};
-use super::{lease_lost, log, state_failure, Context};
+use super::{lease_lost, log, new_entry, state_failure, Context};
 use crate::catalog::CatalogEntry;
 use crate::digest::{Digests, Hasher};
 use crate::event::{Event, Location};
@@ -62,16 +62,6 @@ pub(super) async fn transfer(
     let named = playlist::named_files(&String::from_utf8_lossy(&text))
         .map_err(|e| Failure::permanent(format!("{}: {e}", job.origin)))?;
     let dir = dir_key(ctx, facts, &job.origin);
-    let kept = ctx.repo.hls_parts(&rec).await.map_err(state_failure)?;
-    let mut by_origin: HashMap<String, usize> = HashMap::with_capacity(kept.len());
-    let mut by_name: HashMap<String, usize> = HashMap::with_capacity(kept.len());
-    for (i, p) in kept.iter().enumerate() {
-        by_origin.insert(p.origin.as_str().to_owned(), i);
-        by_name.insert(p.origin.file_name().to_owned(), i);
-    }
-    let mut kept: Vec<Option<Part>> = kept.into_iter().map(Some).collect();
-    let mut parts = Vec::with_capacity(named.len() + 1);
-    let mut done = 0;
     let recording = Recording {
         ctx,
         job,
@@ -81,35 +71,7 @@ pub(super) async fn transfer(
         beat,
         log: &log,
     };
-    for n in &named {
-        let resolved = playlist::resolve(&job.origin, &n.uri);
-        // A segment archived ahead of the playlist, found by where it was
-        // read from, or (SRS's hls_entry_prefix writes URLs into a playlist
-        // on disk) by its name.
-        let ahead = match &resolved {
-            Ok(origin) => by_origin.get(origin.as_str()),
-            Err(_) => by_name.get(Location::Url(n.uri.clone()).file_name()),
-        };
-        if let Some(part) = ahead.and_then(|&i| kept[i].take()) {
-            done += part.size;
-            parts.push(part);
-            continue;
-        }
-        let origin = resolved.map_err(|e| Failure::permanent(format!("{}: {e}", job.origin)))?;
-        let part = recording
-            .archive(n, origin, interrupt.clone(), done)
-            .await?;
-        let kept = ctx.repo.keep_hls_part(&rec, part.clone());
-        kept.await.map_err(state_failure)?;
-        done += part.size;
-        parts.push(part);
-    }
-    // Segments announced one by one that the playlist no longer names (its
-    // sliding window moved past them) are still the recording's: first.
-    let mut earlier: Vec<Part> = kept.into_iter().flatten().collect();
-    earlier.append(&mut parts);
-    let mut parts = earlier;
-
+    let parts = recording.files(&rec, &named, interrupt).await?;
     let key = playlist::part_key(&dir, &job.origin, &job.origin);
     let mut upload = ctx
         .store
@@ -122,58 +84,83 @@ pub(super) async fn transfer(
         });
     }
     let d = upload.digests();
-    let now = Utc::now();
     let store = ctx.store.stored_at(upload.key());
-    parts.push(Part {
+    let mut entry = new_entry(ctx, job, event, facts, store.clone(), &d).await?;
+    entry.parts = parts;
+    entry.parts.push(Part {
         role: Role::Playlist,
         uri: job.origin.file_name().to_owned(),
-        origin: job.origin.clone(),
-        store: store.clone(),
-        size: d.size,
-        sha256: d.sha256.clone(),
-        md5: d.md5.clone(),
-        duration_s: None,
-        job_id: job.id,
-        archived_at: now,
-    });
-    let mut file = facts.file.clone();
-    file.format = Some("hls".to_owned());
-    let durations: Vec<f64> = parts.iter().filter_map(|p| p.duration_s).collect();
-    if file.duration_s.is_none() && !durations.is_empty() {
-        file.duration_s = Some(durations.iter().sum());
-    }
-    let mut entry = CatalogEntry {
-        id: ctx.repo.new_entry_id(now).await.map_err(state_failure)?,
-        kind: job.kind,
-        source: job.source.clone(),
-        provider: event.provider,
-        stream: facts.stream.clone(),
-        file,
         origin: job.origin.clone(),
         store,
         size: d.size,
         sha256: d.sha256.clone(),
         md5: d.md5.clone(),
-        archived_at: now,
+        duration_s: None,
         job_id: job.id,
-        event_id: job.event_id,
-        params: event.params.clone(),
-        session: event.session.clone(),
-        parts,
-        instance_id: Some(ctx.instance_id.clone()),
-        // An HLS recording's files are never deleted.
-        local_file: None,
-    };
+        archived_at: entry.archived_at,
+    });
+    entry.file.format = Some("hls".to_owned());
+    let durations: Vec<f64> = entry.parts.iter().filter_map(|p| p.duration_s).collect();
+    if entry.file.duration_s.is_none() && !durations.is_empty() {
+        entry.file.duration_s = Some(durations.iter().sum());
+    }
+    // (An HLS recording's files are never deleted: no local_file.)
     let sidecar = Bytes::from(serde_json::to_vec_pretty(&entry).unwrap_or_default());
-    match finish(upload, beat, facts, &d, sidecar).await {
-        Ok(at) => {
-            entry.store = at.clone();
-            if let Some(p) = entry.parts.last_mut() {
-                p.store = at;
-            }
-            Ok(entry)
+    let at = finish(upload, beat, facts, &d, sidecar).await?;
+    entry.store = at.clone();
+    if let Some(p) = entry.parts.last_mut() {
+        p.store = at;
+    }
+    Ok(entry)
+}
+
+impl Recording<'_> {
+    /// Every file the playlist names (`named`), in its order: those kept
+    /// ahead of it taken as they are, the others archived now and kept;
+    /// segments kept that it no longer names (its sliding window moved
+    /// past them) first, as they are still the recording's.
+    async fn files(
+        &self,
+        rec: &HlsRecording,
+        named: &[Named],
+        interrupt: watch::Receiver<bool>,
+    ) -> Result<Vec<Part>, Failed> {
+        let (ctx, job) = (self.ctx, self.job);
+        let kept = ctx.repo.hls_parts(rec).await.map_err(state_failure)?;
+        let mut by_origin: HashMap<String, usize> = HashMap::with_capacity(kept.len());
+        let mut by_name: HashMap<String, usize> = HashMap::with_capacity(kept.len());
+        for (i, p) in kept.iter().enumerate() {
+            by_origin.insert(p.origin.as_str().to_owned(), i);
+            by_name.insert(p.origin.file_name().to_owned(), i);
         }
-        Err(f) => Err(f),
+        let mut kept: Vec<Option<Part>> = kept.into_iter().map(Some).collect();
+        let mut parts = Vec::with_capacity(named.len() + 1);
+        let mut done = 0;
+        for n in named {
+            let resolved = playlist::resolve(&job.origin, &n.uri);
+            // A segment archived ahead of the playlist, found by where it
+            // was read from, or (SRS's hls_entry_prefix writes URLs into a
+            // playlist on disk) by its name.
+            let ahead = match &resolved {
+                Ok(origin) => by_origin.get(origin.as_str()),
+                Err(_) => by_name.get(Location::Url(n.uri.clone()).file_name()),
+            };
+            if let Some(part) = ahead.and_then(|&i| kept[i].take()) {
+                done += part.size;
+                parts.push(part);
+                continue;
+            }
+            let origin =
+                resolved.map_err(|e| Failure::permanent(format!("{}: {e}", job.origin)))?;
+            let part = self.archive(n, origin, interrupt.clone(), done).await?;
+            let kept = ctx.repo.keep_hls_part(rec, part.clone());
+            kept.await.map_err(state_failure)?;
+            done += part.size;
+            parts.push(part);
+        }
+        let mut earlier: Vec<Part> = kept.into_iter().flatten().collect();
+        earlier.append(&mut parts);
+        Ok(earlier)
     }
 }
 

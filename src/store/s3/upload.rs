@@ -80,6 +80,20 @@ fn b64(bytes: &[u8]) -> String {
 }
 
 impl S3Upload {
+    /// UploadPart of part `number` of this upload, its body to be given.
+    fn part_request(
+        &self,
+        number: i32,
+    ) -> aws_sdk_s3::operation::upload_part::builders::UploadPartFluentBuilder {
+        self.s
+            .client
+            .upload_part()
+            .bucket(&self.s.bucket)
+            .key(&self.key)
+            .upload_id(self.upload_id.clone().unwrap_or_default())
+            .part_number(number)
+    }
+
     /// An upload of a new object.
     pub(super) fn new(s: Setup) -> S3Upload {
         S3Upload {
@@ -259,13 +273,7 @@ impl S3Upload {
         self.cuts
             .insert(number, (self.hasher.size(), self.hasher.state()));
         let req = self
-            .s
-            .client
-            .upload_part()
-            .bucket(&self.s.bucket)
-            .key(&self.key)
-            .upload_id(self.upload_id.clone().unwrap_or_default())
-            .part_number(number)
+            .part_request(number)
             .checksum_crc32_c(checksum.clone())
             .body(ByteStream::from(part))
             .customize()

@@ -211,13 +211,7 @@ impl S3Upload {
         let len = self.current_part();
         let (tx, rx) = mpsc::channel(QUEUED_CHUNKS);
         let req = self
-            .s
-            .client
-            .upload_part()
-            .bucket(&self.s.bucket)
-            .key(&self.key)
-            .upload_id(self.upload_id.clone().unwrap_or_default())
-            .part_number(number)
+            .part_request(number)
             .body(ByteStream::from_body_1_x(PartBody::new(rx, len)))
             .customize()
             .interceptor(UnsignedTrailer { len });
