@@ -3,7 +3,8 @@
 # the same server (the no-work ceiling). Everything on this machine's cores.
 #   bench/callbacks.sh [connections] [seconds]
 # PERF=dir profiles the daemon during the record_done run (dir/callbacks.txt);
-# DAEMON_TOML adds to its config (e.g. $'[transfer]\nworkers = 0').
+# DAEMON_TOML adds to its config (e.g. $'[transfer]\nworkers = 0');
+# ARCHIVER_BIN runs that binary instead of building this tree's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CONNS=${1:-64}
@@ -13,7 +14,9 @@ PORT=${PORT:-18080}
 BENCH_API_TOKEN=bench-api-token-0123456789abcdef
 BENCH_AUTH="authorization: Bearer $BENCH_API_TOKEN"
 bash bench/install-tools.sh >/dev/null
-cargo build --release --quiet
+# ARCHIVER_BIN (a binary built elsewhere) runs instead of this tree's build.
+[ -n "${ARCHIVER_BIN:-}" ] || cargo build --release --quiet
+ARCHIVER_BIN=${ARCHIVER_BIN:-target/release/recording-archiver}
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 cat > "$work/config.toml" <<TOML
@@ -32,9 +35,10 @@ provider = "jdcloud"
 token = "bench-token"
 ${DAEMON_TOML:-}
 TOML
-RUST_LOG=warn target/release/recording-archiver serve --config "$work/config.toml" 2>"$work/daemon.log" &
+RUST_LOG=warn "$ARCHIVER_BIN" serve --config "$work/config.toml" 2>"$work/daemon.log" &
 pid=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null || { echo "the daemon did not start:" >&2; cat "$work/daemon.log" >&2; exit 1; }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr)"
 echo "load: wrk -t2 -c$CONNS -d${SECS}s --latency (wrk shares the same cores)"

@@ -15,7 +15,8 @@ SERVER=${4:-garage}
 WORKERS=${5:-4}
 WEB=18090 S3=18091 API=18092
 bash bench/install-tools.sh --s3 --garage
-cargo build --release --quiet
+# ARCHIVER_BIN (a binary built elsewhere) runs instead of this tree's build.
+[ -n "${ARCHIVER_BIN:-}" ] || cargo build --release --quiet
 source bench/lib.sh
 
 machine

@@ -10,6 +10,8 @@ BENCH_API_TOKEN=bench-api-token-0123456789abcdef
 BENCH_AUTH="authorization: Bearer $BENCH_API_TOKEN"
 GARAGE=bench/.tools/bin/garage
 S3S=bench/.tools/bin/s3s-fs
+# The daemon under test: ARCHIVER_BIN, e.g. another commit's build (bench/compare.sh).
+ARCHIVER_BIN=${ARCHIVER_BIN:-target/release/recording-archiver}
 
 work=$(mktemp -d -p "${TMPDIR:-/tmp}" bench.XXXX)
 pids=()
@@ -120,7 +122,7 @@ TOML
 
 start_daemon() {
   rm -rf "$work/state"
-  RUST_LOG=warn target/release/recording-archiver serve --config "$work/config.toml" 2>"$work/daemon.log" &
+  RUST_LOG=warn "$ARCHIVER_BIN" serve --config "$work/config.toml" 2>"$work/daemon.log" &
   daemon=$!
   pids+=("$daemon")
   for _ in $(seq 100); do curl -sf "http://127.0.0.1:$API/healthz" >/dev/null && return 0; sleep 0.1; done
