@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::kv::{decode, encode, tx_get_json, Order, Tree, Tx, TxError};
+use super::kv::{decode, encode, tx_get_json, Ids, Order, Tree, Tx, TxError};
 use super::queue::push::{self, push_notices, Notice, Pushed};
 use super::{hls, Inner, SledRepo};
 use crate::event::{Event, EventKind};
@@ -34,41 +34,45 @@ struct Prepared {
     notice_ids: Vec<JobId>,
 }
 
-impl Inner {
-    fn prepare(&self, callback: Callback) -> Result<Vec<Prepared>, StateError> {
-        let now = callback.now;
-        let mut prepared = Vec::with_capacity(callback.events.len());
-        for (mut event, targets) in callback.events.into_iter().zip(callback.notices) {
-            event.id = EventId(self.new_key(&event.received_at)?);
-            let job = match event.archivable_file() {
-                Some(file) => {
-                    let identity = FileIdentity::of(&event.source, file);
-                    let id = JobId(self.new_key(&now)?);
-                    Job::for_event(id, &event, now).map(|j| (j, identity))
-                }
-                None => None,
-            };
-            // A stop may close an HLS recording: its playlist's job.
-            let spare = (event.kind == EventKind::StreamStopped)
-                .then(|| self.new_key(&now).map(JobId))
-                .transpose()?;
-            let targets = if notice_kind(&event).is_some() {
-                targets
-            } else {
-                Vec::new()
-            };
-            let notice_ids = self.ids(targets.len(), &now)?;
-            prepared.push(Prepared {
-                event,
-                job,
-                spare,
-                targets,
-                notice_ids,
-            });
-        }
-        Ok(prepared)
+/// Draws the callback's ids (a transaction run again must not draw new
+/// ones) and its events' jobs.
+fn prepare(ids: &Ids, callback: Callback) -> Result<Vec<Prepared>, StateError> {
+    let now = callback.now;
+    let mut prepared = Vec::with_capacity(callback.events.len());
+    for (mut event, targets) in callback.events.into_iter().zip(callback.notices) {
+        event.id = EventId(ids.key(&event.received_at)?);
+        let job = match event.archivable_file() {
+            Some(file) => {
+                let identity = FileIdentity::of(&event.source, file);
+                let id = JobId(ids.key(&now)?);
+                Job::for_event(id, &event, now).map(|j| (j, identity))
+            }
+            None => None,
+        };
+        // A stop may close an HLS recording: its playlist's job.
+        let spare = (event.kind == EventKind::StreamStopped)
+            .then(|| ids.key(&now).map(JobId))
+            .transpose()?;
+        let targets = if notice_kind(&event).is_some() {
+            targets
+        } else {
+            Vec::new()
+        };
+        let notice_ids = (0..targets.len())
+            .map(|_| ids.key(&now).map(JobId))
+            .collect::<Result<_, _>>()?;
+        prepared.push(Prepared {
+            event,
+            job,
+            spare,
+            targets,
+            notice_ids,
+        });
     }
+    Ok(prepared)
+}
 
+impl Inner {
     /// `n` fresh job ids.
     pub(super) fn ids(&self, n: usize, now: &Timestamp) -> Result<Vec<JobId>, StateError> {
         (0..n).map(|_| self.new_key(now).map(JobId)).collect()
@@ -164,24 +168,26 @@ fn update_stream(tx: &Tx, event: &Event, gap: Duration) -> Result<Option<String>
 impl IntakeRepo for SledRepo {
     async fn record_callback(&self, callback: Callback) -> Result<Vec<Recorded>, StateError> {
         let (gap, now) = (self.inner.session_gap, callback.now);
-        let prepared = self.blocking(move |i| i.prepare(callback)).await?;
         let pushed: Arc<Mutex<Vec<Pushed>>> = Arc::default();
         let kept = Arc::clone(&pushed);
         let recorded = self
             .inner
             .db
-            .commit(move |tx| {
-                let mut out = Vec::with_capacity(prepared.len());
-                let mut all = Vec::new();
-                for p in &prepared {
-                    let (r, pushed) = record_one(tx, p, gap, now)?;
-                    out.push(r);
-                    all.extend(pushed);
-                }
-                // Set, not added: a transaction may run more than once.
-                *kept.lock().unwrap_or_else(|e| e.into_inner()) = all;
-                Ok::<_, TxError>(out)
-            })
+            .commit_prepared(
+                move |ids| prepare(ids, callback),
+                move |tx, prepared| {
+                    let mut out = Vec::with_capacity(prepared.len());
+                    let mut all = Vec::new();
+                    for p in prepared {
+                        let (r, pushed) = record_one(tx, p, gap, now)?;
+                        out.push(r);
+                        all.extend(pushed);
+                    }
+                    // Set, not added: a transaction may run more than once.
+                    *kept.lock().unwrap_or_else(|e| e.into_inner()) = all;
+                    Ok::<_, TxError>(out)
+                },
+            )
             .await?;
         for p in pushed.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             self.inner.pushed(p);

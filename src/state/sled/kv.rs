@@ -32,6 +32,16 @@ const SCHEMA_KEY: &[u8] = b"schema_version";
 
 pub use crate::state::StateError as DbError;
 
+/// Draws unique time-ordered keys (on the writer's thread).
+pub struct Ids<'a>(&'a Engine);
+
+impl Ids<'_> {
+    /// A fresh time-ordered key for `at`.
+    pub fn key(&self, at: &Timestamp) -> Result<TimeKey, DbError> {
+        Ok(TimeKey::new(to_millis(at), self.0.unique_id()?))
+    }
+}
+
 /// The named trees; the order is the engine's index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tree {
@@ -215,6 +225,18 @@ impl Db {
         write: impl Fn(&Tx) -> Result<R, TxError> + Send + 'static,
     ) -> Result<R, DbError> {
         self.inner.writer.submit(write).await
+    }
+
+    /// [`Db::commit`] of `write` over what `prepare` made, run once on the
+    /// writer's thread (with [`Ids`] to draw unique keys), outside the
+    /// transaction the engine may run more than once.
+    pub async fn commit_prepared<P: Send + Sync + 'static, R: Send + 'static>(
+        &self,
+        prepare: impl FnOnce(&Ids) -> Result<P, DbError> + Send + 'static,
+        write: impl Fn(&Tx, &P) -> Result<R, TxError> + Send + 'static,
+    ) -> Result<R, DbError> {
+        let prepare = move |engine: &Engine| prepare(&Ids(engine));
+        self.inner.writer.submit_prepared(prepare, write).await
     }
 
     /// Resolves once every write made before the call is on disk. Concurrent

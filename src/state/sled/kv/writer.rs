@@ -24,9 +24,13 @@ const MAX_BATCH: usize = 1024;
 
 type Output = Box<dyn Any + Send>;
 type Apply = Box<dyn Fn(&Tx) -> Result<Output, TxError> + Send>;
+type Prepare = Box<dyn FnOnce(&Engine) -> Result<(), DbError> + Send>;
 type Reply = oneshot::Sender<Result<Output, DbError>>;
 
 struct Pending {
+    /// Run once, on the writer's thread, before the batch's transaction
+    /// (which the engine may run more than once): unique ids are drawn here.
+    prepare: Option<Prepare>,
     apply: Apply,
     reply: Reply,
 }
@@ -107,9 +111,44 @@ impl Writer {
         &self,
         write: impl Fn(&Tx) -> Result<R, TxError> + Send + 'static,
     ) -> Result<R, DbError> {
-        let (reply, rx) = oneshot::channel();
         let apply: Apply = Box::new(move |tx| write(tx).map(|r| Box::new(r) as Output));
-        if self.incoming.push(Pending { apply, reply }).is_err() {
+        self.send(None, apply).await
+    }
+
+    /// Runs `prepare` once on the writer's thread, then applies `write` to
+    /// what it made, and resolves once that is on disk.
+    pub async fn submit_prepared<P: Send + Sync + 'static, R: Send + 'static>(
+        &self,
+        prepare: impl FnOnce(&Engine) -> Result<P, DbError> + Send + 'static,
+        write: impl Fn(&Tx, &P) -> Result<R, TxError> + Send + 'static,
+    ) -> Result<R, DbError> {
+        let made: Arc<std::sync::OnceLock<P>> = Arc::default();
+        let fill = Arc::clone(&made);
+        let prepare: Prepare = Box::new(move |engine| {
+            let _ = fill.set(prepare(engine)?);
+            Ok(())
+        });
+        let apply: Apply = Box::new(move |tx| {
+            let p = made
+                .get()
+                .ok_or_else(|| DbError::Transaction("a write ran unprepared".to_owned()))?;
+            write(tx, p).map(|r| Box::new(r) as Output)
+        });
+        self.send(Some(prepare), apply).await
+    }
+
+    async fn send<R: Send + 'static>(
+        &self,
+        prepare: Option<Prepare>,
+        apply: Apply,
+    ) -> Result<R, DbError> {
+        let (reply, rx) = oneshot::channel();
+        let pending = Pending {
+            prepare,
+            apply,
+            reply,
+        };
+        if self.incoming.push(pending).is_err() {
             return Err(DbError::Transaction(
                 "the state store is closing".to_owned(),
             ));
@@ -135,8 +174,17 @@ impl Drop for Writer {
 
 fn run(engine: &Engine, incoming: &Handoff<Pending>, failing: &Mutex<Option<DbError>>) {
     while let Some(batch) = incoming.take(MAX_BATCH) {
-        let (writes, replies): (Vec<Apply>, Vec<Reply>) =
-            batch.into_iter().map(|p| (p.apply, p.reply)).unzip();
+        let (mut writes, mut replies) = (Vec::with_capacity(batch.len()), Vec::new());
+        for p in batch {
+            if let Some(prepare) = p.prepare {
+                if let Err(e) = prepare(engine) {
+                    let _ = p.reply.send(Err(e));
+                    continue;
+                }
+            }
+            writes.push(p.apply);
+            replies.push(p.reply);
+        }
         // Every write of the batch is applied, then one flush covers them
         // all: nobody hears "stored" before its bytes are on disk.
         let started = Instant::now();
