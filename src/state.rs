@@ -9,6 +9,7 @@
 mod catalog;
 #[cfg(test)]
 pub(crate) mod conformance;
+pub mod copy;
 mod intake;
 mod listing;
 mod manifest;

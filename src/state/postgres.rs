@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use conn::Target;
-pub use copy::Record;
+pub use copy::Copied;
 
 use super::{HealthRepo, StateError};
 use crate::config::StateConfig;
