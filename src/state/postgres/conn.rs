@@ -58,9 +58,6 @@ impl Target {
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(30));
         config.application_name("recording-archiver");
-        // Every COMMIT waits for its WAL on disk: a callback answered 200
-        // survives the database's crash, whatever the server's default.
-        config.options("-c synchronous_commit=on");
         let tls = tls::connector(verify, root.as_deref()).map_err(bad)?;
         Ok(Target {
             config,
