@@ -5,6 +5,7 @@
 pub mod delay;
 pub mod nginx;
 pub mod origin;
+pub mod pg;
 pub mod platforms;
 pub mod s3;
 pub mod tmpfs;

@@ -105,7 +105,7 @@ pub fn pool_error(e: deadpool_postgres::PoolError) -> StateError {
     use deadpool_postgres::PoolError;
     match e {
         PoolError::Backend(e) => super::sql::db_error(e),
-        PoolError::Timeout(_) => StateError::Engine(
+        PoolError::Timeout(_) => StateError::Unreachable(
             "cannot reach the database ([state] url): timed out waiting for a connection".into(),
         ),
         e => StateError::Engine(format!("cannot reach the database ([state] url): {e}")),
