@@ -31,3 +31,19 @@ pub struct OpenPlaylist {
     #[serde(with = "serde_rfc3339::option", default)]
     pub closed_at: Option<Timestamp>,
 }
+
+/// How long after a stop a segment still belongs to the recording it
+/// stopped: SRS sends `on_hls` for the last segment asynchronously, and it
+/// may come after `on_unpublish`.
+const LATE_SEGMENT: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+
+impl OpenPlaylist {
+    /// Whether a segment of `playlist` announced at `at` belongs to this
+    /// recording: its playlist, and open (or closed a moment before).
+    pub fn takes(&self, playlist: &str, at: Timestamp) -> bool {
+        self.playlist == playlist
+            && self
+                .closed_at
+                .is_none_or(|closed| at <= closed + LATE_SEGMENT)
+    }
+}

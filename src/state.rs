@@ -10,9 +10,10 @@ mod catalog;
 #[cfg(test)]
 pub(crate) mod conformance;
 pub mod copy;
-mod intake;
+pub(crate) mod intake;
 mod listing;
 mod manifest;
+pub(crate) mod moves;
 pub mod notices;
 pub mod postgres;
 mod queue;

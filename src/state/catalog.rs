@@ -52,6 +52,23 @@ impl HlsRecording {
     }
 }
 
+/// A segment archived ahead of its playlist, as the part the playlist's
+/// entry will hold.
+pub(crate) fn segment_part(entry: &CatalogEntry) -> Part {
+    Part {
+        role: crate::catalog::Role::Segment,
+        uri: entry.origin.file_name().to_owned(),
+        origin: entry.origin.clone(),
+        store: entry.store.clone(),
+        size: entry.size,
+        sha256: entry.sha256.clone(),
+        md5: entry.md5.clone(),
+        duration_s: entry.file.duration_s,
+        job_id: entry.job_id,
+        archived_at: entry.archived_at,
+    }
+}
+
 /// The catalog, and the HLS parts kept ahead of their playlist.
 #[async_trait::async_trait]
 pub trait CatalogRepo: Send + Sync {

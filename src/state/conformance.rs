@@ -163,7 +163,7 @@ struct Postgres {
 }
 
 #[path = "../../tests/common/pg.rs"]
-mod pg;
+pub(crate) mod pg;
 
 impl Postgres {
     async fn connect(&self) -> Repo {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use super::{Keep, NoticeTarget, Page, PageRequest, StateError};
 use crate::event::{Event, FileFacts, FileInfo, Location};
 use crate::hls::OpenPlaylist;
-use crate::id::{EventId, JobId, RejectedId};
+use crate::id::{EventId, JobId, RejectedId, TimeKey};
 use crate::queue::{FileIdentity, Job};
 use crate::rejected::RejectedRequest;
 use crate::stream::StreamState;
@@ -54,6 +54,63 @@ impl Recorded {
     pub fn queued_work(&self) -> bool {
         self.new_job.is_some() || self.requeued || self.notified
     }
+}
+
+/// One event of a callback with the ids drawn for it before the engine's
+/// transaction (a transaction run again must not draw new ones).
+pub(crate) struct Prepared {
+    pub event: Event,
+    pub job: Option<(Job, FileIdentity)>,
+    /// The id of a playlist's job, should a stop close an HLS recording.
+    pub spare: Option<JobId>,
+    pub targets: Vec<NoticeTarget>,
+    pub notice_ids: Vec<JobId>,
+}
+
+/// How many ids [`prepare`] draws for `callback` at most.
+pub(crate) fn ids_needed(callback: &Callback) -> usize {
+    callback.events.len() * 3 + callback.notices.iter().map(Vec::len).sum::<usize>()
+}
+
+/// Draws `callback`'s ids with `key` (a fresh key for a time) and makes
+/// its events' jobs: what every engine records.
+pub(crate) fn prepare(
+    callback: Callback,
+    mut key: impl FnMut(&Timestamp) -> Result<TimeKey, StateError>,
+) -> Result<Vec<Prepared>, StateError> {
+    let now = callback.now;
+    let mut prepared = Vec::with_capacity(callback.events.len());
+    for (mut event, targets) in callback.events.into_iter().zip(callback.notices) {
+        event.id = EventId(key(&event.received_at)?);
+        let job = match event.archivable_file() {
+            Some(file) => {
+                let identity = FileIdentity::of(&event.source, file);
+                let id = JobId(key(&now)?);
+                Job::for_event(id, &event, now).map(|j| (j, identity))
+            }
+            None => None,
+        };
+        // A stop may close an HLS recording: its playlist's job.
+        let spare = match event.kind == crate::event::EventKind::StreamStopped {
+            true => Some(JobId(key(&now)?)),
+            false => None,
+        };
+        let targets = match super::notices::notice_kind(&event) {
+            Some(_) => targets,
+            None => Vec::new(),
+        };
+        let notice_ids = (0..targets.len())
+            .map(|_| key(&now).map(JobId))
+            .collect::<Result<_, _>>()?;
+        prepared.push(Prepared {
+            event,
+            job,
+            spare,
+            targets,
+            notice_ids,
+        });
+    }
+    Ok(prepared)
 }
 
 /// Callbacks, the events log, streams and rejected requests.

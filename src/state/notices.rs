@@ -80,3 +80,41 @@ pub fn failed_body(job: &Job, error: &str) -> Value {
 pub fn event_body(event: &Event) -> Value {
     json!({"type": event.kind.as_str(), "event": event})
 }
+
+/// What a notification tells, and of what.
+pub struct Notice<'a> {
+    /// Its kind: `archived`, `failed`, a stream's start...
+    pub kind: &'a str,
+    pub source: &'a str,
+    /// What it is made once for (a catalog entry, a job, an event).
+    pub subject: &'a str,
+    pub event_id: crate::id::EventId,
+    pub body: &'a serde_json::Value,
+}
+
+/// The notification job `id` telling `target` of `notice`, and the name it
+/// is made once by.
+pub fn notification_job(
+    id: crate::id::JobId,
+    target: &NoticeTarget,
+    notice: &Notice,
+    now: crate::time::Timestamp,
+) -> (crate::queue::Job, crate::queue::FileIdentity) {
+    let n = crate::queue::Notification {
+        target: target.target.clone(),
+        event: notice.kind.to_owned(),
+        body: notice.body.to_string(),
+        subject: notice.subject.to_owned(),
+    };
+    let job = crate::queue::Job::for_notification(
+        id,
+        n,
+        &target.url,
+        notice.source,
+        notice.event_id,
+        now,
+    );
+    let identity =
+        crate::queue::FileIdentity::notification(&target.target, notice.kind, notice.subject);
+    (job, identity)
+}

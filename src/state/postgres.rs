@@ -5,8 +5,9 @@
 //! lock. Every operation is one transaction, committed before it
 //! resolves (a database with `synchronous_commit = off` is refused at
 //! start); claims take `FOR UPDATE SKIP LOCKED` rows under the
-//! same lease and fencing generation as the embedded engine; `NOTIFY`
-//! wakes every instance's idle workers when a job is pushed.
+//! same lease and fencing generation as the embedded engine; `NOTIFY`,
+//! sent after the commit, wakes every instance's idle workers when a job
+//! is pushed.
 
 mod catalog;
 mod conn;
@@ -52,6 +53,8 @@ struct Inner {
     session_gap: Duration,
     /// Ids drawn from the database a block at a time: (next, end).
     keys: Mutex<(u64, u64)>,
+    /// Lanes to tell every instance about once the transaction commits.
+    wakes: Arc<listen::Wakes>,
 }
 
 /// How many ids one draw from the `key_blocks` sequence gives.
@@ -77,6 +80,8 @@ impl PgRepo {
         let pool = target.pool()?;
         schema::check_durable(&pool).await?;
         schema::migrate(&pool).await?;
+        let wakes = Arc::new(listen::Wakes::default());
+        wakes.spawn(pool.clone());
         Ok(PgRepo {
             inner: Arc::new(Inner {
                 pool,
@@ -84,6 +89,7 @@ impl PgRepo {
                 instance: instance.to_owned(),
                 session_gap,
                 keys: Mutex::new((0, 0)),
+                wakes,
             }),
         })
     }
@@ -123,6 +129,12 @@ impl PgRepo {
 
     fn lock_keys(&self) -> std::sync::MutexGuard<'_, (u64, u64)> {
         self.inner.keys.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Wakes every instance's idle workers of `lane` once the transaction
+    /// under way commits.
+    fn wake(&self, lane: crate::queue::Lane) {
+        self.inner.wakes.note(lane);
     }
 
     /// `n` fresh job ids for `now`.
@@ -190,7 +202,10 @@ macro_rules! in_tx {
                 Err(e) => Err(e),
             };
             match done {
-                Ok(v) => break Ok::<_, $crate::state::StateError>(v),
+                Ok(v) => {
+                    $repo.inner.wakes.committed();
+                    break Ok::<_, $crate::state::StateError>(v);
+                }
                 Err(e) if e.is_conflict() && attempt < 8 => attempt += 1,
                 Err(e) => break Err(e.into()),
             }

@@ -37,6 +37,18 @@ impl Guard {
     }
 }
 
+/// What pushing a job came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Pushed {
+    /// Queued as a new job.
+    New,
+    /// The same file is already known: this job.
+    Duplicate(JobId),
+    /// The same file's job had failed: the platform says the file is there
+    /// (again), so that job is queued again, due now, with fresh attempts.
+    Requeued(JobId),
+}
+
 /// Jobs by state and the due backlog.
 #[derive(Debug, Clone, Default)]
 pub struct Gauges {

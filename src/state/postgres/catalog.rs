@@ -7,12 +7,13 @@ use deadpool_postgres::GenericClient;
 use super::hls;
 use super::listing::{list, Listing};
 use super::push::{push_notices, Notice};
-use super::queue::{transition, wake};
+use super::queue::transition;
 use super::sql::{exec, json, opt, read, record, E};
 use super::{in_tx, PgRepo};
-use crate::catalog::{CatalogEntry, Part, Role};
+use crate::catalog::{CatalogEntry, Part};
 use crate::id::{EntryId, JobId};
-use crate::queue::{Job, JobState, Lane};
+use crate::queue::{Job, Lane};
+use crate::state::moves;
 use crate::state::notices::{archived_body, failed_body};
 use crate::state::queue::Guard;
 use crate::state::{
@@ -40,18 +41,7 @@ pub async fn file(c: &impl GenericClient, entry: &CatalogEntry) -> Result<(), E>
 /// it), or, for a segment ahead of its playlist, its part.
 async fn file_entry(c: &impl GenericClient, entry: &CatalogEntry) -> Result<(), E> {
     if let Some(playlist) = &entry.file.playlist {
-        let part = Part {
-            role: Role::Segment,
-            uri: entry.origin.file_name().to_owned(),
-            origin: entry.origin.clone(),
-            store: entry.store.clone(),
-            size: entry.size,
-            sha256: entry.sha256.clone(),
-            md5: entry.md5.clone(),
-            duration_s: entry.file.duration_s,
-            job_id: entry.job_id,
-            archived_at: entry.archived_at,
-        };
+        let part = crate::state::catalog::segment_part(entry);
         let rec = HlsRecording::of(&entry.source, playlist, &entry.file);
         return hls::file_part(c, &rec, &part).await;
     }
@@ -90,12 +80,7 @@ impl PgRepo {
         let ids = self.job_ids(notices.len(), &now).await?;
         let instance = &self.inner.instance;
         in_tx!(self, |tx| {
-            let change = |j: &mut Job| {
-                j.state = JobState::Failed;
-                j.last_error = Some(error.to_owned());
-                j.lease_until = None;
-                j.updated_at = now;
-            };
+            let change = moves::failed(error, now);
             let guard = Guard::Claim(job.claims);
             let Some((_, failed)) = transition(&tx, instance, job.id, guard, change).await? else {
                 return Ok(None);
@@ -112,7 +97,7 @@ impl PgRepo {
             };
             let told = push_notices(&tx, &ids, &notices, &notice, now, instance).await?;
             if !told.is_empty() {
-                wake(&tx, Lane::Notifications).await?;
+                self.wake(Lane::Notifications);
             }
             Ok(Some(failed))
         })
@@ -134,20 +119,10 @@ impl CatalogRepo for PgRepo {
         } = filing;
         let ids = self.job_ids(notices.len(), &now).await?;
         let instance = &self.inner.instance;
-        let size = entry.size;
+        let done = moves::archived(entry.size, now);
         in_tx!(self, |tx| {
-            let done = |j: &mut Job| {
-                j.state = JobState::Done;
-                j.last_error = None;
-                j.bytes_done = size;
-                j.bytes_total = Some(size);
-                // Completed, or aborted as a second copy of bytes already stored.
-                j.upload = None;
-                j.lease_until = None;
-                j.updated_at = now;
-            };
             let guard = Guard::Claim(job.claims);
-            let Some((_, done)) = transition(&tx, instance, job.id, guard, done).await? else {
+            let Some((_, done)) = transition(&tx, instance, job.id, guard, &done).await? else {
                 return Ok(Filed {
                     job: None,
                     notified: false,
@@ -173,7 +148,7 @@ impl CatalogRepo for PgRepo {
                     .await?
                     .is_empty();
                 if notified {
-                    wake(&tx, Lane::Notifications).await?;
+                    self.wake(Lane::Notifications);
                 }
             }
             Ok(Filed {

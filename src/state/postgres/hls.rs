@@ -13,10 +13,6 @@ use crate::state::HlsRecording;
 use crate::stream::StreamState;
 use crate::time::Timestamp;
 
-/// How long after a stop a segment still belongs to the recording it
-/// stopped (SRS may send the last `on_hls` after `on_unpublish`).
-const LATE_SEGMENT: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
-
 /// A recording's `since` as its column: `-1` for a playlist announced whole.
 pub fn since(rec: &HlsRecording) -> i64 {
     rec.since.map_or(-1, |t| t.timestamp_millis())
@@ -57,11 +53,9 @@ pub async fn note_segment_of(
     let Some(stream) = StreamState::key_of(event) else {
         return Ok(());
     };
-    let open = open_of(c, &stream).await?.filter(|o| {
-        o.playlist == playlist
-            && o.closed_at
-                .is_none_or(|closed| event.received_at <= closed + LATE_SEGMENT)
-    });
+    let open = open_of(c, &stream)
+        .await?
+        .filter(|o| o.takes(&playlist, event.received_at));
     let since = match open {
         Some(o) => o.since,
         None => {

@@ -11,60 +11,33 @@ use super::listing::{list, newest_first, Listing};
 use super::push::{self, push_notices, Notice, Pushed};
 use super::sql::{exec, json, opt, read, record, rows, E};
 use super::{hls, in_tx, PgRepo};
-use crate::event::{Event, EventKind};
-use crate::id::{EventId, JobId, RejectedId};
-use crate::queue::{FileIdentity, Job, Lane};
+use crate::event::Event;
+use crate::id::{EventId, RejectedId, TimeKey};
+use crate::queue::Lane;
 use crate::rejected::RejectedRequest;
+use crate::state::intake::{ids_needed, prepare, Prepared};
 use crate::state::notices::{event_body, notice_kind, notice_subject};
 use crate::state::{
-    playlist_job, Callback, IntakeRepo, Keep, NoticeTarget, Page, PageRequest, Recorded, StateError,
+    playlist_job, Callback, IntakeRepo, Keep, Page, PageRequest, Recorded, StateError,
 };
 use crate::stream::StreamState;
 use crate::time::Timestamp;
 
-/// One event with the ids drawn for it before the transaction (a
-/// transaction run again must not draw new ones).
-struct Prepared {
-    event: Event,
-    job: Option<(Job, FileIdentity)>,
-    /// The id of a playlist's job, should a stop close an HLS recording.
-    spare: Option<JobId>,
-    targets: Vec<NoticeTarget>,
-    notice_ids: Vec<JobId>,
-}
-
 impl PgRepo {
+    /// Draws the callback's ids (a block of sequence numbers first: the
+    /// drawing itself is synchronous) and makes its jobs.
     async fn prepare(&self, callback: Callback) -> Result<Vec<Prepared>, StateError> {
-        let now = callback.now;
-        let mut prepared = Vec::with_capacity(callback.events.len());
-        for (mut event, targets) in callback.events.into_iter().zip(callback.notices) {
-            event.id = EventId(self.new_key(&event.received_at).await?);
-            let job = match event.archivable_file() {
-                Some(file) => {
-                    let identity = FileIdentity::of(&event.source, file);
-                    let id = JobId(self.new_key(&now).await?);
-                    Job::for_event(id, &event, now).map(|j| (j, identity))
-                }
-                None => None,
-            };
-            let spare = match event.kind == EventKind::StreamStopped {
-                true => Some(JobId(self.new_key(&now).await?)),
-                false => None,
-            };
-            let targets = match notice_kind(&event) {
-                Some(_) => targets,
-                None => Vec::new(),
-            };
-            let notice_ids = self.job_ids(targets.len(), &now).await?;
-            prepared.push(Prepared {
-                event,
-                job,
-                spare,
-                targets,
-                notice_ids,
-            });
+        let mut seqs = Vec::with_capacity(ids_needed(&callback));
+        for _ in 0..seqs.capacity() {
+            seqs.push(self.seq().await?);
         }
-        Ok(prepared)
+        let mut seqs = seqs.into_iter();
+        prepare(callback, |at| {
+            let seq = seqs
+                .next()
+                .ok_or_else(|| StateError::Engine("too few ids drawn".into()))?;
+            Ok(TimeKey::new(crate::time::to_millis(at), seq))
+        })
     }
 }
 
@@ -183,10 +156,10 @@ impl IntakeRepo for PgRepo {
                 out.push(r);
             }
             if files {
-                super::queue::wake(&tx, Lane::Files).await?;
+                self.wake(Lane::Files);
             }
             if notes {
-                super::queue::wake(&tx, Lane::Notifications).await?;
+                self.wake(Lane::Notifications);
             }
             Ok(out)
         })

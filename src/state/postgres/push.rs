@@ -6,21 +6,14 @@ use deadpool_postgres::GenericClient;
 
 use super::queue::{locked, put};
 use super::sql::{exec, opt, E};
-use crate::id::{EventId, JobId};
-use crate::queue::{FileIdentity, Job, JobState, Notification};
+use crate::id::JobId;
+use crate::queue::{FileIdentity, Job, JobState};
+use crate::state::moves;
+use crate::state::notices::notification_job;
+pub use crate::state::notices::Notice;
+pub(crate) use crate::state::queue::Pushed;
 use crate::state::NoticeTarget;
 use crate::time::Timestamp;
-
-/// What pushing a job came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Pushed {
-    /// Queued as a new job.
-    New,
-    /// The same file is already known: this job.
-    Duplicate(JobId),
-    /// The same file's job had failed: queued again, due now, fresh attempts.
-    Requeued(JobId),
-}
 
 /// Queues `job`, the file `identity`, in the transaction `c`, unless a job
 /// for the same file exists: then that job, queued again if it had failed.
@@ -47,10 +40,7 @@ pub async fn push(
     };
     match locked(c, id).await? {
         Some(mut failed) if failed.state == JobState::Failed => {
-            failed.state = JobState::Queued;
-            failed.attempts = 0;
-            failed.next_attempt_at = job.created_at;
-            failed.updated_at = job.created_at;
+            moves::retried(job.created_at)(&mut failed);
             put(c, &failed, instance, false).await?;
             Ok(Pushed::Requeued(id))
         }
@@ -78,15 +68,6 @@ pub async fn also_known_as(
         .map(drop)
 }
 
-/// What a notification tells, and of what.
-pub struct Notice<'a> {
-    pub kind: &'a str,
-    pub source: &'a str,
-    pub subject: &'a str,
-    pub event_id: EventId,
-    pub body: &'a serde_json::Value,
-}
-
 /// Pushes one notification job per target, each made once for the
 /// notice's subject, with `ids` drawn before the transaction.
 pub async fn push_notices(
@@ -99,14 +80,7 @@ pub async fn push_notices(
 ) -> Result<Vec<Pushed>, E> {
     let mut pushed = Vec::new();
     for (t, id) in targets.iter().zip(ids) {
-        let n = Notification {
-            target: t.target.clone(),
-            event: notice.kind.to_owned(),
-            body: notice.body.to_string(),
-            subject: notice.subject.to_owned(),
-        };
-        let job = Job::for_notification(*id, n, &t.url, notice.source, notice.event_id, now);
-        let identity = FileIdentity::notification(&t.target, notice.kind, notice.subject);
+        let (job, identity) = notification_job(*id, t, notice, now);
         pushed.push(push(c, &job, &identity, instance).await?);
     }
     Ok(pushed)

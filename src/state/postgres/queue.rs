@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use deadpool_postgres::GenericClient;
 
-use super::listen::CHANNEL;
 use super::sql::{self, exec, opt, read, record, rows, E};
 use super::{in_tx, PgRepo};
 use crate::id::JobId;
 use crate::queue::{FileIdentity, Job, JobState, Lane, UploadRecord};
+use crate::state::moves::{self, Move};
 use crate::state::queue::Guard;
 use crate::state::{Gauges, Keep, NoticeTarget, Page, PageRequest, QueueRepo, StateError};
 use crate::time::Timestamp;
@@ -53,14 +53,6 @@ pub async fn locked(c: &impl GenericClient, id: JobId) -> Result<Option<Job>, E>
     row.map(|r| record(&r, 0, "jobs")).transpose()
 }
 
-/// Tells every instance's idle workers that `lane` has work due now.
-pub async fn wake(c: &impl GenericClient, lane: Lane) -> Result<(), E> {
-    let payload = sql::lane(lane).to_string();
-    exec(c, "SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])
-        .await
-        .map(drop)
-}
-
 /// Changes a job if `guard` admits it, in the transaction `c`; the state
 /// before and the job after, or `None` when the guard refused.
 pub async fn transition(
@@ -98,25 +90,20 @@ impl PgRepo {
             let job = moved.map(|(_, j)| j);
             if let (Some(j), Some(now)) = (&job, now) {
                 if j.due_at().is_some_and(|d| d <= now) && j.state != JobState::Running {
-                    wake(&tx, Lane::of(j.kind)).await?;
+                    self.wake(Lane::of(j.kind));
                 }
             }
             Ok(job)
         })
     }
 
-    /// Ends `job`'s claim as `change` says; its lease ends with the claim.
+    /// Ends `job`'s claim with `change` (a [`moves::ended`]) at `now`.
     async fn ending(
         &self,
         job: &Job,
         now: Timestamp,
-        change: impl Fn(&mut Job) + Send + Sync,
+        change: impl Move,
     ) -> Result<Option<Job>, StateError> {
-        let change = |j: &mut Job| {
-            change(j);
-            j.lease_until = None;
-            j.updated_at = now;
-        };
         self.moved(job.id, Guard::Claim(job.claims), change, Some(now))
             .await
     }
@@ -142,11 +129,7 @@ impl QueueRepo for PgRepo {
             if !Guard::Claimable(now).admits(&job) {
                 return Ok(None);
             }
-            job.state = JobState::Running;
-            job.attempts += 1;
-            job.claims += 1;
-            job.lease_until = Some(lease_until);
-            job.updated_at = now;
+            moves::claimed(now, lease_until)(&mut job);
             put(&tx, &job, instance, false).await?;
             Ok(Some(job))
         })
@@ -159,11 +142,7 @@ impl QueueRepo for PgRepo {
         bytes_done: u64,
         bytes_total: Option<u64>,
     ) -> Result<bool, StateError> {
-        let change = |j: &mut Job| {
-            j.lease_until = Some(lease_until);
-            j.bytes_done = bytes_done;
-            j.bytes_total = bytes_total;
-        };
+        let change = moves::renewed(lease_until, bytes_done, bytes_total);
         let renewed = self.moved(job.id, Guard::Claim(job.claims), change, None);
         renewed.await.map(|j| j.is_some())
     }
@@ -173,7 +152,7 @@ impl QueueRepo for PgRepo {
         job: &Job,
         pending: Option<UploadRecord>,
     ) -> Result<bool, StateError> {
-        let change = |j: &mut Job| j.creating = pending.clone();
+        let change = moves::creating(pending);
         let noted = self.moved(job.id, Guard::Claim(job.claims), change, None);
         noted.await.map(|j| j.is_some())
     }
@@ -183,12 +162,7 @@ impl QueueRepo for PgRepo {
         job: &Job,
         upload: Option<UploadRecord>,
     ) -> Result<bool, StateError> {
-        let change = |j: &mut Job| {
-            if upload.is_some() {
-                j.creating = None;
-            }
-            j.upload = upload.clone();
-        };
+        let change = moves::upload_saved(upload);
         let saved = self.moved(job.id, Guard::Claim(job.claims), change, None);
         saved.await.map(|j| j.is_some())
     }
@@ -202,7 +176,7 @@ impl QueueRepo for PgRepo {
         let instance = &self.inner.instance;
         let (id, claims) = (job.id, job.claims);
         in_tx!(self, |tx| {
-            let forget = |j: &mut Job| j.upload = None;
+            let forget = moves::upload_forgotten();
             let moved = transition(&tx, instance, id, Guard::Claim(claims), forget).await?;
             if moved.is_some() {
                 super::uploads::abandon_in(&tx, upload.clone(), now).await?;
@@ -212,12 +186,7 @@ impl QueueRepo for PgRepo {
     }
 
     async fn release(&self, job: &Job, now: Timestamp) -> Result<Option<Job>, StateError> {
-        self.ending(job, now, |j| {
-            j.state = JobState::Queued;
-            j.attempts = j.attempts.saturating_sub(1);
-            j.next_attempt_at = now;
-        })
-        .await
+        self.ending(job, now, moves::released(now)).await
     }
 
     async fn wait_for_store(
@@ -226,13 +195,8 @@ impl QueueRepo for PgRepo {
         error: &str,
         now: Timestamp,
     ) -> Result<Option<Job>, StateError> {
-        self.ending(job, now, |j| {
-            j.state = JobState::Retrying;
-            j.attempts = j.attempts.saturating_sub(1);
-            j.next_attempt_at = now;
-            j.last_error = Some(error.to_owned());
-        })
-        .await
+        let change = moves::waiting_for_store(error, now);
+        self.ending(job, now, change).await
     }
 
     async fn retry_at(
@@ -242,12 +206,7 @@ impl QueueRepo for PgRepo {
         at: Timestamp,
         now: Timestamp,
     ) -> Result<Option<Job>, StateError> {
-        self.ending(job, now, |j| {
-            j.state = JobState::Retrying;
-            j.next_attempt_at = at;
-            j.last_error = Some(error.to_owned());
-        })
-        .await
+        self.ending(job, now, moves::retrying(error, at, now)).await
     }
 
     async fn fail(
@@ -261,23 +220,11 @@ impl QueueRepo for PgRepo {
     }
 
     async fn delivered(&self, job: &Job, now: Timestamp) -> Result<Option<Job>, StateError> {
-        self.ending(job, now, |j| {
-            j.state = JobState::Done;
-            j.last_error = None;
-            j.bytes_done = 0;
-            j.bytes_total = Some(0);
-            j.upload = None;
-        })
-        .await
+        self.ending(job, now, moves::delivered(now)).await
     }
 
     async fn retry_failed(&self, id: JobId, now: Timestamp) -> Result<Option<Job>, StateError> {
-        let change = |j: &mut Job| {
-            j.state = JobState::Queued;
-            j.attempts = 0;
-            j.next_attempt_at = now;
-            j.updated_at = now;
-        };
+        let change = moves::retried(now);
         self.moved(id, Guard::State(JobState::Failed), change, Some(now))
             .await
     }
@@ -293,12 +240,7 @@ impl QueueRepo for PgRepo {
                 let Some(id) = JobId::from_bytes(row.get::<_, &[u8]>(0)) else {
                     continue;
                 };
-                let change = |j: &mut Job| {
-                    j.state = JobState::Queued;
-                    j.next_attempt_at = now;
-                    j.lease_until = None;
-                    j.updated_at = now;
-                };
+                let change = moves::requeued(now);
                 let guard = Guard::State(JobState::Running);
                 n += usize::from(
                     transition(&tx, instance, id, guard, change)
@@ -307,8 +249,8 @@ impl QueueRepo for PgRepo {
                 );
             }
             if n > 0 {
-                wake(&tx, Lane::Files).await?;
-                wake(&tx, Lane::Notifications).await?;
+                self.wake(Lane::Files);
+                self.wake(Lane::Notifications);
             }
             Ok(n)
         })

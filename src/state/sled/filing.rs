@@ -9,9 +9,11 @@ use super::hls;
 use super::kv::{Tx, TxError};
 use super::queue::push::{push_notices, Notice, Pushed};
 use super::Inner;
-use crate::catalog::{CatalogEntry, Part, Role};
+use crate::catalog::CatalogEntry;
 use crate::queue::{Job, JobState};
+use crate::state::moves;
 use crate::state::notices::{archived_body, failed_body};
+use crate::state::queue::Guard;
 use crate::state::{Filed, Filing, HlsRecording, NoticeTarget, StateError};
 use crate::time::Timestamp;
 
@@ -50,16 +52,8 @@ impl Inner {
             *pushed.lock().unwrap_or_else(|e| e.into_inner()) = told;
             Ok(())
         };
-        let size = entry.size;
-        let done = |j: &mut Job| {
-            j.state = JobState::Done;
-            j.last_error = None;
-            j.bytes_done = size;
-            j.bytes_total = Some(size);
-            // Completed, or aborted as a second copy of bytes already stored.
-            j.upload = None;
-        };
-        let job = self.end_claim(job, now, done, Some(&also))?;
+        let done = moves::archived(entry.size, now);
+        let job = self.transition(job.id, Guard::Claim(job.claims), done, Some(&also))?;
         let pushed = pushed.into_inner().unwrap_or_else(|e| e.into_inner());
         let notified = job.is_some() && !pushed.is_empty();
         if job.is_some() {
@@ -114,11 +108,8 @@ impl Inner {
                 push_notices(tx, &ids, notices, &notice, now)?;
             Ok(())
         };
-        let change = |j: &mut Job| {
-            j.state = JobState::Failed;
-            j.last_error = Some(error.to_owned());
-        };
-        let moved = self.end_claim(job, now, change, Some(&tell))?;
+        let change = moves::failed(error, now);
+        let moved = self.transition(job.id, Guard::Claim(job.claims), change, Some(&tell))?;
         if moved.is_some() {
             let pushed = pushed.into_inner().unwrap_or_else(|e| e.into_inner());
             pushed.iter().for_each(|p| self.pushed(p));
@@ -132,18 +123,7 @@ impl Inner {
 /// its playlist, its part.
 fn file_entry(tx: &Tx, entry: &CatalogEntry) -> Result<(), TxError> {
     if let Some(playlist) = &entry.file.playlist {
-        let part = Part {
-            role: Role::Segment,
-            uri: entry.origin.file_name().to_owned(),
-            origin: entry.origin.clone(),
-            store: entry.store.clone(),
-            size: entry.size,
-            sha256: entry.sha256.clone(),
-            md5: entry.md5.clone(),
-            duration_s: entry.file.duration_s,
-            job_id: entry.job_id,
-            archived_at: entry.archived_at,
-        };
+        let part = crate::state::catalog::segment_part(entry);
         let rec = HlsRecording::of(&entry.source, playlist, &entry.file);
         return hls::file_part(tx, &rec, &part);
     }

@@ -11,11 +11,6 @@ use crate::state::HlsRecording;
 use crate::stream::StreamState;
 use crate::time::Timestamp;
 
-/// How long after a stop a segment still belongs to the recording it
-/// stopped: SRS sends `on_hls` for the last segment asynchronously, and it
-/// may come after `on_unpublish`.
-const LATE_SEGMENT: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
-
 /// `source \0 playlist \0`: every recording of a playlist.
 fn playlist_prefix(source: &str, playlist: &str) -> Vec<u8> {
     [source.as_bytes(), b"\0", playlist.as_bytes(), b"\0"].concat()
@@ -50,11 +45,8 @@ pub fn note_segment_of(tx: &Tx, event: &mut Event, job: JobId) -> Result<(), TxE
     let Some(stream) = StreamState::key_of(event) else {
         return Ok(());
     };
-    let open = tx_get_json::<OpenPlaylist>(tx, Tree::HlsOpen, &stream)?.filter(|o| {
-        o.playlist == playlist
-            && o.closed_at
-                .is_none_or(|closed| event.received_at <= closed + LATE_SEGMENT)
-    });
+    let open = tx_get_json::<OpenPlaylist>(tx, Tree::HlsOpen, &stream)?
+        .filter(|o| o.takes(&playlist, event.received_at));
     let since = match open {
         Some(o) => o.since,
         None => {

@@ -9,68 +9,19 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::kv::{decode, encode, tx_get_json, Ids, Order, Tree, Tx, TxError};
+use super::kv::{decode, encode, tx_get_json, Order, Tree, Tx, TxError};
 use super::queue::push::{self, push_notices, Notice, Pushed};
 use super::{hls, Inner, SledRepo};
-use crate::event::{Event, EventKind};
+use crate::event::Event;
 use crate::id::{EventId, JobId, RejectedId};
-use crate::queue::{FileIdentity, Job};
 use crate::rejected::RejectedRequest;
+use crate::state::intake::{prepare, Prepared};
 use crate::state::notices::{event_body, notice_kind, notice_subject};
 use crate::state::{
-    playlist_job, Callback, IntakeRepo, Keep, NoticeTarget, Page, PageRequest, Recorded, StateError,
+    playlist_job, Callback, IntakeRepo, Keep, Page, PageRequest, Recorded, StateError,
 };
 use crate::stream::StreamState;
 use crate::time::Timestamp;
-
-/// One event with what was drawn for it before the transaction: ids (a
-/// transaction run again must not draw new ones), its job.
-struct Prepared {
-    event: Event,
-    job: Option<(Job, FileIdentity)>,
-    /// The id of a playlist's job, should a stop close an HLS recording.
-    spare: Option<JobId>,
-    targets: Vec<NoticeTarget>,
-    notice_ids: Vec<JobId>,
-}
-
-/// Draws the callback's ids (a transaction run again must not draw new
-/// ones) and its events' jobs.
-fn prepare(ids: &Ids, callback: Callback) -> Result<Vec<Prepared>, StateError> {
-    let now = callback.now;
-    let mut prepared = Vec::with_capacity(callback.events.len());
-    for (mut event, targets) in callback.events.into_iter().zip(callback.notices) {
-        event.id = EventId(ids.key(&event.received_at)?);
-        let job = match event.archivable_file() {
-            Some(file) => {
-                let identity = FileIdentity::of(&event.source, file);
-                let id = JobId(ids.key(&now)?);
-                Job::for_event(id, &event, now).map(|j| (j, identity))
-            }
-            None => None,
-        };
-        // A stop may close an HLS recording: its playlist's job.
-        let spare = (event.kind == EventKind::StreamStopped)
-            .then(|| ids.key(&now).map(JobId))
-            .transpose()?;
-        let targets = if notice_kind(&event).is_some() {
-            targets
-        } else {
-            Vec::new()
-        };
-        let notice_ids = (0..targets.len())
-            .map(|_| ids.key(&now).map(JobId))
-            .collect::<Result<_, _>>()?;
-        prepared.push(Prepared {
-            event,
-            job,
-            spare,
-            targets,
-            notice_ids,
-        });
-    }
-    Ok(prepared)
-}
 
 impl Inner {
     /// `n` fresh job ids.
@@ -174,7 +125,7 @@ impl IntakeRepo for SledRepo {
             .inner
             .db
             .commit_prepared(
-                move |ids| prepare(ids, callback),
+                move |ids| prepare(callback, |at| ids.key(at)),
                 move |tx, prepared| {
                     let mut out = Vec::with_capacity(prepared.len());
                     let mut all = Vec::new();

@@ -16,6 +16,7 @@ use super::kv::{decode, encode, tx_get_json, Order, Tree, Tx, TxError};
 use super::{Inner, SledRepo};
 use crate::id::JobId;
 use crate::queue::{FileIdentity, Job, JobState, UploadRecord};
+use crate::state::moves::{self, Move};
 use crate::state::queue::Guard;
 use crate::state::{Gauges, Keep, NoticeTarget, Page, PageRequest, QueueRepo, StateError};
 use crate::time::Timestamp;
@@ -27,7 +28,7 @@ impl Inner {
     /// Changes a job if `guard` admits it, keeping the due index in step, and
     /// writes `also` in the same transaction. `None` when the guard refused
     /// (the claim was lost, or the state moved on).
-    fn transition(
+    pub(super) fn transition(
         &self,
         id: JobId,
         guard: Guard,
@@ -41,24 +42,6 @@ impl Inner {
             self.counts.moved(Some(before), Some(job.state));
             job
         }))
-    }
-
-    /// Ends a claim: `change` says what the job becomes; its lease ends
-    /// with the claim. Its upload record stays: a suspended upload is the
-    /// next attempt's to continue.
-    pub(super) fn end_claim(
-        &self,
-        job: &Job,
-        now: Timestamp,
-        change: impl Fn(&mut Job),
-        also: Option<Also>,
-    ) -> Result<Option<Job>, StateError> {
-        let change = |j: &mut Job| {
-            change(j);
-            j.lease_until = None;
-            j.updated_at = now;
-        };
-        self.transition(job.id, Guard::Claim(job.claims), change, also)
     }
 
     fn get(&self, id: JobId) -> Result<Option<Job>, StateError> {
@@ -108,11 +91,7 @@ impl QueueRepo for SledRepo {
         bytes_done: u64,
         bytes_total: Option<u64>,
     ) -> Result<bool, StateError> {
-        let renewed = self.under_claim(job, move |j| {
-            j.lease_until = Some(lease_until);
-            j.bytes_done = bytes_done;
-            j.bytes_total = bytes_total;
-        });
+        let renewed = self.under_claim(job, moves::renewed(lease_until, bytes_done, bytes_total));
         renewed.await.map(|j| j.is_some())
     }
 
@@ -121,7 +100,7 @@ impl QueueRepo for SledRepo {
         job: &Job,
         pending: Option<UploadRecord>,
     ) -> Result<bool, StateError> {
-        let noted = self.under_claim(job, move |j| j.creating = pending.clone());
+        let noted = self.under_claim(job, moves::creating(pending));
         self.durably(noted.await?.is_some()).await
     }
 
@@ -130,12 +109,7 @@ impl QueueRepo for SledRepo {
         job: &Job,
         upload: Option<UploadRecord>,
     ) -> Result<bool, StateError> {
-        let saved = self.under_claim(job, move |j| {
-            if upload.is_some() {
-                j.creating = None;
-            }
-            j.upload = upload.clone();
-        });
+        let saved = self.under_claim(job, moves::upload_saved(upload));
         self.durably(saved.await?.is_some()).await
     }
 
@@ -148,7 +122,7 @@ impl QueueRepo for SledRepo {
         let (id, claims) = (job.id, job.claims);
         let keep = move |tx: &Tx| super::uploads::abandon_in(tx, upload.clone(), now);
         self.blocking(move |i| {
-            let forget = |j: &mut Job| j.upload = None;
+            let forget = moves::upload_forgotten();
             i.transition(id, Guard::Claim(claims), forget, Some(&keep))
         })
         .await
@@ -156,12 +130,7 @@ impl QueueRepo for SledRepo {
     }
 
     async fn release(&self, job: &Job, now: Timestamp) -> Result<Option<Job>, StateError> {
-        self.ending(job, now, move |j| {
-            j.state = JobState::Queued;
-            j.attempts = j.attempts.saturating_sub(1);
-            j.next_attempt_at = now;
-        })
-        .await
+        self.ending(job, moves::released(now)).await
     }
 
     async fn wait_for_store(
@@ -170,14 +139,7 @@ impl QueueRepo for SledRepo {
         error: &str,
         now: Timestamp,
     ) -> Result<Option<Job>, StateError> {
-        let error = error.to_owned();
-        self.ending(job, now, move |j| {
-            j.state = JobState::Retrying;
-            j.attempts = j.attempts.saturating_sub(1);
-            j.next_attempt_at = now;
-            j.last_error = Some(error.clone());
-        })
-        .await
+        self.ending(job, moves::waiting_for_store(error, now)).await
     }
 
     async fn retry_at(
@@ -187,13 +149,7 @@ impl QueueRepo for SledRepo {
         at: Timestamp,
         now: Timestamp,
     ) -> Result<Option<Job>, StateError> {
-        let error = error.to_owned();
-        self.ending(job, now, move |j| {
-            j.state = JobState::Retrying;
-            j.next_attempt_at = at;
-            j.last_error = Some(error.clone());
-        })
-        .await
+        self.ending(job, moves::retrying(error, at, now)).await
     }
 
     async fn fail(
@@ -209,25 +165,17 @@ impl QueueRepo for SledRepo {
     }
 
     async fn delivered(&self, job: &Job, now: Timestamp) -> Result<Option<Job>, StateError> {
-        self.ending(job, now, |j| {
-            j.state = JobState::Done;
-            j.last_error = None;
-            j.bytes_done = 0;
-            j.bytes_total = Some(0);
-            j.upload = None;
-        })
-        .await
+        self.ending(job, moves::delivered(now)).await
     }
 
     async fn retry_failed(&self, id: JobId, now: Timestamp) -> Result<Option<Job>, StateError> {
         self.blocking(move |i| {
-            let change = |j: &mut Job| {
-                j.state = JobState::Queued;
-                j.attempts = 0;
-                j.next_attempt_at = now;
-                j.updated_at = now;
-            };
-            i.transition(id, Guard::State(JobState::Failed), change, None)
+            i.transition(
+                id,
+                Guard::State(JobState::Failed),
+                moves::retried(now),
+                None,
+            )
         })
         .await
     }
@@ -295,15 +243,10 @@ impl SledRepo {
             .await
     }
 
-    /// Ends `job`'s claim as `change` says, on the blocking pool.
-    async fn ending(
-        &self,
-        job: &Job,
-        now: Timestamp,
-        change: impl Fn(&mut Job) + Send + 'static,
-    ) -> Result<Option<Job>, StateError> {
-        let job = job.clone();
-        self.blocking(move |i| i.end_claim(&job, now, change, None))
+    /// Ends `job`'s claim with `change` (a [`moves::ended`]), on the blocking pool.
+    async fn ending(&self, job: &Job, change: impl Move) -> Result<Option<Job>, StateError> {
+        let (id, claims) = (job.id, job.claims);
+        self.blocking(move |i| i.transition(id, Guard::Claim(claims), change, None))
             .await
     }
 
@@ -330,14 +273,9 @@ impl Inner {
             }
         }
         let mut n = 0;
-        let change = |j: &mut Job| {
-            j.state = JobState::Queued;
-            j.next_attempt_at = now;
-            j.lease_until = None;
-            j.updated_at = now;
-        };
+        let change = moves::requeued(now);
         for id in ids {
-            let moved = self.transition(id, Guard::State(JobState::Running), change, None)?;
+            let moved = self.transition(id, Guard::State(JobState::Running), &change, None)?;
             n += usize::from(moved.is_some());
         }
         Ok(n)

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use super::due::{self, Lane};
 use super::Guard;
-use crate::queue::{Job, JobState};
+use crate::queue::Job;
+use crate::state::moves;
 use crate::state::sled::kv::{DbError, Tree};
 use crate::state::sled::Inner;
 use crate::time::{to_millis, Timestamp};
@@ -42,13 +43,7 @@ impl Inner {
             let claimed = self.transition(
                 job_id,
                 Guard::Claimable(now),
-                |j| {
-                    j.state = JobState::Running;
-                    j.attempts += 1;
-                    j.claims += 1;
-                    j.lease_until = Some(lease_until);
-                    j.updated_at = now;
-                },
+                moves::claimed(now, lease_until),
                 None,
             )?;
             match claimed {
