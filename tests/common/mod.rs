@@ -2,9 +2,11 @@
 //! with a temporary state directory and talks to it over HTTP.
 #![allow(dead_code)]
 
+pub mod chaos;
 pub mod delay;
 pub mod nginx;
 pub mod origin;
+pub mod pg;
 pub mod platforms;
 pub mod s3;
 pub mod tmpfs;
