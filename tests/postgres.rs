@@ -133,13 +133,13 @@ async fn an_instance_killed_mid_transfer_with_its_disk_lost_leaves_its_job_to_th
     let db = tokio::task::block_in_place(|| PgCluster::shared().fresh_database("handover"));
     let s3 = S3Server::start(&[BUCKET]).await;
     let origin = Origin::start().await;
-    // 32 MiB at 64 KiB per 10 ms: about 5 s, several 5 MiB parts.
+    // 32 MiB at 64 KiB per 20 ms: about 10 s, several 5 MiB parts.
     let big = Content::Generated {
         len: 32 << 20,
         seed: 77,
     };
     let mut spec = FileSpec::new(big.clone());
-    spec.delay = Some(Duration::from_millis(10));
+    spec.delay = Some(Duration::from_millis(20));
     origin.put("/rec/big.flv", spec);
     let mut files = vec![big.clone()];
     for i in 1..=6 {
