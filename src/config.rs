@@ -13,6 +13,7 @@ mod secret;
 mod server;
 mod source;
 mod state;
+pub mod state_url;
 mod store;
 mod transfer;
 

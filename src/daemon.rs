@@ -28,8 +28,11 @@ pub fn run(defaults: bool, mut config: Config) -> Result<(), Box<dyn std::error:
             config.state.dir.display()
         )
     })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     // Opened first: its lock keeps a second daemon from making a token too.
-    let repo = crate::state::open(&config.state)?;
+    let repo = runtime.block_on(open_state(&config))?;
     if config.api.token.is_empty() {
         let file = crate::auth::token_file::path(&config.state.dir);
         let token = crate::auth::token_file::load_or_create(&config.state.dir)?;
@@ -40,9 +43,6 @@ pub fn run(defaults: bool, mut config: Config) -> Result<(), Box<dyn std::error:
         );
     }
     let config = Arc::new(config);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
     runtime.block_on(async {
         let requeued = repo.requeue_running(crate::time::now()).await?;
         if requeued > 0 {
@@ -85,6 +85,22 @@ fn prepare_process(config: &Config) {
     }
 }
 
+/// Opens the state; a database not answering yet is waited for a while
+/// (it may be starting with this machine), saying so.
+async fn open_state(config: &Config) -> Result<Repo, crate::state::StateError> {
+    let mut waited = Duration::ZERO;
+    loop {
+        match crate::state::open(config).await {
+            Err(e) if !config.state.url.is_empty() && waited < Duration::from_secs(60) => {
+                tracing::warn!(error = %e, "the state's database does not answer yet; trying again");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                waited += Duration::from_secs(2);
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Starts the workers and the upkeep, serves until SIGTERM/SIGINT, then
 /// stops the transfers (their grace, then interrupted) and the upkeep.
 async fn run_services(config: Arc<Config>, repo: Repo) -> Result<(), Box<dyn std::error::Error>> {
@@ -95,6 +111,7 @@ async fn run_services(config: Arc<Config>, repo: Repo) -> Result<(), Box<dyn std
     }
     let sources = Sources::build(&config).await?;
     let wake = Arc::new(tokio::sync::Notify::new());
+    repo.wake_on_push(Arc::clone(&wake));
     let metrics = Arc::new(Metrics::of_instance(&config.instance_id));
     let notifier = Arc::new(crate::notify::Notifier::build(&config)?);
     let transfers = worker::start(Arc::new(worker::Context {

@@ -13,6 +13,7 @@ mod intake;
 mod listing;
 mod manifest;
 pub mod notices;
+pub mod postgres;
 mod queue;
 mod retention;
 pub mod sled;
@@ -37,9 +38,9 @@ pub enum StateError {
     #[error("state store: {0}")]
     Transaction(String),
     #[error(
-        "the state directory was written by a newer recording-archiver (schema {found}); \
+        "the state was written by a newer recording-archiver (schema {found}); \
          this build reads schema {max} at most. Run the newer version, or point \
-         state.dir elsewhere"
+         state.dir (or state.url) elsewhere"
     )]
     NewerSchema { found: u32, max: u32 },
     #[error("state store holds unreadable data in {tree}: {message}")]
@@ -69,9 +70,13 @@ pub trait HealthRepo: Send + Sync {
     async fn heal(&self);
 }
 
-/// Opens the state `[state]` names.
-pub fn open(c: &crate::config::StateConfig) -> Result<Repo, StateError> {
-    let repo = self::sled::SledRepo::open(c)?;
+/// Opens the state `[state]` names: the embedded store in `dir`, or the
+/// PostgreSQL database of `url` (its schema migrated).
+pub async fn open(c: &crate::config::Config) -> Result<Repo, StateError> {
+    if c.state.url.is_empty() {
+        return Ok(Arc::new(self::sled::SledRepo::open(&c.state)?));
+    }
+    let repo = self::postgres::PgRepo::open(&c.state, &c.instance_id).await?;
     Ok(Arc::new(repo))
 }
 

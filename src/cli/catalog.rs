@@ -105,16 +105,16 @@ fn rebuild(config: Option<PathBuf>, all_instances: bool) -> Result<(), String> {
     let config = Config::load(config.as_deref()).map_err(|e| e.to_string())?;
     std::fs::create_dir_all(&config.state.dir)
         .map_err(|e| format!("cannot create {}: {e}", config.state.dir.display()))?;
-    let repo = crate::state::open(&config.state).map_err(|e| {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let repo = runtime.block_on(crate::state::open(&config)).map_err(|e| {
         format!(
             "cannot open the state store at {} (is the daemon running? stop it first): {e}",
             config.state.dir.display()
         )
     })?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
     let rebuilt = runtime.block_on(async {
         let store = crate::store::Store::open(&config).await?;
         let instance = (!all_instances).then_some(config.instance_id.as_str());

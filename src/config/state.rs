@@ -1,16 +1,26 @@
-//! `[state]`: where the sled database lives.
+//! `[state]`: where the daemon's state lives: the embedded store in `dir`,
+//! or the PostgreSQL database `url` names, shared by several instances.
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{invalid, ConfigError};
+use super::{invalid, ConfigError, Secret};
 
-/// `[state]`: where the sled database lives.
+/// `[state]`: where the state lives.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StateConfig {
+    /// The embedded store's directory (and, on PostgreSQL, where the
+    /// generated API token is kept).
     pub dir: PathBuf,
+    /// Empty: the embedded store in `dir`. A `postgres://` URL: the state
+    /// lives in that database, shared by every instance that names it.
+    /// `sslmode` (disable, prefer, require, verify-ca, verify-full) and
+    /// `sslrootcert` (a CA file; else the system's roots) as libpq reads them.
+    pub url: Secret,
+    /// Connections to the database each instance keeps at most.
+    pub pool_size: usize,
     /// Rejected requests kept per source; past it, new ones are answered 400
     /// but not kept, and counted in `recording_archiver_rejected_dropped_total`.
     pub max_rejected_per_source: u64,
@@ -36,6 +46,8 @@ impl Default for StateConfig {
     fn default() -> Self {
         StateConfig {
             dir: PathBuf::from("var/state"),
+            url: Secret::default(),
+            pool_size: 16,
             max_rejected_per_source: 1000,
             keep_events_days: 30.0,
             keep_finished_jobs_days: 30.0,
@@ -52,6 +64,13 @@ impl StateConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.dir.as_os_str().is_empty() {
             return Err(invalid("state.dir", "must not be empty"));
+        }
+        if !self.url.is_empty() {
+            crate::config::state_url::check(self.url.expose())
+                .map_err(|m| invalid("state.url", m))?;
+        }
+        if self.pool_size == 0 || self.pool_size > 1000 {
+            return Err(invalid("state.pool_size", "must be between 1 and 1000"));
         }
         if self.cache_mb == 0 {
             return Err(invalid("state.cache_mb", "must be at least 1 (MiB)"));

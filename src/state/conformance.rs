@@ -121,33 +121,78 @@ fn sled() -> Sled {
     }
 }
 
-suite!(
-    sled_engine,
-    super::sled(),
-    [
-        queue::the_same_file_is_pushed_once,
-        queue::a_new_file_at_a_reused_url_is_a_new_job,
-        queue::a_failed_job_is_queued_again_when_its_file_is_announced_again,
-        queue::a_job_is_claimed_once_and_only_when_due,
-        queue::a_lapsed_lease_is_taken_over_and_the_old_claim_can_change_nothing,
-        queue::a_claim_released_and_claimed_again_is_a_new_generation,
-        queue::a_failed_attempt_is_due_again_at_its_retry_time,
-        queue::failed_jobs_are_retried_by_hand_with_fresh_attempts,
-        queue::a_released_job_is_due_now_with_its_attempt_uncounted,
-        queue::jobs_left_running_by_a_crash_are_queued_again_on_start,
-        queue::gauges_count_jobs_by_state_and_the_due_backlog,
-        queue::job_counts_follow_every_move_and_survive_a_reopen,
-        queue::an_upload_is_saved_under_the_claim_only,
-        filing::filing_completes_the_job_with_its_entry_manifest_and_notices,
-        filing::a_lost_claim_files_nothing,
-        filing::an_entry_filed_again_is_neither_queued_nor_told_twice,
-        filing::failing_for_good_tells_the_targets_once_per_give_up,
-        filing::segments_ahead_of_their_playlist_are_kept_as_parts_then_taken_in,
-        filing::manifest_batches_are_cut_by_day_numbered_and_renumbered,
-        reads::listings_page_with_cursors_and_filters,
-        reads::streams_sessions_and_liveness_follow_their_events,
-        reads::rejected_requests_are_kept_counted_and_marked_replayed,
-        reads::retention_prunes_what_it_may_and_keeps_what_a_job_needs,
-        reads::abandoned_uploads_wait_their_turn_until_gone,
-    ]
-);
+/// Every behaviour of the suite, for the engine `$engine`.
+macro_rules! every_behaviour {
+    ($name:ident, $engine:expr) => {
+        suite!(
+            $name,
+            $engine,
+            [
+                queue::the_same_file_is_pushed_once,
+                queue::a_new_file_at_a_reused_url_is_a_new_job,
+                queue::a_failed_job_is_queued_again_when_its_file_is_announced_again,
+                queue::a_job_is_claimed_once_and_only_when_due,
+                queue::a_lapsed_lease_is_taken_over_and_the_old_claim_can_change_nothing,
+                queue::a_claim_released_and_claimed_again_is_a_new_generation,
+                queue::a_failed_attempt_is_due_again_at_its_retry_time,
+                queue::failed_jobs_are_retried_by_hand_with_fresh_attempts,
+                queue::a_released_job_is_due_now_with_its_attempt_uncounted,
+                queue::jobs_left_running_by_a_crash_are_queued_again_on_start,
+                queue::gauges_count_jobs_by_state_and_the_due_backlog,
+                queue::job_counts_follow_every_move_and_survive_a_reopen,
+                queue::an_upload_is_saved_under_the_claim_only,
+                filing::filing_completes_the_job_with_its_entry_manifest_and_notices,
+                filing::a_lost_claim_files_nothing,
+                filing::an_entry_filed_again_is_neither_queued_nor_told_twice,
+                filing::failing_for_good_tells_the_targets_once_per_give_up,
+                filing::segments_ahead_of_their_playlist_are_kept_as_parts_then_taken_in,
+                filing::manifest_batches_are_cut_by_day_numbered_and_renumbered,
+                reads::listings_page_with_cursors_and_filters,
+                reads::streams_sessions_and_liveness_follow_their_events,
+                reads::rejected_requests_are_kept_counted_and_marked_replayed,
+                reads::retention_prunes_what_it_may_and_keeps_what_a_job_needs,
+                reads::abandoned_uploads_wait_their_turn_until_gone,
+            ]
+        );
+    };
+}
+
+/// A PostgreSQL engine on a fresh database of the test binary's cluster.
+struct Postgres {
+    url: String,
+}
+
+#[path = "../../tests/common/pg.rs"]
+mod pg;
+
+impl Postgres {
+    async fn connect(&self) -> Repo {
+        let mut target = super::postgres::Target::parse(&self.url, 4).unwrap();
+        // No timeouts: the paused clock would fire them while a socket is waited on.
+        target.timeouts = false;
+        let gap = Duration::from_secs(60);
+        let repo = super::postgres::PgRepo::connect(target, "conformance", gap);
+        std::sync::Arc::new(repo.await.unwrap()) as Repo
+    }
+}
+
+impl Engine for Postgres {
+    fn open(&self) -> Pin<Box<dyn Future<Output = Repo> + Send + '_>> {
+        Box::pin(self.connect())
+    }
+
+    fn reopen(&self, old: Repo) -> Pin<Box<dyn Future<Output = Repo> + Send + '_>> {
+        Box::pin(async move {
+            drop(old);
+            self.connect().await
+        })
+    }
+}
+
+fn postgres() -> Postgres {
+    let url = pg::PgCluster::shared().fresh_database("conformance");
+    Postgres { url }
+}
+
+every_behaviour!(sled_engine, super::sled());
+every_behaviour!(postgres_engine, super::postgres());

@@ -11,6 +11,32 @@ use crate::id::JobId;
 use crate::queue::{FileIdentity, Job, JobState, Lane, UploadRecord};
 use crate::time::Timestamp;
 
+/// Which job may be changed.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Guard {
+    /// Only while this claim holds it: running, with this claim generation.
+    Claim(u64),
+    /// Only while it is in this state.
+    State(JobState),
+    /// Only if it may be claimed at this time: waiting and due, or running
+    /// with its lease lapsed (its worker died).
+    Claimable(Timestamp),
+}
+
+impl Guard {
+    pub(crate) fn admits(self, job: &Job) -> bool {
+        match self {
+            Guard::Claim(generation) => job.state == JobState::Running && job.claims == generation,
+            Guard::State(s) => job.state == s,
+            Guard::Claimable(now) => {
+                job.state != JobState::Done
+                    && job.state != JobState::Failed
+                    && job.due_at().is_some_and(|d| d <= now)
+            }
+        }
+    }
+}
+
 /// Jobs by state and the due backlog.
 #[derive(Debug, Clone, Default)]
 pub struct Gauges {
@@ -132,4 +158,10 @@ pub trait QueueRepo: Send + Sync {
 
     /// Every multipart upload a job records (the janitor's sweep spares them).
     async fn uploads_in_jobs(&self) -> Result<Vec<String>, StateError>;
+
+    /// Wakes `wake`'s waiters whenever another instance sharing this state
+    /// pushes a job or makes one due now (an engine of one instance: never).
+    fn wake_on_push(&self, wake: std::sync::Arc<tokio::sync::Notify>) {
+        let _ = wake;
+    }
 }

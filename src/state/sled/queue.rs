@@ -16,34 +16,9 @@ use super::kv::{decode, encode, tx_get_json, Order, Tree, Tx, TxError};
 use super::{Inner, SledRepo};
 use crate::id::JobId;
 use crate::queue::{FileIdentity, Job, JobState, UploadRecord};
+use crate::state::queue::Guard;
 use crate::state::{Gauges, Keep, NoticeTarget, Page, PageRequest, QueueRepo, StateError};
 use crate::time::Timestamp;
-
-/// Which job may be changed.
-#[derive(Debug, Clone, Copy)]
-enum Guard {
-    /// Only while this claim holds it: running, with this claim generation.
-    Claim(u64),
-    /// Only while it is in this state.
-    State(JobState),
-    /// Only if it may be claimed at this time: waiting and due, or running
-    /// with its lease lapsed (its worker died).
-    Claimable(Timestamp),
-}
-
-impl Guard {
-    fn admits(self, job: &Job) -> bool {
-        match self {
-            Guard::Claim(generation) => job.state == JobState::Running && job.claims == generation,
-            Guard::State(s) => job.state == s,
-            Guard::Claimable(now) => {
-                job.state != JobState::Done
-                    && job.state != JobState::Failed
-                    && job.due_at().is_some_and(|d| d <= now)
-            }
-        }
-    }
-}
 
 /// Something else to write in the same transaction as a job's change.
 pub type Also<'a> = &'a dyn Fn(&Tx) -> Result<(), TxError>;

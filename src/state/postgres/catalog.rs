@@ -1,0 +1,243 @@
+//! The catalog in PostgreSQL, and the two ends of a job others hear of:
+//! filed with its entry, or failed for good; each one transaction with the
+//! notifications it calls for.
+
+use deadpool_postgres::GenericClient;
+
+use super::hls;
+use super::listing::{list, Listing};
+use super::push::{push_notices, Notice};
+use super::queue::{transition, wake};
+use super::sql::{exec, json, opt, read, record, E};
+use super::{in_tx, PgRepo};
+use crate::catalog::{CatalogEntry, Part, Role};
+use crate::id::{EntryId, JobId};
+use crate::queue::{Job, JobState, Lane};
+use crate::state::notices::{archived_body, failed_body};
+use crate::state::queue::Guard;
+use crate::state::{
+    CatalogRepo, Filed, Filing, HlsRecording, Keep, NoticeTarget, Page, PageRequest, StateError,
+};
+use crate::time::Timestamp;
+
+/// Whether the catalog holds `id`.
+async fn held(c: &impl GenericClient, id: &EntryId) -> Result<bool, E> {
+    let row = opt(c, "SELECT 1 FROM catalog WHERE id = $1", &[&&id.key()[..]]).await?;
+    Ok(row.is_some())
+}
+
+/// Files `entry` (again, if it was: the same id is the same file).
+pub async fn file(c: &impl GenericClient, entry: &CatalogEntry) -> Result<(), E> {
+    let sql = "INSERT INTO catalog (id, stream, entry) VALUES ($1, $2, $3) \
+               ON CONFLICT (id) DO UPDATE SET stream = excluded.stream, entry = excluded.entry";
+    let stream = entry.stream.name.clone().unwrap_or_default();
+    exec(c, sql, &[&&entry.id.key()[..], &stream, &json(entry)])
+        .await
+        .map(drop)
+}
+
+/// Files an archived file: its entry (taking in the parts kept ahead of
+/// it), or, for a segment ahead of its playlist, its part.
+async fn file_entry(c: &impl GenericClient, entry: &CatalogEntry) -> Result<(), E> {
+    if let Some(playlist) = &entry.file.playlist {
+        let part = Part {
+            role: Role::Segment,
+            uri: entry.origin.file_name().to_owned(),
+            origin: entry.origin.clone(),
+            store: entry.store.clone(),
+            size: entry.size,
+            sha256: entry.sha256.clone(),
+            md5: entry.md5.clone(),
+            duration_s: entry.file.duration_s,
+            job_id: entry.job_id,
+            archived_at: entry.archived_at,
+        };
+        let rec = HlsRecording::of(&entry.source, playlist, &entry.file);
+        return hls::file_part(c, &rec, &part).await;
+    }
+    file(c, entry).await?;
+    let rec = HlsRecording::of(&entry.source, entry.origin.as_str(), &entry.file);
+    hls::consume(c, &rec, &entry.parts).await
+}
+
+/// Queues `entry` for this instance's next manifest.
+pub async fn queue_manifest(c: &impl GenericClient, instance: &str, id: &EntryId) -> Result<(), E> {
+    let sql =
+        "INSERT INTO manifest_queue (instance, entry_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+    exec(c, sql, &[&instance, &&id.key()[..]]).await.map(drop)
+}
+
+/// One entry by id.
+pub async fn get(c: &impl GenericClient, id: EntryId) -> Result<Option<CatalogEntry>, E> {
+    let row = opt(
+        c,
+        "SELECT entry FROM catalog WHERE id = $1",
+        &[&&id.key()[..]],
+    )
+    .await?;
+    row.map(|r| record(&r, 0, "catalog")).transpose()
+}
+
+impl PgRepo {
+    /// See [`crate::state::QueueRepo::fail`].
+    pub(super) async fn fail_job(
+        &self,
+        job: &Job,
+        error: &str,
+        notices: Vec<NoticeTarget>,
+        now: Timestamp,
+    ) -> Result<Option<Job>, StateError> {
+        let ids = self.job_ids(notices.len(), &now).await?;
+        let instance = &self.inner.instance;
+        in_tx!(self, |tx| {
+            let change = |j: &mut Job| {
+                j.state = JobState::Failed;
+                j.last_error = Some(error.to_owned());
+                j.lease_until = None;
+                j.updated_at = now;
+            };
+            let guard = Guard::Claim(job.claims);
+            let Some((_, failed)) = transition(&tx, instance, job.id, guard, change).await? else {
+                return Ok(None);
+            };
+            let body = failed_body(&failed, error);
+            // Each time it gives up (a retry by hand may fail again).
+            let subject = format!("{}/{}", job.id, job.claims);
+            let notice = Notice {
+                kind: "failed",
+                source: &job.source,
+                subject: &subject,
+                event_id: job.event_id,
+                body: &body,
+            };
+            let told = push_notices(&tx, &ids, &notices, &notice, now, instance).await?;
+            if !told.is_empty() {
+                wake(&tx, Lane::Notifications).await?;
+            }
+            Ok(Some(failed))
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl CatalogRepo for PgRepo {
+    async fn new_entry_id(&self, at: Timestamp) -> Result<EntryId, StateError> {
+        Ok(EntryId(self.new_key(&at).await?))
+    }
+
+    async fn file_archived(&self, job: &Job, filing: Filing) -> Result<Filed, StateError> {
+        let Filing {
+            entry,
+            manifest,
+            notices,
+            now,
+        } = filing;
+        let ids = self.job_ids(notices.len(), &now).await?;
+        let instance = &self.inner.instance;
+        let size = entry.size;
+        in_tx!(self, |tx| {
+            let done = |j: &mut Job| {
+                j.state = JobState::Done;
+                j.last_error = None;
+                j.bytes_done = size;
+                j.bytes_total = Some(size);
+                // Completed, or aborted as a second copy of bytes already stored.
+                j.upload = None;
+                j.lease_until = None;
+                j.updated_at = now;
+            };
+            let guard = Guard::Claim(job.claims);
+            let Some((_, done)) = transition(&tx, instance, job.id, guard, done).await? else {
+                return Ok(Filed {
+                    job: None,
+                    notified: false,
+                });
+            };
+            // An entry filed before is in the manifests and told of already.
+            let again = held(&tx, &entry.id).await?;
+            file_entry(&tx, &entry).await?;
+            if manifest && !again && entry.file.playlist.is_none() {
+                queue_manifest(&tx, instance, &entry.id).await?;
+            }
+            let mut notified = false;
+            if !again {
+                let (subject, body) = (entry.id.to_string(), archived_body(&entry));
+                let notice = Notice {
+                    kind: "archived",
+                    source: &job.source,
+                    subject: &subject,
+                    event_id: entry.event_id,
+                    body: &body,
+                };
+                notified = !push_notices(&tx, &ids, &notices, &notice, now, instance)
+                    .await?
+                    .is_empty();
+                if notified {
+                    wake(&tx, Lane::Notifications).await?;
+                }
+            }
+            Ok(Filed {
+                job: Some(done),
+                notified,
+            })
+        })
+    }
+
+    async fn file_found(&self, entry: CatalogEntry, manifest: bool) -> Result<bool, StateError> {
+        let instance = &self.inner.instance;
+        in_tx!(self, |tx| {
+            if held(&tx, &entry.id).await? {
+                return Ok(false);
+            }
+            file(&tx, &entry).await?;
+            if manifest {
+                queue_manifest(&tx, instance, &entry.id).await?;
+            }
+            Ok(true)
+        })
+    }
+
+    async fn entry(&self, id: EntryId) -> Result<Option<CatalogEntry>, StateError> {
+        read!(self, |c| get(&c, id).await)
+    }
+
+    async fn entries(
+        &self,
+        stream: Option<String>,
+        page: PageRequest,
+        keep: Keep<CatalogEntry>,
+    ) -> Result<Page<CatalogEntry>, StateError> {
+        let l = Listing {
+            table: "catalog",
+            key: "id",
+            column: "entry",
+            newest_first: true,
+            only: stream.map(|s| ("stream", s)),
+        };
+        list(self, &l, page, keep).await
+    }
+
+    async fn hls_parts(&self, rec: &HlsRecording) -> Result<Vec<Part>, StateError> {
+        read!(self, |c| hls::parts_of(&c, rec).await)
+    }
+
+    async fn keep_hls_part(&self, rec: &HlsRecording, part: Part) -> Result<(), StateError> {
+        in_tx!(self, |tx| hls::file_part(&tx, rec, &part).await)
+    }
+
+    async fn hls_pending(&self, rec: &HlsRecording) -> Result<Vec<JobId>, StateError> {
+        read!(self, |c| hls::pending_of(&c, rec).await)
+    }
+
+    async fn hls_not_pending(&self, rec: &HlsRecording, job: JobId) -> Result<(), StateError> {
+        read!(self, |c| hls::not_pending(&c, rec, job).await)
+    }
+
+    async fn hls_unclosed(
+        &self,
+        source: &str,
+        playlist: &str,
+    ) -> Result<Option<Timestamp>, StateError> {
+        read!(self, |c| hls::unclosed(&c, source, playlist).await)
+    }
+}

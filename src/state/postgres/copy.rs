@@ -1,0 +1,2 @@
+//! Copying an embedded state into an empty database.
+pub enum Record {}
