@@ -724,6 +724,13 @@ async fn chaos_sigkill_of_either_instance_on_one_database_loses_nothing_and_arch
     // taken over by the other while the victim was down).
     let mut at_kills = Vec::new();
     let mut with_download = 0;
+    // Outcomes a worker dropped because its claim was taken over (fencing).
+    let superseded_in = |d: &Daemon| {
+        d.log_text()
+            .matches("lease was taken over while it ran")
+            .count()
+    };
+    let mut superseded = 0;
     for _ in 0..kills {
         tokio::time::sleep(Duration::from_millis(rng.range(400, 2000))).await;
         // The victim: an instance in the middle of a download (a socket to
@@ -775,6 +782,7 @@ async fn chaos_sigkill_of_either_instance_on_one_database_loses_nothing_and_arch
             }
         }
         at_kills.push((names[v], downloading, acked, running.len(), taken));
+        superseded += superseded_in(&instances[v]);
         instances[v] = instance(&dirs[v], &db, names[v], ports[v], &config);
     }
     let killed_at = began.elapsed();
@@ -783,6 +791,7 @@ async fn chaos_sigkill_of_either_instance_on_one_database_loses_nothing_and_arch
     }
     let [a, b] = &instances;
     let jobs = all_done(a, files, Duration::from_secs(600)).await;
+    superseded += superseded_in(a) + superseded_in(b);
     let (events, found) = check_acked(a, &flood, &jobs).await;
     let archived = check_archive(a, &s3, &work.files).await;
     // One view: b lists what a lists.
@@ -818,8 +827,8 @@ async fn chaos_sigkill_of_either_instance_on_one_database_loses_nothing_and_arch
          mid-download), {adopted} running jobs taken over by the other instance; callbacks: {} \
          distinct, {} sent, {acked} acknowledged ({} refused, {} unanswered, sent again), events \
          acknowledged {events}, found {found}; files announced {files}, archived {}, duplicated \
-         {}, SHA-256 matches {}/{files}; archived by instance {by_instance:?}; all done after \
-         {:.0} s",
+         {}, SHA-256 matches {}/{files}; archived by instance {by_instance:?}; outcomes dropped \
+         by a superseded claim {superseded}; all done after {:.0} s",
         killed_at.as_secs_f64(),
         flood.callbacks.len(),
         flood.attempts.load(Ordering::Relaxed),
