@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod catalog;
 mod notifications;
+mod state;
 
 use crate::client;
 use crate::config::Config;
@@ -91,6 +92,11 @@ enum Command {
     Rejected {
         #[command(subcommand)]
         command: RejectedCommand,
+    },
+    /// The state itself: copy the embedded store into PostgreSQL.
+    State {
+        #[command(subcommand)]
+        command: state::StateCommand,
     },
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
@@ -185,6 +191,7 @@ pub fn main() -> ExitCode {
             command: JobsCommand::Retry { api, id, .. },
         } => report(api.target().and_then(|t| retry_jobs(&t, id))),
         Command::Notifications { command } => notifications::run(command),
+        Command::State { command } => state::run(command),
         Command::Enqueue {
             api,
             source,

@@ -91,7 +91,9 @@ async fn open_state(config: &Config) -> Result<Repo, crate::state::StateError> {
     let mut waited = Duration::ZERO;
     loop {
         match crate::state::open(config).await {
-            Err(e) if !config.state.url.is_empty() && waited < Duration::from_secs(60) => {
+            Err(e @ crate::state::StateError::Unreachable(_))
+                if waited < Duration::from_secs(60) =>
+            {
                 tracing::warn!(error = %e, "the state's database does not answer yet; trying again");
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 waited += Duration::from_secs(2);

@@ -9,6 +9,7 @@
 mod catalog;
 #[cfg(test)]
 pub(crate) mod conformance;
+pub mod copy;
 mod intake;
 mod listing;
 mod manifest;
@@ -37,6 +38,10 @@ pub enum StateError {
     Engine(String),
     #[error("state store: {0}")]
     Transaction(String),
+    /// The database cannot be reached now (refused, timed out, starting up):
+    /// worth trying again, unlike a refusal.
+    #[error("state store: {0}")]
+    Unreachable(String),
     #[error(
         "the state was written by a newer recording-archiver (schema {found}); \
          this build reads schema {max} at most. Run the newer version, or point \

@@ -2,8 +2,9 @@
 //! so no instance is the only copy of anything. A schema of its own
 //! (`postgres/schema.rs`: jobs, events, catalog, streams, ... with the
 //! dedupe in unique constraints), migrated at start under an advisory
-//! lock. Every operation is one transaction, committed synchronously
-//! before it resolves; claims take `FOR UPDATE SKIP LOCKED` rows under the
+//! lock. Every operation is one transaction, committed before it
+//! resolves (a database with `synchronous_commit = off` is refused at
+//! start); claims take `FOR UPDATE SKIP LOCKED` rows under the
 //! same lease and fencing generation as the embedded engine; `NOTIFY`
 //! wakes every instance's idle workers when a job is pushed.
 
@@ -27,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use conn::Target;
-pub use copy::Record;
+pub use copy::Copied;
 
 use super::{HealthRepo, StateError};
 use crate::config::StateConfig;
@@ -69,6 +70,7 @@ impl PgRepo {
         session_gap: Duration,
     ) -> Result<PgRepo, StateError> {
         let pool = target.pool()?;
+        schema::check_durable(&pool).await?;
         schema::migrate(&pool).await?;
         Ok(PgRepo {
             inner: Arc::new(Inner {

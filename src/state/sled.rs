@@ -4,6 +4,7 @@
 //! caller waits on is group-committed and fdatasynced before it resolves.
 
 mod catalog;
+mod export;
 mod filing;
 mod hls;
 mod intake;

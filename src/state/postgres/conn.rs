@@ -58,9 +58,6 @@ impl Target {
         config.keepalives(true);
         config.keepalives_idle(Duration::from_secs(30));
         config.application_name("recording-archiver");
-        // Every COMMIT waits for its WAL on disk: a callback answered 200
-        // survives the database's crash, whatever the server's default.
-        config.options("-c synchronous_commit=on");
         let tls = tls::connector(verify, root.as_deref()).map_err(bad)?;
         Ok(Target {
             config,
@@ -108,7 +105,7 @@ pub fn pool_error(e: deadpool_postgres::PoolError) -> StateError {
     use deadpool_postgres::PoolError;
     match e {
         PoolError::Backend(e) => super::sql::db_error(e),
-        PoolError::Timeout(_) => StateError::Engine(
+        PoolError::Timeout(_) => StateError::Unreachable(
             "cannot reach the database ([state] url): timed out waiting for a connection".into(),
         ),
         e => StateError::Engine(format!("cannot reach the database ([state] url): {e}")),

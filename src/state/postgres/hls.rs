@@ -32,7 +32,11 @@ async fn open_of(c: &impl GenericClient, stream: &[u8]) -> Result<Option<OpenPla
     row.map(|r| record(&r, 0, "hls_open")).transpose()
 }
 
-async fn put_open(c: &impl GenericClient, stream: &[u8], open: &OpenPlaylist) -> Result<(), E> {
+pub(super) async fn put_open(
+    c: &impl GenericClient,
+    stream: &[u8],
+    open: &OpenPlaylist,
+) -> Result<(), E> {
     let sql = "INSERT INTO hls_open (stream_key, open) VALUES ($1, $2) \
                ON CONFLICT (stream_key) DO UPDATE SET open = excluded.open";
     exec(c, sql, &[&stream, &json(open)]).await.map(drop)

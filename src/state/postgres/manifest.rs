@@ -26,7 +26,11 @@ async fn set_next(c: &impl GenericClient, instance: &str, n: u64) -> Result<(), 
     exec(c, sql, &[&instance, &(n as i64)]).await.map(drop)
 }
 
-async fn put_batch(c: &impl GenericClient, instance: &str, b: &ManifestBatch) -> Result<(), E> {
+pub(super) async fn put_batch(
+    c: &impl GenericClient,
+    instance: &str,
+    b: &ManifestBatch,
+) -> Result<(), E> {
     let sql = "INSERT INTO manifest_batches (instance, n, batch) VALUES ($1, $2, $3) \
                ON CONFLICT (instance, n) DO UPDATE SET batch = excluded.batch";
     exec(c, sql, &[&instance, &(b.n as i64), &json(b)])

@@ -115,6 +115,24 @@ CREATE TABLE probes (
 );
 "#];
 
+/// Refuses a database that acknowledges a COMMIT before its WAL is on
+/// disk: a callback answered 200 would not survive the database's crash.
+/// (Checked, not set: a startup option would be refused by PgBouncer.)
+pub async fn check_durable(pool: &Pool) -> Result<(), StateError> {
+    let c = pool.get().await.map_err(super::conn::pool_error)?;
+    let row = c.query_one("SHOW synchronous_commit", &[]).await;
+    let mode: String = row.map_err(db_error)?.get(0);
+    if mode == "off" {
+        return Err(StateError::Engine(
+            "the database runs with synchronous_commit = off, so a callback answered 200 \
+             could be lost if it crashed: set it on for the archiver's role \
+             (ALTER ROLE <user> SET synchronous_commit = on)"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Applies the migrations this database lacks; refuses a database a newer
 /// build migrated.
 pub async fn migrate(pool: &Pool) -> Result<(), StateError> {

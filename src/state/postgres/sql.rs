@@ -55,19 +55,43 @@ impl E {
 /// could not be reached.
 pub fn db_error(e: tokio_postgres::Error) -> StateError {
     if let Some(db) = e.as_db_error() {
-        return StateError::Engine(format!(
+        let starting = *db.code() == SqlState::CANNOT_CONNECT_NOW;
+        let refused = if starting {
+            StateError::Unreachable
+        } else {
+            StateError::Engine
+        };
+        return refused(format!(
             "the database refused: {} (SQLSTATE {})",
             db.message(),
             db.code().code()
         ));
     }
     let mut cause = e.to_string();
+    let mut transient = false;
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
         cause = s.to_string();
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind::*;
+            transient = matches!(
+                io.kind(),
+                ConnectionRefused
+                    | ConnectionReset
+                    | ConnectionAborted
+                    | TimedOut
+                    | NotConnected
+                    | UnexpectedEof
+                    | BrokenPipe
+            );
+        }
         source = s.source();
     }
-    StateError::Engine(format!("cannot reach the database ([state] url): {cause}"))
+    let message = format!("cannot reach the database ([state] url): {cause}");
+    match transient || e.is_closed() {
+        true => StateError::Unreachable(message),
+        false => StateError::Engine(message),
+    }
 }
 
 pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];

@@ -8,7 +8,7 @@ use crate::queue::UploadRecord;
 use crate::state::{Abandoned, StateError, UploadRepo};
 use crate::time::Timestamp;
 
-async fn put(c: &impl GenericClient, a: &Abandoned) -> Result<(), E> {
+pub(super) async fn put(c: &impl GenericClient, a: &Abandoned) -> Result<(), E> {
     let sql = "INSERT INTO abandoned_uploads (upload_id, next_at, upload) VALUES ($1, $2, $3) \
                ON CONFLICT (upload_id) DO UPDATE SET next_at = excluded.next_at, \
                upload = excluded.upload";
