@@ -522,6 +522,22 @@ async fn state_copy_moves_an_embedded_state_with_archived_failed_and_waiting_job
             FileSpec::bytes(common::random_bytes(25_000 + i, 400 + i as u64)),
         );
     }
+    // Cut after its first 5 MiB part is uploaded, and unavailable when the
+    // daemon asks for the rest: retried in an hour, its multipart upload
+    // recorded to be continued.
+    origin.put(
+        "/rec/cut.flv",
+        FileSpec::new(Content::Generated {
+            len: 12 << 20,
+            seed: 3,
+        })
+        .with_faults(&[
+            Fault::ResetAt(7 << 20),
+            Fault::Status(503),
+            Fault::Status(503),
+            Fault::Status(503),
+        ]),
+    );
     // Refused for good; unavailable once, then retried only in an hour.
     origin.put(
         "/rec/denied.flv",
@@ -531,16 +547,36 @@ async fn state_copy_moves_an_embedded_state_with_archived_failed_and_waiting_job
         "/rec/later.flv",
         FileSpec::bytes(common::random_bytes(1000, 2)).with_faults(&[Fault::Status(503)]),
     );
+    // Notifications to an app that is down: retried in an hour too.
+    let app = free_port();
     let transfer = |workers: usize| {
         format!(
-            "[transfer]\nworkers = {workers}\nretry_initial_secs = 3600\nretry_max_secs = 3600\n{}{JD}",
+            "[transfer]\nworkers = {workers}\npart_size = 5242880\nretry_initial_secs = 3600\n\
+             retry_max_secs = 3600\n{}{JD}\n[[notify]]\nname = \"app\"\n\
+             url = \"http://127.0.0.1:{app}/hook\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n\
+             events = [\"archived\"]\nallow_hosts = [\"127.0.0.1\"]\n",
             s3.store_config(BUCKET)
         )
+    };
+    // Jobs by state: files, and notifications.
+    let states = |jobs: &[Value], notifications: bool| -> BTreeMap<String, usize> {
+        let mut m = BTreeMap::new();
+        for j in jobs
+            .iter()
+            .filter(|j| notifications || j["kind"] != "notification")
+        {
+            *m.entry(j["state"].as_str().unwrap_or("").to_owned())
+                .or_insert(0) += 1;
+        }
+        m
+    };
+    let counts = |pairs: &[(&str, usize)]| -> BTreeMap<String, usize> {
+        pairs.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect()
     };
     let dir = tempfile::tempdir().unwrap();
     let mut d = tokio::task::block_in_place(|| Daemon::start_in(dir.path(), &transfer(2)));
     let mut n = 0;
-    for path in ["ok0", "ok1", "ok2", "denied", "later"] {
+    for path in ["ok0", "ok1", "ok2", "denied", "later", "cut"] {
         let body = record_done(&origin.url(&format!("/rec/{path}.flv")), n);
         n += 1;
         assert_eq!(post_jd(&d.base, &body).await, 200);
@@ -554,16 +590,24 @@ async fn state_copy_moves_an_embedded_state_with_archived_failed_and_waiting_job
     }
     // A body no platform sends: refused and kept.
     assert_eq!(post_jd(&d.base, "{not json").await, 400);
-    wait_for(
-        Duration::from_secs(60),
-        "3 archived, 1 failed, 1 retrying",
-        || async {
-            let jobs = d.all_items("/api/v1/jobs").await;
-            let count = |s: &str| jobs.iter().filter(|j| j["state"] == s).count();
-            (count("done"), count("failed"), count("retrying")) == (3, 1, 1)
-        },
-    )
-    .await;
+    let settled = counts(&[("done", 3), ("failed", 1), ("retrying", 2)]);
+    let waiting = Instant::now();
+    loop {
+        let jobs = d.all_items("/api/v1/jobs").await;
+        let (files, notes) = (
+            states(&jobs, false),
+            states(&d.all_items("/api/v1/notifications").await, true),
+        );
+        if files == settled && notes == counts(&[("retrying", 3)]) {
+            break;
+        }
+        assert!(
+            waiting.elapsed() < Duration::from_secs(60),
+            "want 3 archived, 1 failed, 2 retrying, 3 notifications retrying; files {files:?}, \
+             notifications {notes:?}: {jobs:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert!(d.terminate().success());
     // Then queued jobs: no workers to take them.
     let mut d = tokio::task::block_in_place(|| Daemon::start_in(dir.path(), &transfer(0)));
@@ -578,18 +622,24 @@ async fn state_copy_moves_an_embedded_state_with_archived_failed_and_waiting_job
         "/api/v1/catalog",
         "/api/v1/streams",
         "/api/v1/rejected",
+        "/api/v1/notifications",
     ];
     let mut before = BTreeMap::new();
     for path in paths {
         before.insert(path, sorted(d.all_items(path).await));
     }
-    let states: Vec<&str> = before["/api/v1/jobs"]
-        .iter()
-        .filter_map(|j| j["state"].as_str())
-        .collect();
+    let kept = states(&before["/api/v1/jobs"], false);
     for s in ["done", "failed", "retrying", "queued"] {
-        assert!(states.contains(&s), "a {s} job to copy: {states:?}");
+        assert!(kept.contains_key(s), "a {s} job to copy: {kept:?}");
     }
+    assert!(
+        before["/api/v1/jobs"]
+            .iter()
+            .any(|j| j["upload"]["upload_id"].is_string()),
+        "a job with a multipart upload to continue: {:#?}",
+        before["/api/v1/jobs"]
+    );
+    assert!(!before["/api/v1/notifications"].is_empty());
     assert!(!before["/api/v1/streams"].is_empty());
     assert!(!before["/api/v1/rejected"].is_empty());
     assert!(d.terminate().success());
@@ -636,18 +686,19 @@ async fn state_copy_moves_an_embedded_state_with_archived_failed_and_waiting_job
     let catalog = common::catalog_of(&p, 5).await;
     assert_eq!(catalog.len(), 5);
     let jobs = p.all_items("/api/v1/jobs").await;
-    let count = |s: &str| jobs.iter().filter(|j| j["state"] == s).count();
     assert_eq!(
-        (count("done"), count("failed"), count("retrying")),
-        (5, 1, 1)
+        states(&jobs, false),
+        counts(&[("done", 5), ("failed", 1), ("retrying", 2)])
     );
     println!(
-        "state copy: {} jobs, {} events, {} entries, {} streams, {} rejected copied; {}",
+        "state copy: {} jobs, {} events, {} entries, {} streams, {} rejected, {} notifications \
+         copied; {}",
         before["/api/v1/jobs"].len(),
         before["/api/v1/events"].len(),
         before["/api/v1/catalog"].len(),
         before["/api/v1/streams"].len(),
         before["/api/v1/rejected"].len(),
+        before["/api/v1/notifications"].len(),
         copied.trim()
     );
 }
