@@ -12,6 +12,7 @@ mod catalog;
 mod conn;
 mod copy;
 mod hls;
+mod instance;
 mod intake;
 mod listen;
 mod listing;
@@ -58,9 +59,13 @@ const KEY_BLOCK: u64 = 1024;
 
 impl PgRepo {
     /// Connects to the database `[state] url` names, migrating its schema.
+    /// The daemon's: one process per `instance_id` (see `instance.rs`).
     pub async fn open(c: &StateConfig, instance: &str) -> Result<PgRepo, StateError> {
         let target = Target::parse(c.url.expose(), c.pool_size)?;
-        PgRepo::connect(target, instance, Duration::from_secs(c.session_gap_secs)).await
+        let gap = Duration::from_secs(c.session_gap_secs);
+        let repo = PgRepo::connect(target, instance, gap).await?;
+        instance::hold(&repo.inner.target, instance).await?;
+        Ok(repo)
     }
 
     /// Connects to `target` as `instance`, migrating the schema first.

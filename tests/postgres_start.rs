@@ -1,7 +1,8 @@
-//! TLS to the state's database, as managed databases require it: the real
-//! binary against a real PostgreSQL serving a certificate of a test CA.
-//! `sslmode=verify-full` with that CA as `sslrootcert` connects encrypted;
-//! with another CA the daemon refuses to start and says why.
+//! Starting on a PostgreSQL state, the real binary against a real
+//! PostgreSQL: TLS as managed databases require it (a certificate of a
+//! test CA; `sslmode=verify-full` with that CA as `sslrootcert` connects
+//! encrypted, another CA is refused at start, saying why), and one process
+//! per `instance_id` on a database.
 
 mod common;
 
@@ -195,4 +196,50 @@ async fn verify_full_connects_encrypted_and_an_unknown_ca_is_refused_at_start() 
     );
     assert!(stderr.contains("[state] url"), "{stderr}");
     assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_daemon_under_the_same_instance_id_is_refused_and_a_killed_one_restarts() {
+    let pg = PgCluster::shared();
+    let url = pg.fresh_database("same_id");
+    let env = [("RECORDING_ARCHIVER__STATE__URL", url.as_str())];
+    let text = |dir: &Path| format!("instance_id = \"a\"\n{}", common::config_text(dir, SOURCE));
+    let first_dir = tempfile::tempdir().unwrap();
+    let mut first = tokio::task::block_in_place(|| {
+        Daemon::start_config(first_dir.path(), &text(first_dir.path()), &env, &[])
+    });
+
+    // Its running jobs and manifests are the first one's: refused, saying why.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, text(dir.path())).unwrap();
+    let out = Command::new(common::binary())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RECORDING_ARCHIVER__STATE__URL", &url)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a second daemon as \"a\" started: {stderr}"
+    );
+    assert!(stderr.contains("instance_id = \"a\""), "{stderr}");
+
+    // Killed, it is the same instance when it starts again, at once.
+    first.kill9();
+    let began = Instant::now();
+    let again = tokio::task::block_in_place(|| {
+        Daemon::start_config(first_dir.path(), &text(first_dir.path()), &env, &[])
+    });
+    assert!(began.elapsed() < Duration::from_secs(15));
+    let (status, body) = again
+        .post(
+            "jd",
+            Some("application/json"),
+            jd_record_done("http://example.invalid/b.flv", "s"),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
 }
