@@ -21,23 +21,6 @@ use common::s3::{S3Server, ACCESS_KEY, SECRET_KEY};
 use common::{random_bytes, sha256_hex, Daemon};
 use serde_json::{json, Value};
 
-/// nginx balancing over `ports`, round robin; a POST that meets a dead
-/// instance is passed to the next one.
-fn balancer(dir: &Path, ports: &[u16]) -> Nginx {
-    let servers: String = ports
-        .iter()
-        .map(|p| format!("    server 127.0.0.1:{p} max_fails=0;\n"))
-        .collect();
-    Nginx::start(dir, |port| {
-        format!(
-            "  upstream archivers {{\n{servers}  }}\n\
-             server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
-             proxy_pass http://archivers;\n      proxy_next_upstream error timeout non_idempotent;\n\
-             proxy_connect_timeout 1s;\n    }}\n  }}"
-        )
-    })
-}
-
 fn config(s3: &S3Server) -> String {
     format!(
         "{}[transfer]\nretry_initial_secs = 1\n[catalog]\nmanifest_interval_secs = 1\n\
@@ -153,7 +136,7 @@ async fn two_instances_behind_nginx_archive_each_file_once_and_the_manifests_say
     let (pa, pb) = (free_port(), free_port());
     let mut a = instance(&root.path().join("a"), &s3, "a", pa);
     let b = instance(&root.path().join("b"), &s3, "b", pb);
-    let lb = balancer(&root.path().join("nginx"), &[pa, pb]);
+    let lb = Nginx::balancer(&root.path().join("nginx"), &[pa, pb]);
     let url = Arc::new(format!("http://127.0.0.1:{}/callbacks/jd?token=t", lb.port));
     let client = reqwest::Client::new();
     let mut rng = common::platforms::Lcg(7);

@@ -2,6 +2,7 @@
 //! with a temporary state directory and talks to it over HTTP.
 #![allow(dead_code)]
 
+pub mod chaos;
 pub mod delay;
 pub mod nginx;
 pub mod origin;

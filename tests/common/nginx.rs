@@ -46,6 +46,23 @@ impl Nginx {
         Nginx { child, port }
     }
 
+    /// nginx balancing over instances on `ports`, round robin; a request
+    /// that meets a dead instance (a POST too) is passed to the next one.
+    pub fn balancer(dir: &Path, ports: &[u16]) -> Nginx {
+        let servers: String = ports
+            .iter()
+            .map(|p| format!("    server 127.0.0.1:{p} max_fails=0;\n"))
+            .collect();
+        Nginx::start(dir, |port| {
+            format!(
+                "  upstream archivers {{\n{servers}  }}\n\
+                 server {{\n    listen 127.0.0.1:{port};\n    location / {{\n\
+                 proxy_pass http://archivers;\n      proxy_next_upstream error timeout non_idempotent;\n\
+                 proxy_connect_timeout 1s;\n    }}\n  }}"
+            )
+        })
+    }
+
     /// `http://127.0.0.1:<port>`.
     pub fn base(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

@@ -27,6 +27,8 @@ pub struct PgCluster {
     temp: tempfile::TempDir,
     /// How long `start` took: initdb and the first readiness.
     pub started_in: Duration,
+    /// Whether the server fsyncs its WAL (a benchmark's figures need it).
+    fsync: bool,
 }
 
 /// The directory of Debian's PostgreSQL binaries (any major version).
@@ -132,8 +134,19 @@ fn spawn_kept(command: Command) -> std::io::Result<Child> {
 }
 
 impl PgCluster {
-    /// A fresh cluster: initdb, then the server on a free port, ready.
+    /// A fresh cluster: initdb, then the server on a free port, ready;
+    /// fsync off (why: in `launch`).
     pub fn start() -> PgCluster {
+        PgCluster::start_with(false)
+    }
+
+    /// [`PgCluster::start`] with fsync on, as a production server runs:
+    /// for figures of durable commits (benchmarks).
+    pub fn start_durable() -> PgCluster {
+        PgCluster::start_with(true)
+    }
+
+    fn start_with(fsync: bool) -> PgCluster {
         let began = Instant::now();
         let bin = bin_dir();
         let ids = run_as();
@@ -167,6 +180,7 @@ impl PgCluster {
             postmaster: Mutex::new(None),
             temp,
             started_in: Duration::ZERO,
+            fsync,
         };
         // A port picked free may be taken before the server binds it: try another.
         for attempt in 1..=3 {
@@ -234,11 +248,11 @@ impl PgCluster {
             // Several daemons with their pools, and instances killed whose
             // connections the server has yet to notice.
             .args(["-c", "max_connections=300"])
-            // The tests kill processes, never the machine: a commit is in
-            // the server's WAL (the OS cache) before it is acknowledged, so
-            // skipping fsync loses nothing they can observe, and keeps a
-            // shared two-core machine fast.
-            .args(["-c", "fsync=off"])
+            // Unless durable: the tests kill processes, never the machine;
+            // a commit is in the server's WAL (the OS cache) before it is
+            // acknowledged, so skipping fsync loses nothing they can
+            // observe, and keeps a shared two-core machine fast.
+            .args(["-c", if self.fsync { "fsync=on" } else { "fsync=off" }])
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(err);
