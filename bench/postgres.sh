@@ -172,7 +172,9 @@ done
 # Push on A ([transfer] workers = 0: only B claims files), claim on B. A
 # trigger notes each claim as B's transaction writes it. Without NOTIFY: the
 # database's pg_notify is shadowed by a no-op (search_path puts public first),
-# so B's idle workers find the job at their next poll.
+# so B's idle workers find the job at their next poll; there the pause
+# between samples is uniform over 0-5 s, B's idle poll, so that pushes land
+# at random points of it.
 latency() { # label, samples, max gap s, notify (1|0)
   new_db
   if [ "$4" = 0 ]; then
@@ -205,7 +207,7 @@ SQL
   put "push->claim, $1: max ms (claim - A's 200)" 1 "$(sed 's/.*claim-after-200 median.* max \([-0-9.]*\) | claim-after-send.*/\1/' <<<"$f")"
 }
 latency notify "$SAMPLES" 0.3 1
-latency poll "$POLL_SAMPLES" 0.5 0
+latency poll "$POLL_SAMPLES" 5 0
 
 echo
 echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"

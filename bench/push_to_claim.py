@@ -5,8 +5,10 @@ Serves the origin itself (tiny files, so B's transfers end at once and free its
 workers), POSTs a JD v1.1 record_done per sample to A, notes when A's 200
 arrived, waits until B's GET reaches the origin (so no sample is pushed while
 B is still busy with the previous one: a busy worker claims the next job
-without waiting for its poll), then pauses a random time so that the samples
-fall at random points of B's idle polls. The claims themselves are read at the
+without waiting for its poll), then pauses a random time, up to MAX_GAP_S.
+Without NOTIFY the pause must span B's idle poll (5 s): B's workers last
+looked when they claimed the previous sample, so a short pause would always
+land early in their sleep. The claims themselves are read at the
 end from the table the database's trigger fills (bench_claims: the job's
 updated_at as B's claim wrote it, and B's instance id).
 
