@@ -10,7 +10,11 @@
 # Environment (defaults): ROUNDS (3: sled, pg x1, pg x2 alternating),
 # CONNS (64 in all; 32 against each instance of two), SECS (10 per run),
 # SAMPLES (200 pushes with NOTIFY), POLL_SAMPLES (60 without), PGBIN
-# (/usr/lib/postgresql/15/bin).
+# (/usr/lib/postgresql/15/bin), CB_TOML (added to the callback runs'
+# config, e.g. $'[transfer]\nworkers = 0' for ingest alone), LATENCY (1; 0
+# skips push-to-claim), CB_NO_NOTIFY (0; 1 shadows pg_notify in the
+# callback runs' databases too, as push-to-claim's run without NOTIFY does:
+# shows what NOTIFY's commit-time lock costs the callbacks).
 # The cluster: Debian's PostgreSQL 15, initdb and the server as the
 # `postgres` user in a temporary directory, on 127.0.0.1, with the defaults
 # of a production server that matter here: fsync on, synchronous_commit on.
@@ -46,6 +50,11 @@ as_pg "$PGBIN/pg_ctl" -D "$work/pg/data" -l "$work/pg/log" -w \
 psql_in() { local db=$1; shift; psql -h 127.0.0.1 -p "$PG" -U postgres -d "$db" -v ON_ERROR_STOP=1 -Atq "$@"; }
 dbn=0
 new_db() { dbn=$((dbn + 1)); db=bench$dbn; psql_in postgres -c "CREATE DATABASE $db"; }
+# pg_notify a no-op in database $1 (search_path puts public before pg_catalog).
+shadow_notify() {
+  psql_in "$1" -c 'CREATE FUNCTION public.pg_notify(text, text) RETURNS void LANGUAGE plpgsql AS $$ BEGIN END $$' \
+    -c "ALTER DATABASE $1 SET search_path = public, pg_catalog"
+}
 
 # A daemon's config: file, port, instance id, state url ("" = sled), extra
 # TOML (inside [[sources]] first, then tables).
@@ -83,6 +92,9 @@ stop_all() {
   running=()
 }
 
+cb_desc="workers on (default [transfer])"
+[ -z "${CB_TOML:-}" ] || cb_desc="config added: $(tr '\n' ' ' <<<"$CB_TOML")"
+[ "${CB_NO_NOTIFY:-0}" = 0 ] || cb_desc="$cb_desc; pg_notify shadowed by a no-op (no NOTIFY)"
 machine
 echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "binary: $BIN (sha256 $(sha256sum "$ARCHIVER_BIN" | cut -c1-12))"
@@ -90,7 +102,7 @@ echo "PostgreSQL: $("$PGBIN/postgres" --version | awk '{print $3}'); fsync $(psq
   "synchronous_commit $(psql_in postgres -c 'SHOW synchronous_commit'), wal_sync_method $(psql_in postgres -c 'SHOW wal_sync_method')," \
   "shared_buffers $(psql_in postgres -c 'SHOW shared_buffers'); [state] pool_size default (16)"
 echo "callbacks: POST record_done (bench/record_done.lua: event + job, unique URLs), wrk -c$CONNS in all, ${SECS} s a run," \
-  "$ROUNDS rounds; workers on (default [transfer]); two instances: wrk -t1 -c$((CONNS / 2)) against each at once"
+  "$ROUNDS rounds; $cb_desc; two instances: wrk -t1 -c$((CONNS / 2)) against each at once"
 
 values="$work/values.tsv" # figure, round, value
 : > "$values"
@@ -118,20 +130,21 @@ jobs_in() { psql_in "$1" -c 'SELECT count(*) FROM jobs'; }
 
 cb_run() { # name, round, instances (0 = sled), database
   local name=$1 round=$2 n=$3 rps p99 reqs bad
+  [ "$n" = 0 ] || [ "${CB_NO_NOTIFY:-0}" = 0 ] || shadow_notify "$4"
   sync
   if [ "$n" = 0 ]; then
-    start a "$A_PORT" ""
+    start a "$A_PORT" "" "${CB_TOML:-}"
     wrk_run "$work/wrk-$name-$round-a.txt" "$A_PORT" 2 "$CONNS" a
     read -r rps p99 reqs bad < <(wrk_figs "$work/wrk-$name-$round-a.txt")
     p99=$(ms "$p99")
   elif [ "$n" = 1 ]; then
-    start a "$A_PORT" "postgres://postgres@127.0.0.1:$PG/$4"
+    start a "$A_PORT" "postgres://postgres@127.0.0.1:$PG/$4" "${CB_TOML:-}"
     wrk_run "$work/wrk-$name-$round-a.txt" "$A_PORT" 2 "$CONNS" a
     read -r rps p99 reqs bad < <(wrk_figs "$work/wrk-$name-$round-a.txt")
     p99=$(ms "$p99")
   else
-    start a "$A_PORT" "postgres://postgres@127.0.0.1:$PG/$4"
-    start b "$B_PORT" "postgres://postgres@127.0.0.1:$PG/$4"
+    start a "$A_PORT" "postgres://postgres@127.0.0.1:$PG/$4" "${CB_TOML:-}"
+    start b "$B_PORT" "postgres://postgres@127.0.0.1:$PG/$4" "${CB_TOML:-}"
     wrk_run "$work/wrk-$name-$round-a.txt" "$A_PORT" 1 $((CONNS / 2)) a &
     local w=$!
     wrk_run "$work/wrk-$name-$round-b.txt" "$B_PORT" 1 $((CONNS / 2)) b
@@ -177,10 +190,7 @@ done
 # at random points of it.
 latency() { # label, samples, max gap s, notify (1|0)
   new_db
-  if [ "$4" = 0 ]; then
-    psql_in "$db" -c 'CREATE FUNCTION public.pg_notify(text, text) RETURNS void LANGUAGE plpgsql AS $$ BEGIN END $$' \
-      -c "ALTER DATABASE $db SET search_path = public, pg_catalog"
-  fi
+  [ "$4" = 1 ] || shadow_notify "$db"
   local url="postgres://postgres@127.0.0.1:$PG/$db"
   start a "$A_PORT" "$url" $'allow_hosts = ["127.0.0.1"]\n[transfer]\nworkers = 0'
   psql_in "$db" <<'SQL'
@@ -206,8 +216,10 @@ SQL
   put "push->claim, $1: p99 ms (claim - A's 200)" 1 "$(sed 's/.*claim-after-200 median [-0-9.]* p90 [-0-9.]* p99 \([-0-9.]*\).*/\1/' <<<"$f")"
   put "push->claim, $1: max ms (claim - A's 200)" 1 "$(sed 's/.*claim-after-200 median.* max \([-0-9.]*\) | claim-after-send.*/\1/' <<<"$f")"
 }
-latency notify "$SAMPLES" 0.3 1
-latency poll "$POLL_SAMPLES" 5 0
+if [ "${LATENCY:-1}" != 0 ]; then
+  latency notify "$SAMPLES" 0.3 1
+  latency poll "$POLL_SAMPLES" 5 0
+fi
 
 echo
 echo "load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
