@@ -126,6 +126,33 @@ fn serve_tls(pg: &PgCluster, dir: &Path) {
     }
 }
 
+/// Starts the daemon on `text` (`DIR` in it: a temporary directory) with
+/// its state at `url`, and expects it to stop at once; what it said.
+fn refused(text: &str, url: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        text.replace("DIR", &dir.path().display().to_string()),
+    )
+    .unwrap();
+    let began = Instant::now();
+    let out = Command::new(common::binary())
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RECORDING_ARCHIVER__STATE__URL", url)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "it started: {stderr}");
+    assert!(
+        began.elapsed() < Duration::from_secs(30),
+        "it waited: {stderr}"
+    );
+    stderr
+}
+
 const SOURCE: &str = "[[sources]]\nname = \"jd\"\nprovider = \"jdcloud\"\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,26 +201,7 @@ async fn verify_full_connects_encrypted_and_an_unknown_ca_is_refused_at_start() 
     // change that, so the daemon stops at once, saying why.
     let other = certs.path().join("other-ca.pem");
     let url = format!("{db}?sslmode=verify-full&sslrootcert={}", other.display());
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, common::config_text(dir.path(), SOURCE)).unwrap();
-    let began = Instant::now();
-    let out = Command::new(common::binary())
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RECORDING_ARCHIVER__STATE__URL", &url)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "started with an untrusted certificate: {stderr}"
-    );
-    assert!(
-        began.elapsed() < Duration::from_secs(20),
-        "it waited: {stderr}"
-    );
+    let stderr = refused(&common::config_text(Path::new("DIR"), SOURCE), &url);
     assert!(stderr.contains("[state] url"), "{stderr}");
     assert!(stderr.to_lowercase().contains("certificate"), "{stderr}");
 }
@@ -210,21 +218,7 @@ async fn a_second_daemon_under_the_same_instance_id_is_refused_and_a_killed_one_
     });
 
     // Its running jobs and manifests are the first one's: refused, saying why.
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, text(dir.path())).unwrap();
-    let out = Command::new(common::binary())
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("RECORDING_ARCHIVER__STATE__URL", &url)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success(),
-        "a second daemon as \"a\" started: {stderr}"
-    );
+    let stderr = refused(&text(Path::new("DIR")), &url);
     assert!(stderr.contains("instance_id = \"a\""), "{stderr}");
 
     // Killed, it is the same instance when it starts again, at once.
@@ -242,4 +236,17 @@ async fn a_second_daemon_under_the_same_instance_id_is_refused_and_a_killed_one_
         )
         .await;
     assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_that_acknowledges_commits_before_they_are_on_disk_is_refused() {
+    let pg = PgCluster::shared();
+    let url = pg.fresh_database("async_commit");
+    let db = url.rsplit('/').next().unwrap();
+    pg.psql(
+        "postgres",
+        &format!("ALTER DATABASE \"{db}\" SET synchronous_commit = off"),
+    );
+    let stderr = refused(&common::config_text(Path::new("DIR"), SOURCE), &url);
+    assert!(stderr.contains("synchronous_commit"), "{stderr}");
 }
