@@ -68,7 +68,14 @@ async fn listen(target: &Target, wake: &Arc<Notify>) -> Result<(), tokio_postgre
 #[derive(Default)]
 pub struct Wakes {
     lanes: [AtomicBool; 2],
-    ready: Notify,
+    ready: Arc<Notify>,
+}
+
+impl Drop for Wakes {
+    /// The sending task ends with the engine (and lets go of its pool).
+    fn drop(&mut self) {
+        self.ready.notify_one();
+    }
 }
 
 impl Wakes {
@@ -84,13 +91,13 @@ impl Wakes {
         }
     }
 
-    /// Sends what is noted, for as long as `pool` lives.
+    /// Sends what is noted over `pool`, until `self` is dropped.
     pub fn spawn(self: &Arc<Self>, pool: deadpool_postgres::Pool) {
-        let wakes = Arc::downgrade(self);
+        let (wakes, ready) = (Arc::downgrade(self), Arc::clone(&self.ready));
         tokio::spawn(async move {
             loop {
+                ready.notified().await;
                 let Some(w) = wakes.upgrade() else { return };
-                w.ready.notified().await;
                 for (i, lane) in [(0, Lane::Files), (1, Lane::Notifications)] {
                     if !w.lanes[i].swap(false, Ordering::AcqRel) {
                         continue;
