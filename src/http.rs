@@ -119,6 +119,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::PathConfig::default()
             .error_handler(|e, _| ApiError::bad_request("bad_path", e.to_string()).into()),
     )
+    .route("/", web::get().to(to_ui))
     .service(
         web::resource("/callbacks/{source}")
             .route(web::post().to(callbacks::receive))
@@ -126,14 +127,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .configure(ops::routes)
     .service(web::scope("/api/v1").configure(api::routes))
-    .route(
-        "/ui",
-        web::get().to(|| async {
-            HttpResponse::SeeOther()
-                .insert_header(("location", "/ui/"))
-                .finish()
-        }),
-    )
+    .route("/ui", web::get().to(to_ui))
     .service(web::scope("/ui").configure(ui::routes))
     .default_service(web::to(|| async {
         Err::<HttpResponse, _>(ApiError::not_found(
@@ -141,6 +135,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "no such route; see the README for the API",
         ))
     }));
+}
+
+/// `/` and `/ui` lead to the web UI.
+async fn to_ui() -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("location", "/ui/"))
+        .finish()
 }
 
 /// What the HTTP server serves from.
@@ -201,12 +202,37 @@ pub fn bind(app: App) -> std::io::Result<Server> {
     .keep_alive(Duration::from_secs(config.server.keep_alive_secs))
     // The daemon handles SIGTERM/SIGINT, to tell systemd we are stopping.
     .disable_signals()
-    .bind(addr)?;
+    .bind(addr)
+    .map_err(|e| cannot_listen(addr, e))?;
     crate::net::note_own_listeners(&server.addrs());
     for a in server.addrs() {
         tracing::info!(address = %a, "listening");
     }
     Ok(server.run())
+}
+
+/// Why the daemon cannot listen on `addr`, naming `server.listen` and what to do.
+fn cannot_listen(addr: std::net::SocketAddr, e: std::io::Error) -> std::io::Error {
+    let why = match e.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "another process listens there (another daemon?): stop it, or set server.listen \
+             to a free address"
+                .to_owned()
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "a port below 1024 needs root or CAP_NET_BIND_SERVICE: set server.listen to a \
+             port above 1023"
+                .to_owned()
+        }
+        std::io::ErrorKind::AddrNotAvailable => {
+            "no interface of this machine has that address: check server.listen".to_owned()
+        }
+        _ => format!("{e}: check server.listen"),
+    };
+    std::io::Error::new(
+        e.kind(),
+        format!("cannot listen on {addr} (server.listen): {why}"),
+    )
 }
 
 /// Refuses, with 431, a request whose headers exceed the configured size or count.

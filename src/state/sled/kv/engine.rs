@@ -87,7 +87,17 @@ impl Engine {
             .cache_capacity(cache_bytes)
             .mode(sled::Mode::HighThroughput)
             .open()
-            .map_err(engine_error)?;
+            .map_err(|e| match e {
+                // sled tells its lock file taken only in its message.
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    DbError::Engine(format!(
+                        "another running daemon is using [state] dir = {}: stop it, or give \
+                         this one its own state.dir",
+                        dir.display()
+                    ))
+                }
+                e => engine_error(e),
+            })?;
         let trees = Tree::ALL
             .iter()
             .map(|t| db.open_tree(t.name()))
