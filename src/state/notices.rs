@@ -53,6 +53,12 @@ pub fn archived_body(entry: &CatalogEntry) -> Value {
     v
 }
 
+/// What a `failed` notification is made once for: each give-up of the
+/// job (a retry by hand may fail again), so its claim generation.
+pub fn failed_subject(job: &Job) -> String {
+    format!("{}/{}", job.id, job.claims)
+}
+
 /// The body of a `failed` notification: the job as it gave up, without
 /// what may be secret (the origin's query string and password, the upload).
 pub fn failed_body(job: &Job, error: &str) -> Value {

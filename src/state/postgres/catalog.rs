@@ -86,8 +86,7 @@ impl PgRepo {
                 return Ok(None);
             };
             let body = failed_body(&failed, error);
-            // Each time it gives up (a retry by hand may fail again).
-            let subject = format!("{}/{}", job.id, job.claims);
+            let subject = crate::state::notices::failed_subject(job);
             let notice = Notice {
                 kind: "failed",
                 source: &job.source,

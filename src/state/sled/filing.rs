@@ -95,8 +95,7 @@ impl Inner {
             failed.state = JobState::Failed;
             failed.last_error = Some(error.to_owned());
             let body = failed_body(&failed, error);
-            // Each time it gives up (a retry by hand may fail again).
-            let subject = format!("{}/{}", job.id, job.claims);
+            let subject = crate::state::notices::failed_subject(job);
             let notice = Notice {
                 kind: "failed",
                 source: &job.source,
