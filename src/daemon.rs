@@ -127,7 +127,12 @@ async fn run_services(config: Arc<Config>, repo: Repo) -> Result<(), Box<dyn std
         wake: Arc::clone(&wake),
         metrics: Arc::clone(&metrics),
     }));
-    let upkeep = upkeep(&config, &repo, &store, &wake);
+    let backlog = Arc::new(crate::backlog::Backlog::default());
+    let mut upkeep = upkeep(&config, &repo, &store, &wake);
+    upkeep.spawn(crate::backlog::Sampler {
+        repo: repo.clone(),
+        backlog: Arc::clone(&backlog),
+    });
     let healing = repo.clone();
     tokio::spawn(async move {
         healing.heal().await;
@@ -144,6 +149,7 @@ async fn run_services(config: Arc<Config>, repo: Repo) -> Result<(), Box<dyn std
         store,
         metrics,
         notifier,
+        backlog,
     };
     serve(app).await?;
     transfers.shutdown().await;

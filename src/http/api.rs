@@ -6,6 +6,7 @@ mod download;
 mod enqueue;
 mod extract;
 mod notifications;
+mod refused;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -32,6 +33,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/catalog", web::get().to(catalog))
         .route("/catalog/{id}", web::get().to(catalog_entry))
         .route("/catalog/{id}/download", web::get().to(download::download))
+        .route("/refused", web::get().to(refused::list))
         .route("/rejected", web::get().to(rejected))
         .route("/rejected/{id}/replay", web::post().to(replay))
         .route("/streams", web::get().to(streams))

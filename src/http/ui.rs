@@ -5,8 +5,10 @@
 //! jobs page reloads itself while transfers run. Retry and Replay are
 //! forms that post back here.
 
+mod chart;
 mod jobs;
 mod login;
+mod overview;
 mod page;
 mod recordings;
 mod rejected;
@@ -14,14 +16,13 @@ mod streams;
 
 use actix_web::{web, HttpResponse};
 
-use super::api::Authorized;
 use crate::state::PageRequest;
 
 /// The most records a page reads.
 const SHOWN: usize = 500;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(index))
+    cfg.route("/", web::get().to(overview::show))
         .route("/streams", web::get().to(streams::show))
         .route("/recordings", web::get().to(recordings::show))
         .route("/jobs", web::get().to(jobs::show))
@@ -41,10 +42,6 @@ fn see_other(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("location", to))
         .finish()
-}
-
-async fn index(_: Authorized) -> HttpResponse {
-    see_other("/ui/recordings")
 }
 
 fn urlencode(s: &str) -> String {

@@ -147,6 +147,7 @@ macro_rules! every_behaviour {
                 filing::failing_for_good_tells_the_targets_once_per_give_up,
                 filing::segments_ahead_of_their_playlist_are_kept_as_parts_then_taken_in,
                 filing::manifest_batches_are_cut_by_day_numbered_and_renumbered,
+                filing::archived_files_and_bytes_are_tallied_by_the_hour_they_were_filed,
                 reads::listings_page_with_cursors_and_filters,
                 reads::streams_sessions_and_liveness_follow_their_events,
                 reads::rejected_requests_are_kept_counted_and_marked_replayed,
