@@ -42,11 +42,18 @@ border-bottom:1px solid #e3e3e3;vertical-align:top}th{background:#f4f6f8}\
 code{font-size:12px}pre{white-space:pre-wrap;word-break:break-all;max-height:12em;overflow:auto;\
 background:#f7f7f7;padding:.4em;margin:0}form.inline{display:inline}\
 button{cursor:pointer}video{max-width:360px;max-height:200px}h2{margin-top:1.2em}\
-.filters input{margin-right:.8em}progress{width:12em}form.logout{display:inline;float:right}";
+.filters input{margin-right:.8em}progress{width:12em}form.logout{display:inline;float:right}\
+table.jobs,table.recs{table-layout:fixed}table.jobs td,table.jobs th,table.recs td,table.recs th{overflow-wrap:anywhere}\
+td.actions button{margin:.1em 0}div.bulk{margin:.2em 0}img.thumb{max-width:160px;max-height:90px;display:block}\
+video.player{max-width:100%;max-height:240px}.filters select{margin-right:.8em}div.pages a{margin-right:1.2em}\
+h2 .files{color:#666;font-weight:normal}";
 
-/// Shows every `<time>` in the viewer's time zone.
-const SCRIPT: &str = "for(const t of document.querySelectorAll('time[datetime]'))\
-t.textContent=new Date(t.dateTime).toLocaleString();";
+/// Shows every `<time>` in the viewer's time zone, the zone named (UTC as
+/// sent kept as its title).
+const SCRIPT: &str =
+    "for(const t of document.querySelectorAll('time[datetime]')){t.title=t.textContent;\
+t.textContent=new Date(t.dateTime).toLocaleString(undefined,{year:'numeric',month:'2-digit',\
+day:'2-digit',hour:'2-digit',minute:'2-digit',second:'2-digit',timeZoneName:'short'});}";
 
 /// The navigation: each view, the one shown marked.
 const VIEWS: [(&str, &str); 4] = [
@@ -92,8 +99,8 @@ pub fn page(title: &str, here: &str, body: Markup, refresh: Option<u32>) -> Http
         .insert_header(("x-frame-options", "DENY"))
         .insert_header((
             "content-security-policy",
-            "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; \
-             media-src *; frame-ancestors 'none'",
+            "default-src 'self'; style-src 'unsafe-inline'; script-src 'self' 'unsafe-inline'; \
+             media-src * blob:; frame-ancestors 'none'",
         ))
         .body(html.into_string())
 }
