@@ -321,6 +321,10 @@ async fn each_view_shows_the_run_and_retry_requeues_a_failed_job_in_a_real_brows
     );
     let progress = &seen["progress"][0];
     assert_eq!(progress[1], json!((64u64 << 20).to_string()), "{progress}");
+    // A done job leads to its catalog entry.
+    let entry = seen["entry_of_done_job"].as_array().unwrap();
+    assert_eq!(entry.len(), 1, "{entry:?}");
+    assert!(entry[0].as_str().unwrap().contains("room2"), "{entry:?}");
     // Dismiss one: it leaves the failed list; Retry all takes the other.
     assert!(text("after_dismiss_url").ends_with("/ui/jobs"));
     let after = text("after_dismiss");

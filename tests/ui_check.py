@@ -143,6 +143,7 @@ with sync_playwright() as p:
         [b.get_attribute("value"), b.get_attribute("max")] for b in page.locator("progress").all()
     ]
     page.screenshot(path=f"{shots}/ui-jobs.png", full_page=True)
+    seen["done_link"] = page.locator("a[href^='/ui/recordings?job=']", has_text="c.flv").get_attribute("href")
     seen["retry_buttons"] = page.locator("button", has_text="Retry").count()
     # Each click just after a load: the page reloads itself every 3 s
     # while a transfer runs.
@@ -157,6 +158,9 @@ with sync_playwright() as p:
         page.locator("button", has_text="Retry all failed").click()
     seen["after_retry_url"] = page.url
     seen["after_retry"] = page.inner_text("main")
+
+    page.goto(f"{base}{seen['done_link']}")
+    seen["entry_of_done_job"] = rows(page)
 
     page.goto(f"{base}/ui/rejected")
     seen["rejected"] = page.inner_text("main")

@@ -191,3 +191,71 @@ pub async fn content(
         Got::Elsewhere(to) => Ok(see(to)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Part;
+    use crate::event::{FileFacts, Location, StreamRef};
+    use crate::id::{EventId, JobId};
+    use crate::providers::Provider;
+    use crate::queue::FileKind;
+
+    fn part(role: Role, uri: &str) -> Part {
+        Part {
+            role,
+            uri: uri.to_owned(),
+            origin: Location::Url(format!("http://h/{uri}")),
+            store: StoredAt::Fs {
+                path: format!("/a/{uri}"),
+            },
+            size: 1,
+            sha256: String::new(),
+            md5: String::new(),
+            duration_s: None,
+            job_id: JobId::default(),
+            archived_at: chrono::DateTime::from_timestamp_millis(0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn every_file_a_playlist_names_becomes_one_of_its_parts() {
+        let entry = CatalogEntry {
+            id: EntryId::default(),
+            kind: FileKind::Recording,
+            source: "tc".into(),
+            provider: Provider::Tencent,
+            stream: StreamRef::default(),
+            file: FileFacts::default(),
+            origin: Location::Url("http://h/index.m3u8".into()),
+            store: StoredAt::Fs {
+                path: "/a/index.m3u8".into(),
+            },
+            size: 1,
+            sha256: String::new(),
+            md5: String::new(),
+            archived_at: chrono::DateTime::from_timestamp_millis(0).unwrap(),
+            job_id: JobId::default(),
+            event_id: EventId::default(),
+            params: Default::default(),
+            session: None,
+            parts: vec![
+                part(Role::Init, "init.mp4"),
+                part(Role::Segment, "0.m4s"),
+                part(Role::Segment, "sub/1.m4s?sign=abc"),
+                part(Role::Playlist, "index.m3u8"),
+            ],
+            instance_id: None,
+            local_file: None,
+        };
+        let text = "#EXTM3U\n#EXT-X-MAP:URI=\"init.mp4\",BYTERANGE=\"10@0\"\n#EXTINF:1.0,\n\
+                    0.m4s\n#EXTINF:1.0,\nsub/1.m4s?sign=abc\n#EXTINF:1.0,\nunknown.m4s\n\
+                    #EXT-X-ENDLIST\n";
+        assert_eq!(
+            rewritten(text, &entry),
+            "#EXTM3U\n#EXT-X-MAP:URI=\"parts/0\",BYTERANGE=\"10@0\"\n#EXTINF:1.0,\n\
+             parts/1\n#EXTINF:1.0,\nparts/2\n#EXTINF:1.0,\nunknown.m4s\n#EXT-X-ENDLIST\n"
+        );
+        assert_eq!(type_of("sub/1.ts?sign=abc"), "video/mp2t");
+    }
+}
