@@ -5,6 +5,7 @@
 //! jobs page reloads itself while transfers run. Retry and Replay are
 //! forms that post back here.
 
+mod assets;
 mod chart;
 mod jobs;
 mod login;
@@ -26,7 +27,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/streams", web::get().to(streams::show))
         .route("/recordings", web::get().to(recordings::show))
         .route("/jobs", web::get().to(jobs::show))
+        .route("/assets/hls.min.js", web::get().to(assets::hls_js))
+        .route("/jobs/retry-failed", web::post().to(jobs::retry_all))
+        .route("/jobs/dismiss-failed", web::post().to(jobs::dismiss_all))
         .route("/jobs/{id}/retry", web::post().to(jobs::retry))
+        .route("/jobs/{id}/dismiss", web::post().to(jobs::dismiss))
         .route("/rejected", web::get().to(rejected::show))
         .route("/rejected/{id}/replay", web::post().to(rejected::replay))
         .route("/login", web::get().to(login::form))

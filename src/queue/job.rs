@@ -16,15 +16,19 @@ pub enum JobState {
     Retrying,
     Failed,
     Done,
+    /// Failed, then set aside by hand: kept in the record, no longer
+    /// counted or listed as failed, never run again unless retried.
+    Dismissed,
 }
 
 impl JobState {
-    pub const ALL: [JobState; 5] = [
+    pub const ALL: [JobState; 6] = [
         JobState::Queued,
         JobState::Running,
         JobState::Retrying,
         JobState::Failed,
         JobState::Done,
+        JobState::Dismissed,
     ];
 
     /// The name used in JSON, query strings and metrics.
@@ -35,6 +39,7 @@ impl JobState {
             JobState::Retrying => "retrying",
             JobState::Failed => "failed",
             JobState::Done => "done",
+            JobState::Dismissed => "dismissed",
         }
     }
 }
@@ -185,7 +190,7 @@ impl Job {
         match self.state {
             JobState::Queued | JobState::Retrying => Some(self.next_attempt_at),
             JobState::Running => self.lease_until,
-            JobState::Failed | JobState::Done => None,
+            JobState::Failed | JobState::Done | JobState::Dismissed => None,
         }
     }
 }

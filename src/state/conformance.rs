@@ -136,6 +136,7 @@ macro_rules! every_behaviour {
                 queue::a_claim_released_and_claimed_again_is_a_new_generation,
                 queue::a_failed_attempt_is_due_again_at_its_retry_time,
                 queue::failed_jobs_are_retried_by_hand_with_fresh_attempts,
+                queue::a_dismissed_job_leaves_the_failed_count_and_stays_on_record,
                 queue::a_released_job_is_due_now_with_its_attempt_uncounted,
                 queue::jobs_left_running_by_a_crash_are_queued_again_on_start,
                 queue::gauges_count_jobs_by_state_and_the_due_backlog,

@@ -58,11 +58,18 @@ circle.failed{fill:#b00020}.legend .key{font-size:1.1em}table.ranking td{border:
 td.count{text-align:right;width:3em}td.barcell{width:50%}.hbar{display:inline-block;height:.8em;\
 background:#b00020;border-radius:2px}th.timeline,td.timeline{width:40%}svg.timeline{width:100%;\
 height:20px;display:block;background:#fafafa}svg .rec,.key.rec{fill:#2e9b4f;color:#2e9b4f}\
-svg .gap,.key.gap{fill:#f0b429;color:#f0b429}svg .fail,.key.fail{fill:#b00020;color:#b00020}";
+svg .gap,.key.gap{fill:#f0b429;color:#f0b429}svg .fail,.key.fail{fill:#b00020;color:#b00020}\
+table.jobs,table.recs{table-layout:fixed}table.jobs td,table.jobs th,table.recs td,table.recs th{overflow-wrap:anywhere}\
+td.actions button{margin:.1em 0}div.bulk{margin:.2em 0}img.thumb{max-width:160px;max-height:90px;display:block}\
+video.player{max-width:100%;max-height:240px}.filters select{margin-right:.8em}div.pages a{margin-right:1.2em}\
+h2 .files{color:#666;font-weight:normal}";
 
-/// Shows every `<time>` in the viewer's time zone.
-const SCRIPT: &str = "for(const t of document.querySelectorAll('time[datetime]'))\
-t.textContent=new Date(t.dateTime).toLocaleString();";
+/// Shows every `<time>` in the viewer's time zone, the zone named (UTC as
+/// sent kept as its title).
+const SCRIPT: &str =
+    "for(const t of document.querySelectorAll('time[datetime]')){t.title=t.textContent;\
+t.textContent=new Date(t.dateTime).toLocaleString(undefined,{year:'numeric',month:'2-digit',\
+day:'2-digit',hour:'2-digit',minute:'2-digit',second:'2-digit',timeZoneName:'short'});}";
 
 /// The navigation: each view, the one shown marked.
 const VIEWS: [(&str, &str); 5] = [
@@ -109,8 +116,8 @@ pub fn page(title: &str, here: &str, body: Markup, refresh: Option<u32>) -> Http
         .insert_header(("x-frame-options", "DENY"))
         .insert_header((
             "content-security-policy",
-            "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; \
-             media-src *; frame-ancestors 'none'",
+            "default-src 'self'; style-src 'unsafe-inline'; script-src 'self' 'unsafe-inline'; \
+             media-src * blob:; frame-ancestors 'none'",
         ))
         .body(html.into_string())
 }
