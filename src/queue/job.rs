@@ -31,6 +31,12 @@ impl JobState {
         JobState::Dismissed,
     ];
 
+    /// Given up on: failed for good, or that failure dismissed. A job
+    /// given up on is queued again when its file is announced again.
+    pub fn given_up(self) -> bool {
+        matches!(self, JobState::Failed | JobState::Dismissed)
+    }
+
     /// The name used in JSON, query strings and metrics.
     pub fn as_str(self) -> &'static str {
         match self {

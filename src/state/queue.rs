@@ -45,9 +45,10 @@ pub(crate) enum Pushed {
     New,
     /// The same file is already known: this job.
     Duplicate(JobId),
-    /// The same file's job had failed: the platform says the file is there
-    /// (again), so that job is queued again, due now, with fresh attempts.
-    Requeued(JobId),
+    /// The same file's job had failed (or its failure was dismissed): the
+    /// platform says the file is there (again), so that job is queued
+    /// again, due now, with fresh attempts. With the state it left.
+    Requeued(JobId, JobState),
 }
 
 /// Jobs by state and the due backlog.

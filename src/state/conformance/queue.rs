@@ -248,6 +248,20 @@ pub async fn a_dismissed_job_leaves_the_failed_count_and_stays_on_record(e: &imp
         (n(JobState::Failed), n(JobState::Dismissed)),
         (Some(0), Some(1))
     );
+    // Announced again, the file is worth another try: the same job is
+    // queued, counted as it moves.
+    let (again, _) = announce(&repo, "http://h/a.flv", None, t0() + secs(90)).await;
+    assert_eq!(again, job);
+    assert_eq!(
+        repo.job(job).await.unwrap().unwrap().state,
+        JobState::Queued
+    );
+    let by_state = repo.gauges(t0()).await.unwrap().by_state;
+    let n = |s: JobState| by_state.iter().find(|(x, _)| *x == s).map(|(_, n)| *n);
+    assert_eq!(
+        (n(JobState::Dismissed), n(JobState::Queued)),
+        (Some(0), Some(1))
+    );
 }
 
 pub async fn a_released_job_is_due_now_with_its_attempt_uncounted(e: &impl Engine) {
