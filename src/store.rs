@@ -6,6 +6,7 @@ pub mod fs;
 pub mod health;
 pub mod key;
 pub mod place;
+pub mod read;
 pub mod s3;
 
 use std::collections::BTreeMap;

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use bytes::Bytes;
 use serde_json::Value;
-use tokio::io::AsyncReadExt;
 
 use super::{id_or_404, Authorized};
 use crate::catalog::{CatalogEntry, StoredAt};
@@ -92,19 +90,7 @@ async fn stream(path: &std::path::Path, entry: &CatalogEntry) -> Result<HttpResp
             format!("the archived file {} cannot be read: {e}", path.display()),
         )
     };
-    let file = tokio::fs::File::open(path).await.map_err(gone)?;
-    let len = file.metadata().await.map_err(gone)?.len();
-    let body = futures_util::stream::unfold(file, |mut f| async move {
-        let mut buf = vec![0u8; 256 * 1024];
-        match f.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(Bytes::from(buf)), f))
-            }
-            Err(e) => Some((Err(e), f)),
-        }
-    });
+    let r = crate::store::read::file(path).await.map_err(gone)?;
     Ok(HttpResponse::Ok()
         .content_type(content_type(entry.origin.extension().as_deref()))
         .insert_header((
@@ -113,7 +99,7 @@ async fn stream(path: &std::path::Path, entry: &CatalogEntry) -> Result<HttpResp
         ))
         // The type is ours to say: a browser must not guess HTML from the bytes.
         .insert_header(("x-content-type-options", "nosniff"))
-        .body(actix_web::body::SizedStream::new(len, Box::pin(body))))
+        .body(actix_web::body::SizedStream::new(r.len, r.pieces)))
 }
 
 /// RFC 5987's attr-char: what `filename*` may carry unencoded.

@@ -2,21 +2,23 @@
 //! daemon so that the page's CSP (`'self'`) and no bucket CORS rule stand
 //! in the way: an HLS entry's playlist with each file it names rewritten
 //! to `parts/{n}` (`GET /api/v1/catalog/{id}/playlist.m3u8`), each part
-//! (`GET /api/v1/catalog/{id}/parts/{n}`), and a small file's bytes
-//! (`GET /api/v1/catalog/{id}/content`, a snapshot's thumbnail).
+//! (`GET /api/v1/catalog/{id}/parts/{n}`), and a file's bytes
+//! (`GET /api/v1/catalog/{id}/content`, a snapshot's thumbnail). Files are
+//! passed on in pieces as the store gives them, one in memory at a time.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use bytes::Bytes;
+use futures_util::StreamExt;
 
 use super::{found, id_or_404, Authorized};
 use crate::catalog::{CatalogEntry, Role, StoredAt};
 use crate::http::{ApiError, AppState};
 use crate::id::EntryId;
+use crate::store::read::Reading;
 
-/// The largest file read whole into memory to pass on from an S3 store
-/// (a snapshot, an HLS segment); a larger one is sent to its download.
-const PASSED_ON: u64 = 32 << 20;
+/// The largest playlist read whole to be rewritten; a larger one is sent
+/// to its download.
+const PLAYLIST_MAX: u64 = 8 << 20;
 
 async fn entry_of(state: &AppState, id: &str) -> Result<CatalogEntry, ApiError> {
     let id = id_or_404(EntryId::parse, id, "no_such_entry", "catalog entry")?;
@@ -27,62 +29,32 @@ async fn entry_of(state: &AppState, id: &str) -> Result<CatalogEntry, ApiError> 
     )
 }
 
-/// What a file is served as.
-enum Got {
-    Bytes(Bytes),
-    /// Too large to pass on: sent to this download route.
-    Elsewhere(String),
+/// The file stored at `at`, as it is read.
+async fn reading(state: &AppState, at: &StoredAt) -> Result<Reading, ApiError> {
+    match state.store.read(at).await {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "file_missing",
+            "the archived file is not in this daemon's store",
+        )),
+        Err(f) => Err(ApiError::new(StatusCode::BAD_GATEWAY, "store", f.message)),
+    }
 }
 
-/// The bytes at `at`, or where to send for them.
-async fn bytes_at(
-    state: &AppState,
-    at: &StoredAt,
-    size: u64,
-    download: String,
-) -> Result<Got, ApiError> {
-    let missing = |what: String| ApiError::new(StatusCode::NOT_FOUND, "file_missing", what);
-    match at {
-        StoredAt::Fs { .. } => {
-            let path = state.store.local_file(at).ok_or_else(|| {
-                missing("the catalog names a place outside this daemon's store".to_owned())
-            })?;
-            if size > PASSED_ON {
-                return Ok(Got::Elsewhere(download));
-            }
-            let read = tokio::fs::read(&path).await;
-            read.map(|b| Got::Bytes(Bytes::from(b))).map_err(|e| {
-                missing(format!(
-                    "the archived file {} cannot be read: {e}",
-                    path.display()
-                ))
-            })
-        }
-        StoredAt::S3 { key, .. } => {
-            if size > PASSED_ON {
-                return Ok(Got::Elsewhere(download));
-            }
-            match state.store.get(key).await {
-                Ok(Some(b)) => Ok(Got::Bytes(b)),
-                Ok(None) => Err(missing(format!("no object {key} in the store"))),
-                Err(f) => Err(ApiError::new(StatusCode::BAD_GATEWAY, "store", f.message)),
-            }
-        }
-    }
+/// A stored file passed on in pieces, one in memory at a time.
+fn passed_on(r: Reading, content_type: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header(("x-content-type-options", "nosniff"))
+        .insert_header(("cache-control", "private, max-age=3600"))
+        .body(actix_web::body::SizedStream::new(r.len, r.pieces))
 }
 
 fn see(to: String) -> HttpResponse {
     HttpResponse::Found()
         .insert_header(("location", to))
         .finish()
-}
-
-fn served(bytes: Bytes, content_type: &str) -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type(content_type)
-        .insert_header(("x-content-type-options", "nosniff"))
-        .insert_header(("cache-control", "private, max-age=3600"))
-        .body(bytes)
 }
 
 /// What a browser should take `name` for, by its extension.
@@ -148,13 +120,30 @@ pub async fn playlist(
             format!("catalog entry {} is not an HLS recording", entry.id),
         ));
     }
-    let download = format!("/api/v1/catalog/{}/download", entry.id);
-    let text = match bytes_at(&state, &entry.store, entry.size, download).await? {
-        Got::Bytes(b) => b,
-        Got::Elsewhere(to) => return Ok(see(to)),
-    };
+    if entry.size > PLAYLIST_MAX {
+        return Ok(see(format!("/api/v1/catalog/{}/download", entry.id)));
+    }
+    let mut r = reading(&state, &entry.store).await?;
+    let mut text = Vec::new();
+    while let Some(piece) = r.pieces.next().await {
+        let piece = piece.map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "store",
+                format!("reading the playlist: {e}"),
+            )
+        })?;
+        if text.len() + piece.len() > PLAYLIST_MAX as usize {
+            return Ok(see(format!("/api/v1/catalog/{}/download", entry.id)));
+        }
+        text.extend_from_slice(&piece);
+    }
     let text = rewritten(&String::from_utf8_lossy(&text), &entry);
-    Ok(served(Bytes::from(text), "application/vnd.apple.mpegurl"))
+    Ok(HttpResponse::Ok()
+        .content_type("application/vnd.apple.mpegurl")
+        .insert_header(("x-content-type-options", "nosniff"))
+        .insert_header(("cache-control", "private, max-age=3600"))
+        .body(text))
 }
 
 /// `GET /api/v1/catalog/{id}/parts/{n}`.
@@ -171,11 +160,8 @@ pub async fn part(
             format!("catalog entry {id} has no part {n}"),
         )
     })?;
-    let download = format!("/api/v1/catalog/{}/download", entry.id);
-    match bytes_at(&state, &part.store, part.size, download).await? {
-        Got::Bytes(b) => Ok(served(b, type_of(&part.uri))),
-        Got::Elsewhere(to) => Ok(see(to)),
-    }
+    let r = reading(&state, &part.store).await?;
+    Ok(passed_on(r, type_of(&part.uri)))
 }
 
 /// `GET /api/v1/catalog/{id}/content`.
@@ -185,11 +171,8 @@ pub async fn content(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let entry = entry_of(&state, &id).await?;
-    let download = format!("/api/v1/catalog/{}/download", entry.id);
-    match bytes_at(&state, &entry.store, entry.size, download).await? {
-        Got::Bytes(b) => Ok(served(b, type_of(entry.origin.file_name()))),
-        Got::Elsewhere(to) => Ok(see(to)),
-    }
+    let r = reading(&state, &entry.store).await?;
+    Ok(passed_on(r, type_of(entry.origin.file_name())))
 }
 
 #[cfg(test)]

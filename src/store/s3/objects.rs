@@ -57,6 +57,35 @@ impl S3Store {
         }
     }
 
+    /// The object at `key` as it arrives, if there is one.
+    pub(in crate::store) async fn read(
+        &self,
+        key: &str,
+    ) -> Result<Option<crate::store::read::Reading>, Failure> {
+        let got = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await;
+        match got {
+            Ok(o) => {
+                let len = u64::try_from(o.content_length.unwrap_or(0)).unwrap_or(0);
+                let pieces = futures_util::stream::unfold(o.body, |mut body| async move {
+                    let piece = body.next().await?;
+                    Some((piece.map_err(std::io::Error::other), body))
+                });
+                Ok(Some(crate::store::read::Reading {
+                    len,
+                    pieces: Box::pin(pieces),
+                }))
+            }
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
+            Err(e) => Err(Failure::from_store(&format!("GetObject {key}"), e)),
+        }
+    }
+
     /// Every key under `prefix`.
     pub(in crate::store) async fn list(&self, prefix: &str) -> Result<Vec<String>, Failure> {
         let mut keys = Vec::new();
