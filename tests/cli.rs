@@ -284,6 +284,19 @@ async fn catalog_list_shows_ids_and_durations_and_filters_by_source_kind_and_day
         &[&jd],
     );
 
+    // JSON Lines, the only format, with or without --jsonl.
+    for args in [
+        &["catalog", "export"][..],
+        &["catalog", "export", "--jsonl"],
+    ] {
+        let lines = cli(&d, args);
+        let ids: Vec<String> = lines
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["id"].to_string())
+            .collect();
+        assert_eq!(ids.len(), 2, "{args:?}: {lines}");
+    }
+
     // The API takes the day too.
     let page = d.get_json("/api/v1/catalog?until=2023-11-15").await;
     assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
