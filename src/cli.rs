@@ -207,9 +207,9 @@ pub fn main() -> ExitCode {
 /// `check-config`: the effective configuration, secrets hidden, or why
 /// it is refused.
 fn check_config(config: Option<&std::path::Path>) -> ExitCode {
-    match Config::load(config) {
-        Ok(c) => {
-            for w in c.sources.iter().filter_map(|s| s.warning()) {
+    match crate::daemon::checked_config(config) {
+        Ok((c, warnings)) => {
+            for w in warnings {
                 eprintln!("warning: {w}");
             }
             output::print(&c.to_redacted_toml());
@@ -282,7 +282,6 @@ fn serve(config: Option<PathBuf>, log_format: Option<LogFormat>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
-            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }

@@ -9,6 +9,7 @@ mod catalog;
 mod layers;
 mod log;
 mod notify;
+mod on_machine;
 mod secret;
 mod server;
 mod source;
@@ -35,6 +36,13 @@ pub use transfer::TransferConfig;
 
 /// The prefix of environment overrides; `__` separates the path.
 pub const ENV_PREFIX: &str = "RECORDING_ARCHIVER__";
+
+/// The variables the command line (not the daemon) reads: not warned of as
+/// misspelt daemon overrides.
+pub const CLI_ENV_VARS: [&str; 2] = [
+    "RECORDING_ARCHIVER_API_TOKEN",
+    "RECORDING_ARCHIVER_STATE_COPY_TO",
+];
 
 /// A configuration problem, naming the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +92,9 @@ pub struct Config {
     pub catalog: CatalogConfig,
     pub sources: Vec<SourceConfig>,
     pub notify: Vec<NotifyConfig>,
+    /// The file this was read from (`--config`); `None` on built-in defaults.
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -99,6 +110,7 @@ impl Default for Config {
             catalog: CatalogConfig::default(),
             sources: vec![SourceConfig::named("default")],
             notify: Vec::new(),
+            file: None,
         }
     }
 }
@@ -164,13 +176,26 @@ impl Config {
             .filter(|(k, _)| k.starts_with(ENV_PREFIX))
             .collect();
         vars.sort();
-        for (var, value) in vars {
-            layers::apply_env(&mut table, &var, &value)?;
+        let before = table.clone();
+        for (var, value) in &vars {
+            layers::apply_env(&mut table, var, value)?;
         }
-        let mut config: Config = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e: toml::de::Error| invalid("", e.message().to_owned()))?;
+        let read = |t: &toml::Table| toml::Value::Table(t.clone()).try_into::<Config>();
+        let mut config: Config = match read(&table) {
+            Ok(c) => c,
+            Err(e) => {
+                // The file alone was read above: replay the variables one
+                // by one to name the one at fault, with its key.
+                let mut t = before;
+                for (var, value) in &vars {
+                    layers::apply_env(&mut t, var, value)?;
+                    read(&t).map_err(|e| layers::env_error(var, &e))?;
+                }
+                return Err(invalid("", e.message().to_owned()));
+            }
+        };
         notify::name_unnamed(&mut config.notify);
+        config.file = path.map(Path::to_owned);
         config.validate()?;
         Ok(config)
     }

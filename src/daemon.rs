@@ -1,8 +1,12 @@
 //! The process's lifecycle: open the state store, start the workers and the
 //! HTTP server, tell systemd how it goes, and stop cleanly on SIGTERM/SIGINT.
 
+mod preflight;
 mod rlimit;
 pub mod systemd;
+mod whereabouts;
+
+pub use preflight::{checked_config, preflight};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +25,10 @@ pub fn run(defaults: bool, mut config: Config) -> Result<(), Box<dyn std::error:
     if defaults {
         tracing::info!("no --config given: running on built-in defaults");
     }
-    prepare_process(&config);
+    for w in preflight(&config)? {
+        tracing::warn!("{w}");
+    }
+    prepare_process();
     std::fs::create_dir_all(&config.state.dir).map_err(|e| {
         format!(
             "cannot create state.dir {}: {e}",
@@ -60,9 +67,8 @@ pub fn run(defaults: bool, mut config: Config) -> Result<(), Box<dyn std::error:
     Ok(())
 }
 
-/// The open files limit raised, and sources that take callbacks without a
-/// token named.
-fn prepare_process(config: &Config) {
+/// The open files limit raised.
+fn prepare_process() {
     match rlimit::raise_open_files() {
         Ok((before, after)) if before < after => {
             tracing::info!("open files limit raised from {before} to the hard limit {after}")
@@ -71,17 +77,6 @@ fn prepare_process(config: &Config) {
         Err(e) => tracing::warn!(
             "cannot raise the open files limit ({e}); set LimitNOFILE in the unit or ulimit -n"
         ),
-    }
-    for s in config
-        .sources
-        .iter()
-        .filter(|s| s.accepted_tokens().next().is_none())
-    {
-        tracing::warn!(
-            source = %s.name,
-            "source {:?} accepts callbacks without a token; acceptable only because {} is a loopback address",
-            s.name, config.server.listen
-        );
     }
 }
 
@@ -120,6 +115,7 @@ async fn run_services(config: Arc<Config>, repo: Repo) -> Result<(), Box<dyn std
         notifier: Arc::clone(&notifier),
         instance_id: config.instance_id.clone(),
         manifests: config.catalog.manifests,
+        config_file: config.file.clone(),
         repo: repo.clone(),
         store: Arc::clone(&store),
         sources,
@@ -127,7 +123,12 @@ async fn run_services(config: Arc<Config>, repo: Repo) -> Result<(), Box<dyn std
         wake: Arc::clone(&wake),
         metrics: Arc::clone(&metrics),
     }));
-    let upkeep = upkeep(&config, &repo, &store, &wake);
+    let backlog = Arc::new(crate::backlog::Backlog::default());
+    let mut upkeep = upkeep(&config, &repo, &store, &wake);
+    upkeep.spawn(crate::backlog::Sampler {
+        repo: repo.clone(),
+        backlog: Arc::clone(&backlog),
+    });
     let healing = repo.clone();
     tokio::spawn(async move {
         healing.heal().await;
@@ -144,6 +145,7 @@ async fn run_services(config: Arc<Config>, repo: Repo) -> Result<(), Box<dyn std
         store,
         metrics,
         notifier,
+        backlog,
     };
     serve(app).await?;
     transfers.shutdown().await;
@@ -196,7 +198,12 @@ fn upkeep(
 /// STOPPING; returns once the in-flight requests have finished.
 async fn serve(app: crate::http::App) -> std::io::Result<()> {
     let repo = app.repo.clone();
+    let config = Arc::clone(&app.config);
     let server = crate::http::bind(app)?;
+    tracing::info!(
+        "{}",
+        whereabouts::describe(&config, &crate::net::own_listeners())
+    );
     let handle = server.handle();
     // The state store is open and the listener bound: serving.
     systemd::send(systemd::NotifyState::Ready);

@@ -5,6 +5,7 @@ mod api;
 mod callbacks;
 mod limits;
 mod ops;
+pub mod refused;
 mod ui;
 
 use std::net::SocketAddr;
@@ -40,6 +41,10 @@ pub struct AppState {
     pub notifier: Arc<crate::notify::Notifier>,
     /// Who may use the API and the UI.
     pub access: access::Access,
+    /// Callbacks refused before they were read (401, 403, 404).
+    pub refused: refused::Refused,
+    /// The job counts over time (the overview's chart).
+    pub backlog: Arc<crate::backlog::Backlog>,
 }
 
 /// An error answered as `{"code": ..., "message": ...}` with its HTTP status.
@@ -154,6 +159,8 @@ pub struct App {
     pub store: Arc<crate::store::Store>,
     pub metrics: Arc<crate::metrics::Metrics>,
     pub notifier: Arc<crate::notify::Notifier>,
+    /// The job counts over time (the overview's chart).
+    pub backlog: Arc<crate::backlog::Backlog>,
 }
 
 /// Binds the listener and builds the server. It serves once awaited, until
@@ -170,12 +177,14 @@ pub fn bind(app: App) -> std::io::Result<Server> {
         rejected_quota: limits::RejectedQuota::new(app.kept, max_kept),
         readiness: ops::Readiness::default(),
         access: access::Access::new(&config.api),
+        refused: refused::Refused::default(),
         config: app.config,
         repo: app.repo,
         wake: app.wake,
         store: app.store,
         metrics: app.metrics,
         notifier: app.notifier,
+        backlog: app.backlog,
     });
     let workers = match config.server.http_workers {
         0 => std::thread::available_parallelism().map_or(2, |n| n.get()),

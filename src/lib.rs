@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod background;
+pub mod backlog;
 pub mod body;
 pub mod catalog;
 pub mod cli;

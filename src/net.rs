@@ -6,7 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 mod allow;
-pub use allow::{is_own_listener, note_own_listeners, refuse_own_listener, AllowList};
+pub use allow::{
+    is_own_listener, note_own_listeners, own_listeners, refuse_own_listener, AllowList,
+};
 
 /// Redirects followed before a download fails.
 const MAX_REDIRECTS: usize = 5;

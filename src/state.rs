@@ -23,7 +23,7 @@ mod uploads;
 
 use std::sync::Arc;
 
-pub use catalog::{CatalogRepo, Filed, Filing, HlsRecording};
+pub use catalog::{CatalogRepo, Filed, Filing, HlsRecording, HourTally};
 pub use intake::{playlist_job, Callback, IntakeRepo, Recorded};
 pub use listing::{fill as listing_fill, Keep, Page, PageRequest};
 pub use manifest::{ManifestBatch, ManifestRepo};

@@ -88,7 +88,39 @@ impl StreamState {
     }
 }
 
+/// How long a start with no recording since is believed when no stop
+/// comes: the longest recording cycle the platforms offer.
+pub const UNHEARD_LIMIT: chrono::TimeDelta = chrono::TimeDelta::hours(6);
+
 impl StreamState {
+    /// Whether the stream is live at `now`. A stop callback can be lost
+    /// (nginx-rtmp and SRS never send one twice), so a start is believed
+    /// only while the stream keeps being heard of: until its latest
+    /// recording's length plus `gap` (`state.session_gap_secs`) after that
+    /// recording ended, or [`UNHEARD_LIMIT`] after the start when none
+    /// ended since. `last_recording`: the latest recording's end and length.
+    pub fn live_at(
+        &self,
+        last_recording: Option<(Timestamp, Option<f64>)>,
+        gap: Duration,
+        now: Timestamp,
+    ) -> bool {
+        let (Some(start), true) = (self.last_started_at, self.live) else {
+            return false;
+        };
+        let gap = chrono::Duration::from_std(gap).unwrap_or_default();
+        let until = match last_recording.filter(|(end, _)| *end >= start) {
+            Some((end, length)) => {
+                let ms = length
+                    .filter(|l| l.is_finite() && *l > 0.0)
+                    .map_or(0.0, |l| l * 1000.0);
+                end + chrono::Duration::milliseconds(ms as i64) + gap
+            }
+            None => start + UNHEARD_LIMIT.max(gap),
+        };
+        now <= until
+    }
+
     /// True when `at` lies no later than `gap` after the last stop.
     pub fn within(&self, at: Timestamp, gap: Duration) -> bool {
         let gap = chrono::Duration::from_std(gap).unwrap_or_default();
@@ -99,6 +131,34 @@ impl StreamState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_whose_stop_was_lost_expires_when_the_stream_goes_quiet() {
+        let at = |m: i64| chrono::DateTime::from_timestamp(1_700_000_000 + m * 60, 0).unwrap();
+        let s = StreamState {
+            source: "s".into(),
+            domain: String::new(),
+            app: String::new(),
+            stream: "x".into(),
+            live: true,
+            last_started_at: Some(at(0)),
+            last_stopped_at: None,
+            last_event_at: at(0),
+            session: None,
+        };
+        let gap = Duration::from_secs(60);
+        // No recording yet: believed for six hours.
+        assert!(s.live_at(None, gap, at(359)));
+        assert!(!s.live_at(None, gap, at(361)));
+        // 30-minute recordings: quiet for a cycle and the gap, it has ended.
+        let rec = Some((at(60), Some(1800.0)));
+        assert!(s.live_at(rec, gap, at(91)));
+        assert!(!s.live_at(rec, gap, at(92)));
+        // A recording from before this start does not count.
+        assert!(s.live_at(Some((at(-10), Some(60.0))), gap, at(300)));
+        let stopped = StreamState { live: false, ..s };
+        assert!(!stopped.live_at(rec, gap, at(61)));
+    }
     use crate::event::{ParsedEvent, Provider};
     use crate::id::EventId;
 

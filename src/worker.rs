@@ -44,6 +44,8 @@ pub struct Context {
     pub instance_id: String,
     /// Entries are queued for the bucket's manifests (`[catalog] manifests`).
     pub manifests: bool,
+    /// The config file the sources come from, named when one is missing.
+    pub config_file: Option<std::path::PathBuf>,
 }
 
 /// Notification deliverers, beside the transfer workers: notifications go

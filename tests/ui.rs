@@ -47,6 +47,57 @@ async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     }
 }
 
+/// A real HLS recording (ffmpeg's test pattern in one-second MPEG-TS
+/// segments): its playlist, then each segment, by name.
+fn test_hls(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let out = dir.join("hls");
+    std::fs::create_dir_all(&out).unwrap();
+    let made = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc=duration=3:size=320x180:rate=25")
+        .args([
+            "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "25", "-f", "hls",
+        ])
+        .args([
+            "-hls_time",
+            "1",
+            "-hls_list_size",
+            "0",
+            "-hls_playlist_type",
+            "vod",
+        ])
+        .arg(out.join("index.m3u8"))
+        .status()
+        .expect("ffmpeg (scripts/test installs it)");
+    assert!(made.success());
+    let playlist = std::fs::read(out.join("index.m3u8")).unwrap();
+    let mut files = vec![("index.m3u8".to_owned(), playlist.clone())];
+    for line in String::from_utf8(playlist).unwrap().lines() {
+        if !line.starts_with('#') && !line.is_empty() {
+            files.push((line.to_owned(), std::fs::read(out.join(line)).unwrap()));
+        }
+    }
+    files
+}
+
+/// A real JPEG snapshot.
+fn test_jpg(dir: &Path) -> Vec<u8> {
+    let out = dir.join("snap.jpg");
+    let made = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc=size=320x180")
+        .args(["-frames:v", "1"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg");
+    assert!(made.success());
+    std::fs::read(out).unwrap()
+}
+
+/// A file name long enough to push a table past the window, were it not wrapped.
+const LONG_NAME: &str = "camera-north-entrance-recording-2025-12-01T00-00-00Z-\
+    part-0001-of-0001-with-a-name-nobody-would-choose-on-purpose-0123456789abcdef.flv";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_view_shows_the_run_and_retry_requeues_a_failed_job_in_a_real_browser() {
     let s3 = S3Server::start(&["archive"]).await;
@@ -56,10 +107,19 @@ async fn each_view_shows_the_run_and_retry_requeues_a_failed_job_in_a_real_brows
     origin.put("/rec/a.mp4", FileSpec::bytes(mp4.clone()));
     origin.put("/rec/b.mp4", FileSpec::bytes(mp4));
     origin.put("/rec/c.flv", FileSpec::bytes(random_bytes(90_000, 3)));
+    for (name, bytes) in test_hls(tmp.path()) {
+        origin.put(&format!("/hls/{name}"), FileSpec::bytes(bytes));
+    }
+    origin.put("/snap/room1.jpg", FileSpec::bytes(test_jpg(tmp.path())));
     // Refused once (for good, as 403s are): the job fails, then Retry works.
     origin.put(
         "/rec/late.flv",
         FileSpec::bytes(random_bytes(40_000, 4)).with_faults(&[Fault::Status(403)]),
+    );
+    // Refused too, and dismissed: it stays so.
+    origin.put(
+        &format!("/rec/{LONG_NAME}"),
+        FileSpec::bytes(random_bytes(1_000, 5)).with_faults(&[Fault::Status(403)]),
     );
     // Slow: still being transferred while the pages are read.
     let mut slow = FileSpec::new(Content::Generated {
@@ -81,11 +141,14 @@ async fn each_view_shows_the_run_and_retry_requeues_a_failed_job_in_a_real_brows
         "appName": "live", "streamName": "room1", "event": "publish_started", "status": "success"});
     assert_eq!(post(started.to_string()).await.0, 200);
     let t0 = 1_764_547_200_000u64; // 2025-12-01T00:00:00Z
+    let long = format!("/rec/{LONG_NAME}");
     for (i, (path, stream, format)) in [
         ("/rec/a.mp4", "room1", "mp4"),
         ("/rec/b.mp4", "room1", "mp4"),
         ("/rec/c.flv", "room2", "flv"),
+        ("/hls/index.m3u8", "room4", "m3u8"),
         ("/rec/late.flv", "room2", "flv"),
+        (long.as_str(), "room2", "flv"),
         ("/rec/long.flv", "room3", "flv"),
     ]
     .into_iter()
@@ -94,6 +157,10 @@ async fn each_view_shows_the_run_and_retry_requeues_a_failed_job_in_a_real_brows
         let body = record_done(&origin.url(path), stream, t0 + i as u64 * 60_000, format);
         assert_eq!(post(body).await.0, 200);
     }
+    let snapshot = json!({"version": "v1.1", "publishDomain": "push.example.com",
+        "appName": "live", "streamName": "room1", "snapshotTime": t0 + 30_000,
+        "downloadUrl": origin.url("/snap/room1.jpg"), "status": "success"});
+    assert_eq!(post(snapshot.to_string()).await.0, 200);
     // Kept as rejected: not a callback of any platform.
     let (status, _) = d
         .post(
@@ -103,10 +170,10 @@ async fn each_view_shows_the_run_and_retry_requeues_a_failed_job_in_a_real_brows
         )
         .await;
     assert_eq!(status, 400);
-    until("three archived, one failed, one running", || async {
+    until("five archived, two failed, one running", || async {
         let jobs = d.all_items("/api/v1/jobs").await;
         let n = |s: &str| jobs.iter().filter(|j| j["state"] == s).count();
-        n("done") == 3 && n("failed") == 1 && n("running") == 1
+        n("done") == 5 && n("failed") == 2 && n("running") == 1
     })
     .await;
     until("the running transfer's progress known", || async {
@@ -124,6 +191,7 @@ async fn each_view_shows_the_run_and_retry_requeues_a_failed_job_in_a_real_brows
         .arg(&d.base)
         .arg(&shots)
         .env("UI_TOKEN", &d.token)
+        .env("UI_DISMISS", LONG_NAME)
         .output()
         .unwrap();
     assert!(
@@ -133,15 +201,19 @@ async fn each_view_shows_the_run_and_retry_requeues_a_failed_job_in_a_real_brows
     );
     let seen: Value = serde_json::from_slice(&out.stdout).unwrap();
     let text = |k: &str| seen[k].as_str().unwrap_or("").to_owned();
-    // Closed until the browser signs in with the token; closed again once
-    // it signs out with the page's button.
-    assert_eq!(seen["before_sign_in_status"], 401);
+    // Unsigned, a page leads to the sign-in form, and signing in leads back
+    // to it; signed out, the page leads to the form again.
+    assert_eq!(seen["before_sign_in_status"], 200, "{seen}");
     assert!(
-        text("after_sign_in_url").ends_with("/ui/recordings"),
+        text("before_sign_in_url").ends_with("/ui/login?next=%2Fui%2Fjobs"),
         "{seen}"
     );
+    assert!(text("after_sign_in_url").ends_with("/ui/jobs"), "{seen}");
     assert!(text("after_sign_out_url").ends_with("/ui/login"), "{seen}");
-    assert_eq!(seen["after_sign_out_status"], 401);
+    assert!(
+        text("after_sign_out_landing").contains("/ui/login?next="),
+        "{seen}"
+    );
 
     let streams = text("streams");
     assert!(
@@ -149,32 +221,117 @@ async fn each_view_shows_the_run_and_retry_requeues_a_failed_job_in_a_real_brows
         "{streams}"
     );
     let recordings = text("recordings");
-    for want in ["room1", "room2", "mp4", "flv", "87.9 KiB"] {
+    for want in ["room1", "room2", "room4", "mp4", "flv", "87.9 KiB"] {
         assert!(recordings.contains(want), "{want} in {recordings}");
     }
-    assert_eq!(seen["videos"], 2, "a player for each mp4");
-    assert_eq!(seen["downloads"], json!(["Download flv"]));
-    // 2025-12-01T00:00:00Z is 08:00 in Shanghai; the HTML says UTC.
+    // Headings name the stream, the span and the files, not a session id.
+    let headings: Vec<&str> = seen["headings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        headings.iter().all(|h| !h.contains("Session")),
+        "{headings:?}"
+    );
+    assert!(
+        headings
+            .iter()
+            .any(|h| h.starts_with("room1 · ") && h.ends_with(" · 3 files")),
+        "{headings:?}"
+    );
+    assert!(
+        headings
+            .iter()
+            .any(|h| h.starts_with("room4 · ") && h.ends_with(" · 1 file")),
+        "{headings:?}"
+    );
+    // No player until Play: then one, and it plays (MP4, and HLS through
+    // the vendored hls.js).
+    assert_eq!(seen["videos_before_play"], 0);
+    assert_eq!(seen["play_buttons"], 3, "two MP4s and the HLS recording");
+    assert_eq!(seen["mp4"]["playing"], true, "{}", seen["mp4"]);
+    assert_eq!(seen["mp4"]["videos"], 1);
+    assert_eq!(seen["hls"]["playing"], true, "{}", seen["hls"]);
+    assert_eq!(seen["hls"]["videoWidth"], 320, "{}", seen["hls"]);
+    let mut downloads: Vec<&str> = seen["downloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    downloads.sort_unstable();
+    assert_eq!(downloads, ["Download flv", "Download mp4", "Download mp4"]);
+    assert_eq!(seen["thumbnails"], json!([320]), "the snapshot shown");
+    assert_eq!(seen["sources_menu"], json!(["all", "jd"]));
+    // 2025-12-01T00:00:00Z is 08:00 in Shanghai, the zone named; the HTML says UTC.
     let times: Vec<&str> = seen["times"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(Value::as_str)
         .collect();
-    assert!(times.iter().any(|t| t.contains("08:00:00")), "{times:?}");
+    assert!(
+        times
+            .iter()
+            .any(|t| t.contains("08:00:00 CST") || t.contains("08:00:00 GMT+8")),
+        "{times:?}"
+    );
     assert!(times.iter().all(|t| !t.contains("UTC")), "{times:?}");
+    // Two to a page: every recording reached with Next, once.
+    let pages = seen["pages"].as_array().unwrap();
+    let paged: Vec<&Value> = pages.iter().flat_map(|p| p.as_array().unwrap()).collect();
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert_eq!(paged.len(), 5, "{pages:?}");
+    assert!(pages.iter().all(|p| p.as_array().unwrap().len() <= 2));
+    assert_eq!(seen["previous"], pages[1], "Previous leads back");
+    // Filters: source and prefix; dates.
+    assert!(text("filtered_url").contains("prefix=room2"));
+    let filtered = seen["filtered"].as_array().unwrap();
+    assert_eq!(filtered.len(), 1, "{filtered:?}");
+    assert!(filtered[0].as_str().unwrap().contains("room2"));
+    assert!(text("from_later").contains("No recording matches."));
+    assert_eq!(seen["on_the_day"].as_array().unwrap().len(), 5);
+
     let jobs = text("jobs");
     assert!(
         jobs.contains("Running (1)") && jobs.contains("long.flv"),
         "{jobs}"
     );
     assert!(
-        jobs.contains("Failed (1)") && jobs.contains("403"),
+        jobs.contains("Failed (2)") && jobs.contains("403"),
         "{jobs}"
+    );
+    // Each failed row names its stream and source.
+    for row in seen["failed_rows"].as_array().unwrap() {
+        let row = row.as_str().unwrap();
+        assert!(row.contains("live/room2") && row.contains("jd"), "{row}");
+    }
+    assert_eq!(seen["failed_rows"].as_array().unwrap().len(), 2);
+    // Nothing past 1280 px: the page does not scroll sideways, and every
+    // Retry is in the window.
+    assert!(seen["jobs_width"].as_u64().unwrap() <= 1280, "{seen}");
+    assert!(seen["recordings_width"].as_u64().unwrap() <= 1280, "{seen}");
+    let edges = seen["retry_right_edges"].as_array().unwrap();
+    assert_eq!(edges.len(), 3, "two rows' Retry and Retry all");
+    assert!(
+        edges.iter().all(|x| x.as_f64().unwrap() <= 1280.0),
+        "{edges:?}"
     );
     let progress = &seen["progress"][0];
     assert_eq!(progress[1], json!((64u64 << 20).to_string()), "{progress}");
-    assert_eq!(seen["retry_buttons"], 1);
+    // A done job leads to its catalog entry.
+    let entry = seen["entry_of_done_job"].as_array().unwrap();
+    assert_eq!(entry.len(), 1, "{entry:?}");
+    assert!(entry[0].as_str().unwrap().contains("room2"), "{entry:?}");
+    // Dismiss one: it leaves the failed list; Retry all takes the other.
+    assert!(text("after_dismiss_url").ends_with("/ui/jobs"));
+    let after = text("after_dismiss");
+    assert!(
+        after.contains("Failed (1)") && after.contains("1 dismissed"),
+        "{after}"
+    );
     assert!(text("after_retry_url").ends_with("/ui/jobs"));
     assert!(
         text("after_retry").contains("Failed (0)"),
@@ -182,9 +339,34 @@ async fn each_view_shows_the_run_and_retry_requeues_a_failed_job_in_a_real_brows
         text("after_retry")
     );
     until("the retried job archived", || async {
-        d.all_items("/api/v1/catalog").await.len() == 4
+        d.all_items("/api/v1/catalog").await.len() == 6
     })
     .await;
+    // The dismissed job is on record, and counted as failed nowhere.
+    let dismissed = d.all_items("/api/v1/jobs?state=dismissed").await;
+    assert_eq!(dismissed.len(), 1);
+    assert!(dismissed[0]["origin"]["value"]
+        .as_str()
+        .unwrap()
+        .ends_with(LONG_NAME));
+    assert!(d.all_items("/api/v1/jobs?state=failed").await.is_empty());
+    let metrics = d.http().get(d.url("/metrics")).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    let gauge = |state: &str| {
+        metrics
+            .lines()
+            .find(|l| l.contains("jobs") && l.contains(&format!("state=\"{state}\"")))
+            .map(str::to_owned)
+    };
+    assert!(
+        gauge("failed").is_some_and(|l| l.ends_with(" 0")),
+        "{metrics}"
+    );
+    assert!(
+        gauge("dismissed").is_some_and(|l| l.ends_with(" 1")),
+        "{metrics}"
+    );
+
     let rejected = text("rejected");
     assert!(
         rejected.contains("hello") && rejected.contains("malformed_body"),
@@ -200,6 +382,10 @@ async fn each_view_shows_the_run_and_retry_requeues_a_failed_job_in_a_real_brows
     for path in [
         format!("/ui/jobs/{job}/retry"),
         format!("/api/v1/jobs/{job}/retry"),
+        format!("/ui/jobs/{job}/dismiss"),
+        format!("/api/v1/jobs/{job}/dismiss"),
+        "/ui/jobs/retry-failed".to_owned(),
+        "/api/v1/jobs/dismiss-failed".to_owned(),
     ] {
         let r = common::client()
             .post(d.url(&path))
@@ -265,8 +451,47 @@ async fn a_browser_signs_in_for_a_session_that_is_not_the_token_and_signs_out() 
     let d = Daemon::start("[api]\ntoken = \"s3cret-token\"\n");
     let client = no_redirects();
     let r = client.get(d.url("/ui/jobs")).send().await.unwrap();
-    assert_eq!(r.status(), 401);
+    assert_eq!(r.status(), 401, "a script hears JSON");
     assert!(r.text().await.unwrap().contains("/ui/login"));
+    // A browser is sent to sign in, and back to the page once signed in;
+    // never elsewhere, whatever `next` says.
+    let html = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+    let r = client
+        .get(d.url("/ui/jobs?state=failed"))
+        .header("accept", html)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        r.headers()["location"],
+        "/ui/login?next=%2Fui%2Fjobs%3Fstate%3Dfailed"
+    );
+    let r = client.get(d.url("/api/v1/jobs")).header("accept", html);
+    assert_eq!(r.send().await.unwrap().status(), 401, "the API stays JSON");
+    let form = client
+        .get(d.url("/ui/login?next=%2Fui%2Fjobs"))
+        .send()
+        .await
+        .unwrap();
+    let form = form.text().await.unwrap();
+    assert!(form.contains("name=\"next\" value=\"/ui/jobs\""), "{form}");
+    for (next, lands) in [
+        ("/ui/jobs", "/ui/jobs"),
+        ("//evil.example/ui/", "/ui/"),
+        ("https://evil.example/", "/ui/"),
+        ("/\\evil.example", "/ui/"),
+        ("/api/v1/jobs", "/ui/"),
+    ] {
+        let r = client
+            .post(d.url("/ui/login"))
+            .form(&[("token", "s3cret-token"), ("next", next)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303, "{next}");
+        assert_eq!(r.headers()["location"], lands, "{next}");
+    }
     let wrong = client
         .post(d.url("/ui/login"))
         .form(&[("token", "nope")])

@@ -142,6 +142,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_clis_own_token_variable_is_not_warned_of_as_a_misspelt_override() {
+        assert!(crate::config::CLI_ENV_VARS.contains(&TOKEN_VARS[0]));
+        assert!(TOKEN_VARS[1].starts_with(crate::config::ENV_PREFIX));
+    }
+
+    #[test]
     fn a_wildcard_listener_is_reached_on_loopback() {
         let url = |s: &str| base_url(s.parse().unwrap());
         assert_eq!(url("0.0.0.0:8080"), "http://127.0.0.1:8080");

@@ -1,7 +1,7 @@
 //! Layering as TOML values: the file's table is merged over the defaults',
 //! then each `RECORDING_ARCHIVER__SECTION__KEY` variable is set into it.
 
-use super::{ConfigError, ENV_PREFIX};
+use super::{ConfigError, CLI_ENV_VARS, ENV_PREFIX};
 
 /// Overlays `over` onto `base`: tables merge key by key, anything else
 /// replaces. A table that switches its `type` (`[store] type = "s3"` over the
@@ -102,6 +102,115 @@ fn element_index(items: &[toml::Value], seg: &str) -> Option<usize> {
     })
 }
 
+/// Why `var` (already applied) made the configuration unreadable, naming
+/// the key it set: `unknown key server.listne (did you mean server.listen?)`.
+pub(super) fn env_error(var: &str, e: &toml::de::Error) -> ConfigError {
+    let path: Vec<String> = var[ENV_PREFIX.len()..]
+        .split("__")
+        .map(|s| s.to_ascii_lowercase())
+        .collect();
+    let key = path.join(".");
+    let message = e.message();
+    let message = match unknown_field(message) {
+        Some((field, expected)) => {
+            let parent = key.strip_suffix(field.as_str()).unwrap_or("");
+            match closest(&field, &expected) {
+                Some(m) => format!("unknown key {key} (did you mean {parent}{m}?)"),
+                None if expected.is_empty() => format!("unknown key {key}"),
+                None => format!("unknown key {key}; known there: {}", expected.join(", ")),
+            }
+        }
+        None => format!("key {key}: {message}"),
+    };
+    ConfigError::Env {
+        var: var.to_owned(),
+        message,
+    }
+}
+
+/// The field and the expected ones of serde's "unknown field `x`, expected
+/// one of `a`, `b`" (or "expected `a`", or "there are no fields").
+fn unknown_field(message: &str) -> Option<(String, Vec<String>)> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let expected = rest.split('`').skip(1).step_by(2).map(str::to_owned);
+    Some((field.to_owned(), expected.collect()))
+}
+
+/// The expected name nearest `typed`, if it is a likely slip (at most two
+/// edits, and fewer than half the letters).
+fn closest<'a>(typed: &str, expected: &'a [String]) -> Option<&'a str> {
+    expected
+        .iter()
+        .map(|e| (edits(typed, e), e))
+        .filter(|(d, e)| *d <= 2 && *d * 2 < e.len().max(typed.len()))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, e)| e.as_str())
+}
+
+/// Levenshtein distance, by characters.
+fn edits(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let up = row[j + 1];
+            row[j + 1] = (diag + usize::from(ca != *cb)).min(up + 1).min(row[j] + 1);
+            diag = up;
+        }
+    }
+    row[b.len()]
+}
+
+/// Warnings for variables that look meant for the daemon but are not read:
+/// `RECORDING_ARCHIVER_SERVER_LISTEN` (single underscores), with the spelling
+/// that works. The CLI's own variables ([`CLI_ENV_VARS`]) are left alone.
+pub(super) fn misspelt_env(
+    vars: impl IntoIterator<Item = (String, String)>,
+    sections: &[String],
+) -> Vec<String> {
+    const LOOSE: &str = "RECORDING_ARCHIVER_";
+    let mut found: Vec<String> = vars
+        .into_iter()
+        .map(|(k, _)| k)
+        .filter(|k| {
+            k.starts_with(LOOSE)
+                && !k.starts_with(ENV_PREFIX)
+                && !CLI_ENV_VARS.contains(&k.as_str())
+        })
+        .collect();
+    found.sort();
+    found
+        .into_iter()
+        .map(|var| {
+            let rest = var[LOOSE.len()..].to_ascii_lowercase();
+            let meant = sections.iter().find_map(|s| {
+                if rest == *s {
+                    Some(format!("{ENV_PREFIX}{}", s.to_ascii_uppercase()))
+                } else if s == "sources" || s == "notify" {
+                    rest.strip_prefix(&format!("{s}_"))
+                        .map(|_| format!("{ENV_PREFIX}{}__<NAME>__<KEY>", s.to_ascii_uppercase()))
+                } else {
+                    rest.strip_prefix(&format!("{s}_")).map(|key| {
+                        format!(
+                            "{ENV_PREFIX}{}__{}",
+                            s.to_ascii_uppercase(),
+                            key.to_ascii_uppercase()
+                        )
+                    })
+                }
+            });
+            let meant = meant.unwrap_or_else(|| format!("{ENV_PREFIX}<SECTION>__<KEY>"));
+            format!(
+                "environment variable {var} is ignored: the daemon reads overrides spelled \
+                 with double underscores, {meant}"
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -142,6 +251,74 @@ mod tests {
         assert!(
             e.contains("RECORDING_ARCHIVER__SERVER__MAX_BODY_BYTES"),
             "{e}"
+        );
+    }
+}
+
+#[cfg(test)]
+mod env_tests {
+    use super::misspelt_env;
+    use crate::config::tests::file;
+    use crate::config::Config;
+
+    #[test]
+    fn an_unknown_environment_key_names_the_variable_and_the_key() {
+        let env = [(
+            "RECORDING_ARCHIVER__SERVER__LISTNE".to_owned(),
+            "127.0.0.1:1".to_owned(),
+        )];
+        let e = Config::load_with_env(None, env).unwrap_err().to_string();
+        assert!(e.contains("RECORDING_ARCHIVER__SERVER__LISTNE"), "{e}");
+        assert!(
+            e.contains("unknown key server.listne (did you mean server.listen?)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_source_key_from_the_environment_is_named_with_its_path() {
+        let f = file("[[sources]]\nname = \"jd\"\n");
+        let env = [(
+            "RECORDING_ARCHIVER__SOURCES__JD__TOKNE".to_owned(),
+            "x".to_owned(),
+        )];
+        let e = Config::load_with_env(Some(f.path()), env)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("unknown key sources.jd.tokne (did you mean sources.jd.token?)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn single_underscores_are_warned_of_with_the_spelling_that_works() {
+        let sections: Vec<String> = ["server", "sources", "instance_id"]
+            .map(str::to_owned)
+            .to_vec();
+        let vars = [
+            "RECORDING_ARCHIVER_SERVER_MAX_BODY_BYTES",
+            "RECORDING_ARCHIVER_API_TOKEN",
+            "RECORDING_ARCHIVER_STATE_COPY_TO",
+            "RECORDING_ARCHIVER__SERVER__LISTEN",
+            "RECORDING_ARCHIVER_SOURCES_JD_TOKEN",
+            "RECORDING_ARCHIVER_INSTANCE_ID",
+        ]
+        .map(|v| (v.to_owned(), String::new()));
+        let w = misspelt_env(vars, &sections);
+        assert_eq!(w.len(), 3, "{w:?}");
+        assert!(
+            w[0].contains("RECORDING_ARCHIVER_INSTANCE_ID is ignored"),
+            "{w:?}"
+        );
+        assert!(w[0].ends_with("RECORDING_ARCHIVER__INSTANCE_ID"), "{w:?}");
+        assert!(
+            w[1].ends_with("RECORDING_ARCHIVER__SERVER__MAX_BODY_BYTES"),
+            "{w:?}"
+        );
+        assert!(
+            w[2].ends_with("RECORDING_ARCHIVER__SOURCES__<NAME>__<KEY>"),
+            "{w:?}"
         );
     }
 }

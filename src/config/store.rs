@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{default_region, default_true, invalid, ConfigError, Secret};
 use crate::store::key::KeyTemplate;
@@ -21,9 +21,17 @@ fn default_archive_root() -> PathBuf {
     PathBuf::from("var/archive")
 }
 
-/// `[store]`: where archived files go.
+/// `[store]`: where archived files go. `type` may be left out when the
+/// keys say which: `root` alone is a directory (`type = "fs"`).
+// `remote = "Self"` makes the derives inherent functions, so the trait
+// impls below can infer `type` before the tagged form is read.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+#[serde(
+    remote = "Self",
+    tag = "type",
+    rename_all = "lowercase",
+    deny_unknown_fields
+)]
 pub enum StoreConfig {
     /// A local directory.
     Fs {
@@ -59,6 +67,50 @@ pub enum StoreConfig {
         #[serde(default = "default_true")]
         full_object_checksum: bool,
     },
+}
+
+/// Keys only an S3 store has: with one of them and no `type`, `fs` is no
+/// honest guess.
+const S3_KEYS: [&str; 8] = [
+    "bucket",
+    "endpoint",
+    "region",
+    "force_path_style",
+    "access_key_id",
+    "secret_access_key",
+    "orphan_upload_age_secs",
+    "full_object_checksum",
+];
+
+/// Sets `type = "fs"` in a `[store]` table that names none and holds no S3
+/// key (`root = "..."` alone is a directory); the reason when it cannot.
+fn infer_type(table: &mut toml::Table) -> Result<(), String> {
+    if table.contains_key("type") {
+        return Ok(());
+    }
+    if let Some(k) = S3_KEYS.iter().find(|k| table.contains_key(**k)) {
+        return Err(format!(
+            "store.type is missing and `{k}` is an S3 key: set type = \"s3\" in [store] \
+             (or type = \"fs\" with root = \"...\" for a local directory)"
+        ));
+    }
+    table.insert("type".to_owned(), toml::Value::String("fs".to_owned()));
+    Ok(())
+}
+
+impl<'de> Deserialize<'de> for StoreConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut table = toml::Table::deserialize(d)?;
+        infer_type(&mut table).map_err(D::Error::custom)?;
+        StoreConfig::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)
+    }
+}
+
+impl Serialize for StoreConfig {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        StoreConfig::serialize(self, s)
+    }
 }
 
 impl Default for StoreConfig {
@@ -115,5 +167,44 @@ impl StoreConfig {
         }
         KeyTemplate::parse(self.key_template()).map_err(|e| invalid("store.key_template", e))?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::tests::file;
+    use crate::config::{Config, StoreConfig};
+
+    #[test]
+    fn a_root_alone_is_a_directory_store() {
+        let f = file("[store]\nroot = \"/srv/archive\"\n");
+        let c = Config::load_with_env(Some(f.path()), []).unwrap();
+        let StoreConfig::Fs { root, .. } = &c.store else {
+            panic!("an fs store: {:?}", c.store);
+        };
+        assert_eq!(root.to_str(), Some("/srv/archive"));
+    }
+
+    #[test]
+    fn explicit_types_are_kept() {
+        let f = file("[store]\ntype = \"s3\"\nbucket = \"b\"\n");
+        let c = Config::load_with_env(Some(f.path()), []).unwrap();
+        assert!(matches!(c.store, StoreConfig::S3 { .. }), "{:?}", c.store);
+        let f = file("[store]\ntype = \"fs\"\nroot = \"/a\"\n");
+        let c = Config::load_with_env(Some(f.path()), []).unwrap();
+        assert!(matches!(c.store, StoreConfig::Fs { .. }), "{:?}", c.store);
+    }
+
+    #[test]
+    fn a_bucket_without_a_type_names_store_type() {
+        let f = file("[store]\nbucket = \"b\"\n");
+        let e = Config::load_with_env(Some(f.path()), [])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("store.type") && e.contains("type = \"s3\""),
+            "{e}"
+        );
+        assert!(!e.contains("missing field"), "{e}");
     }
 }

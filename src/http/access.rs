@@ -6,6 +6,7 @@
 
 mod failures;
 mod sessions;
+mod sign_in;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ use super::ApiError;
 use crate::config::{ApiConfig, Secret};
 use failures::Failures;
 use sessions::Sessions;
+pub use sign_in::{safe_next, to_sign_in};
 
 /// The cookie a browser signed in at `/ui/login` carries its session id in.
 pub const SESSION_COOKIE: &str = "recording_archiver_session";

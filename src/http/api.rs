@@ -5,7 +5,10 @@
 mod download;
 mod enqueue;
 mod extract;
+mod failed;
+mod media;
 mod notifications;
+mod refused;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
@@ -18,12 +21,16 @@ use crate::queue::JobState;
 use crate::state::StateError;
 
 pub use extract::{cross_site, Authorized, Listing};
+pub(crate) use failed::{dismiss as dismiss_job, dismiss_all, retry_all};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/events", web::get().to(events))
         .route("/jobs", web::get().to(jobs))
+        .route("/jobs/retry-failed", web::post().to(failed::retry_all))
+        .route("/jobs/dismiss-failed", web::post().to(failed::dismiss_all))
         .route("/jobs/{id}", web::get().to(job))
         .route("/jobs/{id}/retry", web::post().to(retry_job))
+        .route("/jobs/{id}/dismiss", web::post().to(failed::dismiss))
         .route("/notifications", web::get().to(notifications::list))
         .route(
             "/notifications/{id}/retry",
@@ -32,6 +39,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/catalog", web::get().to(catalog))
         .route("/catalog/{id}", web::get().to(catalog_entry))
         .route("/catalog/{id}/download", web::get().to(download::download))
+        .route("/refused", web::get().to(refused::list))
+        .route(
+            "/catalog/{id}/playlist.m3u8",
+            web::get().to(media::playlist),
+        )
+        .route("/catalog/{id}/parts/{n}", web::get().to(media::part))
+        .route("/catalog/{id}/content", web::get().to(media::content))
         .route("/rejected", web::get().to(rejected))
         .route("/rejected/{id}/replay", web::post().to(replay))
         .route("/streams", web::get().to(streams))

@@ -9,6 +9,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use futures_util::StreamExt;
 use serde_json::json;
 
+use super::refused::RefusedCall;
 use super::{ApiError, AppState};
 use crate::body::{self, BodyError, Encoding};
 use crate::config::{AuthMode, SourceConfig};
@@ -60,6 +61,19 @@ pub async fn receive(
         503 => "unavailable",
         _ => "error",
     };
+    if let Err(e) = &result {
+        if matches!(status.as_u16(), 401 | 403 | 404) {
+            state.refused.note(RefusedCall {
+                at: chrono::Utc::now(),
+                configured: state.config.source(&name).is_some(),
+                source: name.clone(),
+                status: status.as_u16(),
+                code: e.code.to_owned(),
+                message: e.message.clone(),
+                remote_addr: req.peer_addr().map(|a| a.ip().to_string()),
+            });
+        }
+    }
     // Only configured names become labels: a caller cannot grow the series.
     match state.config.source(&name) {
         Some(s) => state

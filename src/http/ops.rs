@@ -70,14 +70,10 @@ where
     r
 }
 
-/// Readiness means "callbacks are safe here": 200 while the state store
-/// takes durable writes, whatever the archive store does (the queue rides
-/// out an S3 outage, and nginx-rtmp and SRS never retry a hook). The archive
-/// store's condition is in the body (`store.ok`, `store.reason`) and in
-/// `archive_store_up`. A state store that cannot write answers 503. The
-/// body is for callers the API admits; anyone else (a load balancer) gets
-/// the status code alone.
-async fn readyz(req: HttpRequest, state: web::Data<super::AppState>) -> HttpResponse {
+/// Whether the state store takes durable writes, and the archive store's
+/// condition as `{"ok": ..., "reason": ...}`: the readiness probe's answers,
+/// cached for a moment (the UI's overview shows them too).
+pub async fn health(state: &super::AppState) -> (Result<(), String>, serde_json::Value) {
     let repo = state.repo.clone();
     let writable = cached(&state.readiness.state, async move {
         if let Some(e) = repo.write_failure() {
@@ -105,6 +101,18 @@ async fn readyz(req: HttpRequest, state: web::Data<super::AppState>) -> HttpResp
         (None, Ok(())) => json!({"ok": true}),
         (None, Err(reason)) => json!({"ok": false, "reason": reason}),
     };
+    (writable, store)
+}
+
+/// Readiness means "callbacks are safe here": 200 while the state store
+/// takes durable writes, whatever the archive store does (the queue rides
+/// out an S3 outage, and nginx-rtmp and SRS never retry a hook). The archive
+/// store's condition is in the body (`store.ok`, `store.reason`) and in
+/// `archive_store_up`. A state store that cannot write answers 503. The
+/// body is for callers the API admits; anyone else (a load balancer) gets
+/// the status code alone.
+async fn readyz(req: HttpRequest, state: web::Data<super::AppState>) -> HttpResponse {
+    let (writable, store) = health(&state).await;
     if state.access.check(&req).is_err() {
         return match writable {
             Ok(()) => HttpResponse::Ok().finish(),

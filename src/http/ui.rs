@@ -5,8 +5,11 @@
 //! jobs page reloads itself while transfers run. Retry and Replay are
 //! forms that post back here.
 
+mod assets;
+mod chart;
 mod jobs;
 mod login;
+mod overview;
 mod page;
 mod recordings;
 mod rejected;
@@ -14,18 +17,21 @@ mod streams;
 
 use actix_web::{web, HttpResponse};
 
-use super::api::Authorized;
 use crate::state::PageRequest;
 
 /// The most records a page reads.
 const SHOWN: usize = 500;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(index))
+    cfg.route("/", web::get().to(overview::show))
         .route("/streams", web::get().to(streams::show))
         .route("/recordings", web::get().to(recordings::show))
         .route("/jobs", web::get().to(jobs::show))
+        .route("/assets/hls.min.js", web::get().to(assets::hls_js))
+        .route("/jobs/retry-failed", web::post().to(jobs::retry_all))
+        .route("/jobs/dismiss-failed", web::post().to(jobs::dismiss_all))
         .route("/jobs/{id}/retry", web::post().to(jobs::retry))
+        .route("/jobs/{id}/dismiss", web::post().to(jobs::dismiss))
         .route("/rejected", web::get().to(rejected::show))
         .route("/rejected/{id}/replay", web::post().to(rejected::replay))
         .route("/login", web::get().to(login::form))
@@ -41,10 +47,6 @@ fn see_other(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header(("location", to))
         .finish()
-}
-
-async fn index(_: Authorized) -> HttpResponse {
-    see_other("/ui/recordings")
 }
 
 fn urlencode(s: &str) -> String {

@@ -18,6 +18,11 @@ pub fn note_own_listeners(addrs: &[SocketAddr]) {
     }
 }
 
+/// The addresses the daemon's HTTP listener is bound to (empty before).
+pub fn own_listeners() -> Vec<SocketAddr> {
+    OWN_LISTENERS.read().map(|o| o.clone()).unwrap_or_default()
+}
+
 /// True when `host:port` reaches this daemon's own listener: its address,
 /// or, when it listens on loopback or on every address, any loopback or
 /// unspecified address and `localhost`.

@@ -16,16 +16,26 @@ pub enum JobState {
     Retrying,
     Failed,
     Done,
+    /// Failed, then set aside by hand: kept in the record, no longer
+    /// counted or listed as failed, never run again unless retried.
+    Dismissed,
 }
 
 impl JobState {
-    pub const ALL: [JobState; 5] = [
+    pub const ALL: [JobState; 6] = [
         JobState::Queued,
         JobState::Running,
         JobState::Retrying,
         JobState::Failed,
         JobState::Done,
+        JobState::Dismissed,
     ];
+
+    /// Given up on: failed for good, or that failure dismissed. A job
+    /// given up on is queued again when its file is announced again.
+    pub fn given_up(self) -> bool {
+        matches!(self, JobState::Failed | JobState::Dismissed)
+    }
 
     /// The name used in JSON, query strings and metrics.
     pub fn as_str(self) -> &'static str {
@@ -35,6 +45,7 @@ impl JobState {
             JobState::Retrying => "retrying",
             JobState::Failed => "failed",
             JobState::Done => "done",
+            JobState::Dismissed => "dismissed",
         }
     }
 }
@@ -185,7 +196,7 @@ impl Job {
         match self.state {
             JobState::Queued | JobState::Retrying => Some(self.next_attempt_at),
             JobState::Running => self.lease_until,
-            JobState::Failed | JobState::Done => None,
+            JobState::Failed | JobState::Done | JobState::Dismissed => None,
         }
     }
 }

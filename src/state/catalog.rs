@@ -10,6 +10,15 @@ use crate::id::{EntryId, JobId};
 use crate::queue::Job;
 use crate::time::Timestamp;
 
+/// What was archived in one hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HourTally {
+    /// Hours since the epoch.
+    pub hour: i64,
+    pub files: u64,
+    pub bytes: u64,
+}
+
 /// An archived file to file, with what its filing brings.
 #[derive(Debug, Clone)]
 pub struct Filing {
@@ -96,6 +105,10 @@ pub trait CatalogRepo: Send + Sync {
         page: PageRequest,
         keep: Keep<CatalogEntry>,
     ) -> Result<Page<CatalogEntry>, StateError>;
+
+    /// Files and bytes archived in each hour from `since`'s hour on (by
+    /// the time each entry was filed), oldest first, hours without any left out.
+    async fn archived_by_hour(&self, since: Timestamp) -> Result<Vec<HourTally>, StateError>;
 
     /// The parts kept for `rec`, in the order they were archived.
     async fn hls_parts(&self, rec: &HlsRecording) -> Result<Vec<Part>, StateError>;

@@ -132,6 +132,14 @@ pub fn retried(now: Timestamp) -> impl Move {
     }
 }
 
+/// A failed job set aside by hand: its error kept, never due.
+pub fn dismissed(now: Timestamp) -> impl Move {
+    move |j| {
+        j.state = JobState::Dismissed;
+        j.updated_at = now;
+    }
+}
+
 /// Left running by a crash: queued again, due now (its upload, if any,
 /// stays recorded for the next claim to continue or abort).
 pub fn requeued(now: Timestamp) -> impl Move {

@@ -29,9 +29,10 @@ impl Guard {
             Guard::Claim(generation) => job.state == JobState::Running && job.claims == generation,
             Guard::State(s) => job.state == s,
             Guard::Claimable(now) => {
-                job.state != JobState::Done
-                    && job.state != JobState::Failed
-                    && job.due_at().is_some_and(|d| d <= now)
+                !matches!(
+                    job.state,
+                    JobState::Done | JobState::Failed | JobState::Dismissed
+                ) && job.due_at().is_some_and(|d| d <= now)
             }
         }
     }
@@ -44,9 +45,10 @@ pub(crate) enum Pushed {
     New,
     /// The same file is already known: this job.
     Duplicate(JobId),
-    /// The same file's job had failed: the platform says the file is there
-    /// (again), so that job is queued again, due now, with fresh attempts.
-    Requeued(JobId),
+    /// The same file's job had failed (or its failure was dismissed): the
+    /// platform says the file is there (again), so that job is queued
+    /// again, due now, with fresh attempts. With the state it left.
+    Requeued(JobId, JobState),
 }
 
 /// Jobs by state and the due backlog.
@@ -143,6 +145,10 @@ pub trait QueueRepo: Send + Sync {
 
     /// Puts a failed job back in the queue, due now, with fresh attempts.
     async fn retry_failed(&self, id: JobId, now: Timestamp) -> Result<Option<Job>, StateError>;
+
+    /// Sets a failed job aside (`dismissed`): it stays in the record but
+    /// leaves the failed list and its count; `None` unless it was failed.
+    async fn dismiss_failed(&self, id: JobId, now: Timestamp) -> Result<Option<Job>, StateError>;
 
     /// Puts jobs a crash left `running` back to `queued`, due now; how many.
     async fn requeue_running(&self, now: Timestamp) -> Result<usize, StateError>;

@@ -2,6 +2,8 @@
 //! renamed into place, and its directory fsynced; a `.json` sidecar beside it
 //! holds the catalog entry.
 
+mod probe;
+
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -11,6 +13,8 @@ use super::place::Placement;
 use super::KeyTemplate;
 use crate::catalog::StoredAt;
 use crate::retry::Failure;
+
+pub use probe::{probe_root, RootTrouble};
 
 /// Writes are buffered this much before reaching the file.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -36,12 +40,15 @@ fn io_failure(what: &str, path: &Path, e: std::io::Error) -> Failure {
     match e.kind() {
         // The directory's trouble, not the file's: ours to fix; the job
         // waits, uncounted, until the store takes writes again.
-        K::StorageFull | K::QuotaExceeded | K::ReadOnlyFilesystem | K::PermissionDenied => {
-            Failure::store(format!(
-                "store: {what} {}: {e}: check the free space and permissions under [store] root",
-                path.display()
-            ))
-        }
+        K::StorageFull
+        | K::QuotaExceeded
+        | K::ReadOnlyFilesystem
+        | K::PermissionDenied
+        | K::NotADirectory => Failure::store(format!(
+            "store: {what} {}: {e}: check the free space and permissions under store.root \
+             (a directory the daemon's user may write)",
+            path.display()
+        )),
         _ => Failure::transient(format!("{what} {}: {e}", path.display())),
     }
 }

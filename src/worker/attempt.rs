@@ -33,7 +33,10 @@ pub(super) async fn transfer(
         .ok_or_else(|| Failure::permanent(format!("event {} is missing", job.event_id)))?;
     tracing::Span::current().record("stream", event.stream.name.as_deref().unwrap_or(""));
     let source = ctx.sources.get(&job.source).ok_or_else(|| {
-        Failure::permanent(format!("source {:?} is no longer configured", job.source))
+        Failure::permanent(crate::config::Config::source_gone(
+            ctx.config_file.as_deref(),
+            &job.source,
+        ))
     })?;
     let facts = facts(job, &event);
     if let Some(pending) = &job.creating {

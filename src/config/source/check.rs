@@ -169,6 +169,35 @@ impl SourceConfig {
     }
 }
 
+impl SourceConfig {
+    /// Checks, on this machine, that each `file` origin root of source `i`
+    /// is a directory there: a root mistyped would otherwise pass until the
+    /// first recording fails to be found.
+    pub fn check_roots(&self, i: usize) -> Result<(), ConfigError> {
+        let Some(OriginConfig::File { roots, .. }) = &self.origin else {
+            return Ok(());
+        };
+        for root in roots {
+            let why = match std::fs::metadata(root) {
+                Ok(m) if m.is_dir() => continue,
+                Ok(_) => "is a file, not a directory".to_owned(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist".to_owned(),
+                Err(e) => format!("cannot be read: {e}"),
+            };
+            return Err(invalid(
+                format!("sources[{i}].origin.roots"),
+                format!(
+                    "source {:?}: {} {why}: create it (the directory the server records \
+                     into) or fix the path",
+                    self.name,
+                    root.display()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The sweep's file-name matcher for `sweep_glob`: `*` and `?` within a
 /// name, `[abc]` and `{a,b}` as in a shell.
 pub fn sweep_matcher(glob: &str) -> Result<globset::GlobMatcher, globset::Error> {

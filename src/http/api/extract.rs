@@ -78,11 +78,19 @@ fn authorize(req: &HttpRequest) -> Result<Authorized, ApiError> {
 }
 
 impl FromRequest for Authorized {
-    type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, actix_web::Error>>;
 
+    /// A browser not signed in asking for a UI page is sent to sign in;
+    /// everyone else hears why not as JSON.
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(authorize(req))
+        ready(authorize(req).map_err(|e| {
+            let page = req.path().starts_with("/ui/") && e.status == StatusCode::UNAUTHORIZED;
+            match page.then(|| crate::http::access::to_sign_in(req)).flatten() {
+                Some(r) => actix_web::error::InternalError::from_response(e, r).into(),
+                None => e.into(),
+            }
+        }))
     }
 }
 

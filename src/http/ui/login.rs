@@ -1,6 +1,7 @@
 //! `/ui/login` and `/ui/logout`: a browser presents the API token once and
 //! gets a session (a random id in an HttpOnly, SameSite=Lax cookie, with an
-//! expiry); the token itself never becomes the cookie.
+//! expiry); the token itself never becomes the cookie. A browser sent here
+//! from a page goes back to it (`next`, a page of this UI only).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -10,10 +11,25 @@ use serde::Deserialize;
 use super::page::page;
 use crate::http::AppState;
 
+/// Where the sign-in page was asked to lead back to.
+#[derive(Deserialize, Default)]
+pub struct Next {
+    next: Option<String>,
+}
+
+/// The page to go to once signed in: `next` if it is one of this UI's.
+fn after_sign_in(next: &Option<String>) -> &str {
+    next.as_deref()
+        .and_then(crate::http::access::safe_next)
+        .unwrap_or("/ui/")
+}
+
 /// The sign-in form.
-pub async fn form() -> HttpResponse {
+pub async fn form(q: web::Query<Next>) -> HttpResponse {
+    let next = after_sign_in(&q.next);
     let body = html! {
         form method="post" action="/ui/login" {
+            input type="hidden" name="next" value=(next);
             label { "API token " input type="password" name="token" autofocus; }
             " "
             button { "Sign in" }
@@ -30,6 +46,8 @@ pub async fn form() -> HttpResponse {
 #[derive(Deserialize)]
 pub struct Login {
     token: String,
+    #[serde(default)]
+    next: Option<String>,
 }
 
 pub async fn sign_in(
@@ -40,7 +58,7 @@ pub async fn sign_in(
     match state.access.sign_in(&req, &form.token) {
         Ok(cookies) => {
             let mut r = HttpResponse::SeeOther();
-            r.insert_header(("location", "/ui/"));
+            r.insert_header(("location", after_sign_in(&form.next)));
             for c in cookies {
                 r.append_header(("set-cookie", c));
             }
@@ -57,7 +75,11 @@ pub async fn sign_in(
             if let Some(secs) = wait.and_then(|v| v.as_u64()) {
                 r.insert_header(("retry-after", secs.to_string()));
             }
-            let body = html! { p { (text) " " a href="/ui/login" { "Again" } } };
+            let again = format!(
+                "/ui/login?next={}",
+                super::urlencode(after_sign_in(&form.next))
+            );
+            let body = html! { p { (text) " " a href=(again) { "Again" } } };
             r.content_type("text/html; charset=utf-8")
                 .body(body.into_string())
         }

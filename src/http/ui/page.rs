@@ -42,14 +42,38 @@ border-bottom:1px solid #e3e3e3;vertical-align:top}th{background:#f4f6f8}\
 code{font-size:12px}pre{white-space:pre-wrap;word-break:break-all;max-height:12em;overflow:auto;\
 background:#f7f7f7;padding:.4em;margin:0}form.inline{display:inline}\
 button{cursor:pointer}video{max-width:360px;max-height:200px}h2{margin-top:1.2em}\
-.filters input{margin-right:.8em}progress{width:12em}form.logout{display:inline;float:right}";
+.filters input{margin-right:.8em}progress{width:12em}form.logout{display:inline;float:right}\
+.muted{color:#666}.banner{background:#fdecea;border:1px solid #f5c2c0;color:#8a1c14;padding:.6em 1em;\
+margin:0 0 1em;border-radius:4px}.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(135px,1fr));gap:.8em;\
+margin-bottom:1em}.figure{background:#f4f6f8;border-radius:6px;padding:.6em 1em}\
+.figure .value{font-size:1.6em;font-weight:600;white-space:nowrap}.figure .label{color:#555;font-size:.9em}\
+.figure.warn{background:#fdecea}.figure.warn .value{color:#b00020}\
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:1em}\
+figure.chart{margin:0;min-width:0}figure.chart svg{width:100%;height:auto;display:block}\
+figcaption{font-weight:600;margin-bottom:.3em}svg .axis,svg .hour{stroke:#bbb;stroke-width:1}\
+svg .tick{font-size:10px;fill:#666}svg .bar{fill:#3b7dd8}polyline{stroke-width:2}\
+.waiting{stroke:#d98c00;color:#d98c00}.running{stroke:#3b7dd8;color:#3b7dd8}\
+.failed{stroke:#b00020;color:#b00020}circle.waiting{fill:#d98c00}circle.running{fill:#3b7dd8}\
+circle.failed{fill:#b00020}.legend .key{font-size:1.1em}table.ranking td{border:0;padding:.15em .4em}\
+td.count{text-align:right;width:3em}td.barcell{width:50%}.hbar{display:inline-block;height:.8em;\
+background:#b00020;border-radius:2px}th.timeline,td.timeline{width:40%}svg.timeline{width:100%;\
+height:20px;display:block;background:#fafafa}svg .rec,.key.rec{fill:#2e9b4f;color:#2e9b4f}\
+svg .gap,.key.gap{fill:#f0b429;color:#f0b429}svg .fail,.key.fail{fill:#b00020;color:#b00020}\
+table.jobs,table.recs{table-layout:fixed}table.jobs td,table.jobs th,table.recs td,table.recs th{overflow-wrap:anywhere}\
+td.actions button{margin:.1em 0}div.bulk{margin:.2em 0}img.thumb{max-width:160px;max-height:90px;display:block}\
+video.player{max-width:100%;max-height:240px}.filters select{margin-right:.8em}div.pages a{margin-right:1.2em}\
+h2 .files{color:#666;font-weight:normal}";
 
-/// Shows every `<time>` in the viewer's time zone.
-const SCRIPT: &str = "for(const t of document.querySelectorAll('time[datetime]'))\
-t.textContent=new Date(t.dateTime).toLocaleString();";
+/// Shows every `<time>` in the viewer's time zone, the zone named (UTC as
+/// sent kept as its title).
+const SCRIPT: &str =
+    "for(const t of document.querySelectorAll('time[datetime]')){t.title=t.textContent;\
+t.textContent=new Date(t.dateTime).toLocaleString(undefined,{year:'numeric',month:'2-digit',\
+day:'2-digit',hour:'2-digit',minute:'2-digit',second:'2-digit',timeZoneName:'short'});}";
 
 /// The navigation: each view, the one shown marked.
-const VIEWS: [(&str, &str); 4] = [
+const VIEWS: [(&str, &str); 5] = [
+    ("/ui/", "Overview"),
     ("/ui/streams", "Streams"),
     ("/ui/recordings", "Recordings"),
     ("/ui/jobs", "Jobs"),
@@ -92,8 +116,8 @@ pub fn page(title: &str, here: &str, body: Markup, refresh: Option<u32>) -> Http
         .insert_header(("x-frame-options", "DENY"))
         .insert_header((
             "content-security-policy",
-            "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; \
-             media-src *; frame-ancestors 'none'",
+            "default-src 'self'; style-src 'unsafe-inline'; script-src 'self' 'unsafe-inline'; \
+             media-src * blob:; frame-ancestors 'none'",
         ))
         .body(html.into_string())
 }

@@ -10,7 +10,7 @@ use crate::event::{FileFacts, Location, StreamRef};
 use crate::id::EntryId;
 use crate::providers::Provider;
 use crate::queue::{FileKind, Job, JobState, Lane};
-use crate::state::{Filing, HlsRecording, NoticeTarget, PageRequest, Repo};
+use crate::state::{Filing, HlsRecording, HourTally, NoticeTarget, PageRequest, Repo};
 use crate::time::Timestamp;
 
 fn target() -> NoticeTarget {
@@ -299,4 +299,33 @@ pub async fn manifest_batches_are_cut_by_day_numbered_and_renumbered(e: &impl En
     let renumbered = repo.renumber_manifest(moved).await.unwrap();
     assert_eq!(renumbered.n, 10);
     assert_eq!(repo.manifest_batches().await.unwrap(), vec![renumbered]);
+}
+
+pub async fn archived_files_and_bytes_are_tallied_by_the_hour_they_were_filed(e: &impl Engine) {
+    let repo = e.open().await;
+    let hour0 = t0().timestamp() / 3600;
+    for (n, at) in [t0(), t0() + secs(10), t0() + secs(2 * 3600 + 5)]
+        .into_iter()
+        .enumerate()
+    {
+        let job = claimed(&repo, &format!("http://h/tally-{n}.flv"), at).await;
+        let entry = entry_of(&repo, &job, FileFacts::default(), at).await;
+        repo.file_archived(&job, filing(&entry, false))
+            .await
+            .unwrap();
+    }
+    let tally = |files, bytes, hour| HourTally { hour, files, bytes };
+    let all = repo.archived_by_hour(t0()).await.unwrap();
+    assert_eq!(all, vec![tally(2, 14, hour0), tally(1, 7, hour0 + 2)]);
+    // From within an hour: that whole hour counts, earlier ones do not.
+    let later = repo
+        .archived_by_hour(t0() + secs(3600 + 1800))
+        .await
+        .unwrap();
+    assert_eq!(later, vec![tally(1, 7, hour0 + 2)]);
+    let since = repo
+        .archived_by_hour(t0() + secs(2 * 3600 + 600))
+        .await
+        .unwrap();
+    assert_eq!(since, vec![tally(1, 7, hour0 + 2)]);
 }

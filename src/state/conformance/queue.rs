@@ -207,6 +207,63 @@ pub async fn failed_jobs_are_retried_by_hand_with_fresh_attempts(e: &impl Engine
     assert!(claim(&repo, t0() + secs(5)).await.is_some());
 }
 
+pub async fn a_dismissed_job_leaves_the_failed_count_and_stays_on_record(e: &impl Engine) {
+    let repo = e.open().await;
+    let (job, _) = announce(&repo, "http://h/a.flv", None, t0()).await;
+    assert!(
+        repo.dismiss_failed(job, t0()).await.unwrap().is_none(),
+        "not failed"
+    );
+    let c = claim(&repo, t0()).await.unwrap();
+    repo.fail(&c, "HTTP 403", Vec::new(), t0())
+        .await
+        .unwrap()
+        .unwrap();
+    let j = repo
+        .dismiss_failed(job, t0() + secs(5))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(j.state, JobState::Dismissed);
+    assert_eq!(
+        j.last_error.as_deref(),
+        Some("HTTP 403"),
+        "why it failed is kept"
+    );
+    assert!(
+        repo.dismiss_failed(job, t0()).await.unwrap().is_none(),
+        "once"
+    );
+    assert!(
+        repo.retry_failed(job, t0()).await.unwrap().is_none(),
+        "no longer failed"
+    );
+    assert!(claim(&repo, t0() + secs(60)).await.is_none(), "never due");
+    let repo = e.reopen(repo).await;
+    let kept = repo.job(job).await.unwrap().unwrap();
+    assert_eq!(kept.state, JobState::Dismissed);
+    let by_state = repo.gauges(t0()).await.unwrap().by_state;
+    let n = |s: JobState| by_state.iter().find(|(x, _)| *x == s).map(|(_, n)| *n);
+    assert_eq!(
+        (n(JobState::Failed), n(JobState::Dismissed)),
+        (Some(0), Some(1))
+    );
+    // Announced again, the file is worth another try: the same job is
+    // queued, counted as it moves.
+    let (again, _) = announce(&repo, "http://h/a.flv", None, t0() + secs(90)).await;
+    assert_eq!(again, job);
+    assert_eq!(
+        repo.job(job).await.unwrap().unwrap().state,
+        JobState::Queued
+    );
+    let by_state = repo.gauges(t0()).await.unwrap().by_state;
+    let n = |s: JobState| by_state.iter().find(|(x, _)| *x == s).map(|(_, n)| *n);
+    assert_eq!(
+        (n(JobState::Dismissed), n(JobState::Queued)),
+        (Some(0), Some(1))
+    );
+}
+
 pub async fn a_released_job_is_due_now_with_its_attempt_uncounted(e: &impl Engine) {
     let repo = e.open().await;
     announce(&repo, "http://h/a.flv", None, t0()).await;

@@ -8,18 +8,37 @@ use super::hls;
 use super::listing::{list, Listing};
 use super::push::{push_notices, Notice};
 use super::queue::transition;
-use super::sql::{exec, json, opt, read, record, E};
+use super::sql::{exec, json, opt, read, record, rows, E};
 use super::{in_tx, PgRepo};
 use crate::catalog::{CatalogEntry, Part};
-use crate::id::{EntryId, JobId};
+use crate::id::{EntryId, JobId, TimeKey};
 use crate::queue::{Job, Lane};
 use crate::state::moves;
 use crate::state::notices::{archived_body, failed_body};
 use crate::state::queue::Guard;
 use crate::state::{
-    CatalogRepo, Filed, Filing, HlsRecording, Keep, NoticeTarget, Page, PageRequest, StateError,
+    CatalogRepo, Filed, Filing, HlsRecording, HourTally, Keep, NoticeTarget, Page, PageRequest,
+    StateError,
 };
 use crate::time::Timestamp;
+
+/// Files and bytes by hour from `from` on: an entry id's first 8 bytes
+/// are its filing time in milliseconds, big-endian.
+async fn tally(c: &impl GenericClient, from: &TimeKey) -> Result<Vec<HourTally>, E> {
+    let sql = "SELECT ('x' || encode(substring(id FROM 1 FOR 8), 'hex'))::bit(64)::bigint \
+                      / 3600000 AS hour, count(*), sum((entry->>'size')::bigint)::bigint \
+               FROM catalog WHERE id >= $1 GROUP BY 1 ORDER BY 1";
+    let found = rows(c, sql, &[&&from.as_bytes()[..]]).await?;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    Ok(found
+        .iter()
+        .map(|r| HourTally {
+            hour: r.get(0),
+            files: n(r.get(1)),
+            bytes: n(r.get::<_, Option<i64>>(2).unwrap_or(0)),
+        })
+        .collect())
+}
 
 /// Whether the catalog holds `id`.
 async fn held(c: &impl GenericClient, id: &EntryId) -> Result<bool, E> {
@@ -189,6 +208,12 @@ impl CatalogRepo for PgRepo {
             only: stream.map(|s| ("stream", s)),
         };
         list(self, &l, page, keep).await
+    }
+
+    async fn archived_by_hour(&self, since: Timestamp) -> Result<Vec<HourTally>, StateError> {
+        let hour = since.timestamp().div_euclid(3600);
+        let from = TimeKey::new(u64::try_from(hour * 3600 * 1000).unwrap_or(0), 0);
+        read!(self, |c| tally(&c, &from).await)
     }
 
     async fn hls_parts(&self, rec: &HlsRecording) -> Result<Vec<Part>, StateError> {

@@ -82,10 +82,10 @@ async fn record_one(
                 event.job_id = Some(job.id);
                 new_job = Some(job.clone());
             }
-            Pushed::Duplicate(existing) | Pushed::Requeued(existing) => {
+            Pushed::Duplicate(existing) | Pushed::Requeued(existing, _) => {
                 event.job_id = Some(*existing);
                 event.duplicate = true;
-                requeued = matches!(p, Pushed::Requeued(_));
+                requeued = matches!(p, Pushed::Requeued(..));
             }
         }
     }

@@ -39,10 +39,11 @@ pub async fn push(
         }));
     };
     match locked(c, id).await? {
-        Some(mut failed) if failed.state == JobState::Failed => {
+        Some(mut failed) if failed.state.given_up() => {
+            let was = failed.state;
             moves::retried(job.created_at)(&mut failed);
             put(c, &failed, instance, false).await?;
-            Ok(Pushed::Requeued(id))
+            Ok(Pushed::Requeued(id, was))
         }
         Some(_) => Ok(Pushed::Duplicate(id)),
         // The job was pruned (retention): the file is announced anew.

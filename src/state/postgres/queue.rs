@@ -229,6 +229,12 @@ impl QueueRepo for PgRepo {
             .await
     }
 
+    async fn dismiss_failed(&self, id: JobId, now: Timestamp) -> Result<Option<Job>, StateError> {
+        let change = moves::dismissed(now);
+        self.moved(id, Guard::State(JobState::Failed), change, None)
+            .await
+    }
+
     /// Only this instance's: another instance's running jobs are its own
     /// until their lease lapses.
     async fn requeue_running(&self, now: Timestamp) -> Result<usize, StateError> {

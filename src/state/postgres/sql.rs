@@ -144,6 +144,7 @@ pub fn state(s: JobState) -> &'static str {
         JobState::Retrying => "retrying",
         JobState::Failed => "failed",
         JobState::Done => "done",
+        JobState::Dismissed => "dismissed",
     }
 }
 

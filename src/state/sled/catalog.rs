@@ -1,12 +1,16 @@
 //! The catalog in sled: entries by id and by stream, and its reads.
 
+use std::collections::BTreeMap;
+
 use super::hls;
-use super::kv::{encode, listing_fill, Db, DbError, Order, Page, PageRequest, Tree, Tx, TxError};
+use super::kv::{
+    decode, encode, listing_fill, Db, DbError, Order, Page, PageRequest, Tree, Tx, TxError,
+};
 use super::SledRepo;
 use crate::catalog::{CatalogEntry, Part};
-use crate::id::{EntryId, JobId};
+use crate::id::{EntryId, JobId, TimeKey};
 use crate::queue::Job;
-use crate::state::{CatalogRepo, Filed, Filing, HlsRecording, Keep, StateError};
+use crate::state::{CatalogRepo, Filed, Filing, HlsRecording, HourTally, Keep, StateError};
 use crate::time::Timestamp;
 
 /// The stream-index key of an entry: `stream \0 entry id`.
@@ -75,6 +79,37 @@ fn list(
     listing_fill(items, page.limit, keep)
 }
 
+/// Files and bytes by hour of the entries filed from `since`'s hour on:
+/// entry ids begin with their filing time, so the scan starts there.
+fn tally(db: &Db, since: Timestamp) -> Result<Vec<HourTally>, DbError> {
+    use std::ops::Bound::{Included, Unbounded};
+    let hour = since.timestamp().div_euclid(3600);
+    let from = TimeKey::new(u64::try_from(hour * 3600 * 1000).unwrap_or(0), 0);
+    let mut hours: BTreeMap<i64, HourTally> = BTreeMap::new();
+    let scan = db.scan(
+        Tree::Catalog,
+        Included(from.as_bytes().to_vec()),
+        Unbounded,
+        Order::Ascending,
+    );
+    for item in scan {
+        let (k, v) = item?;
+        let Some(key) = TimeKey::from_bytes(&k) else {
+            continue;
+        };
+        let hour = i64::try_from(key.millis() / 3_600_000).unwrap_or(i64::MAX);
+        let e: CatalogEntry = decode(Tree::Catalog, &v)?;
+        let t = hours.entry(hour).or_insert(HourTally {
+            hour,
+            files: 0,
+            bytes: 0,
+        });
+        t.files += 1;
+        t.bytes += e.size;
+    }
+    Ok(hours.into_values().collect())
+}
+
 #[async_trait::async_trait]
 impl CatalogRepo for SledRepo {
     async fn new_entry_id(&self, at: Timestamp) -> Result<EntryId, StateError> {
@@ -108,6 +143,10 @@ impl CatalogRepo for SledRepo {
     ) -> Result<Page<CatalogEntry>, StateError> {
         self.blocking(move |i| list(&i.db, stream.as_deref(), &page, keep))
             .await
+    }
+
+    async fn archived_by_hour(&self, since: Timestamp) -> Result<Vec<HourTally>, StateError> {
+        self.blocking(move |i| tally(&i.db, since)).await
     }
 
     async fn hls_parts(&self, rec: &HlsRecording) -> Result<Vec<Part>, StateError> {

@@ -180,6 +180,14 @@ impl QueueRepo for SledRepo {
         .await
     }
 
+    async fn dismiss_failed(&self, id: JobId, now: Timestamp) -> Result<Option<Job>, StateError> {
+        self.blocking(move |i| {
+            let guard = Guard::State(JobState::Failed);
+            i.transition(id, guard, moves::dismissed(now), None)
+        })
+        .await
+    }
+
     async fn requeue_running(&self, now: Timestamp) -> Result<usize, StateError> {
         self.blocking(move |i| i.requeue_running(now)).await
     }

@@ -17,9 +17,7 @@ impl Inner {
     pub fn pushed(&self, p: &Pushed) {
         match p {
             Pushed::New => self.counts.moved(None, Some(JobState::Queued)),
-            Pushed::Requeued(_) => self
-                .counts
-                .moved(Some(JobState::Failed), Some(JobState::Queued)),
+            Pushed::Requeued(_, was) => self.counts.moved(Some(*was), Some(JobState::Queued)),
             Pushed::Duplicate(_) => {}
         }
     }

@@ -21,11 +21,12 @@ pub fn push(tx: &Tx, job: &Job, identity: &FileIdentity) -> Result<Pushed, TxErr
             message: "job key is not 16 bytes".to_owned(),
         })?;
         return match tx_get_json::<Job>(tx, Tree::Jobs, id.key())? {
-            Some(mut failed) if failed.state == JobState::Failed => {
+            Some(mut failed) if failed.state.given_up() => {
+                let was = failed.state;
                 moves::retried(job.created_at)(&mut failed);
                 due::reindex(tx, &id, Lane::of(failed.kind), None, failed.due_at())?;
                 tx.insert(Tree::Jobs, id.key(), &encode(&failed))?;
-                Ok(Pushed::Requeued(id))
+                Ok(Pushed::Requeued(id, was))
             }
             Some(_) => Ok(Pushed::Duplicate(id)),
             // The job was pruned (retention): the file is announced anew.
