@@ -7,7 +7,7 @@ use deadpool_postgres::GenericClient;
 use super::queue::{locked, put};
 use super::sql::{exec, opt, E};
 use crate::id::JobId;
-use crate::queue::{FileIdentity, Job, JobState};
+use crate::queue::{FileIdentity, Job};
 use crate::state::moves;
 use crate::state::notices::notification_job;
 pub use crate::state::notices::Notice;

@@ -3,7 +3,7 @@
 
 use super::due::{self, Lane};
 use crate::id::JobId;
-use crate::queue::{FileIdentity, Job, JobState};
+use crate::queue::{FileIdentity, Job};
 use crate::state::moves;
 use crate::state::notices::notification_job;
 pub use crate::state::notices::Notice;
