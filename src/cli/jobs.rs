@@ -15,7 +15,7 @@ pub(super) enum JobsCommand {
     List {
         #[command(flatten)]
         api: ApiArgs,
-        /// Only jobs in this state (queued, running, retrying, failed, done).
+        /// Only jobs in this state (queued, running, retrying, failed, done, dismissed).
         #[arg(long)]
         state: Option<String>,
         /// Only jobs of this source (a [[sources]] name).
