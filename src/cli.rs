@@ -8,12 +8,15 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod catalog;
+mod jobs;
 mod notifications;
+mod output;
 mod state;
 
 use crate::client;
 use crate::config::Config;
 use catalog::CatalogCommand;
+use jobs::JobsCommand;
 use notifications::NotificationsCommand;
 
 #[derive(Parser)]
@@ -73,7 +76,8 @@ enum Command {
         /// The source whose file origin holds the file.
         #[arg(long)]
         source: String,
-        /// The file (absolute, or relative to the origin's roots).
+        /// The file: absolute; or relative to the current directory when it
+        /// is there (sent as an absolute path), else to the origin's roots.
         #[arg(long)]
         file: String,
         /// The stream it is a recording of (default: the file name up to its first '-' or '.').
@@ -113,42 +117,18 @@ struct ApiArgs {
     /// The daemon's address (default: from the configuration's server.listen).
     #[arg(long)]
     api: Option<String>,
-    /// Bearer token (default: [api] token, else <[state] dir>/api-token).
-    #[arg(long, env = "RECORDING_ARCHIVER_API_TOKEN", hide_env_values = true)]
+    /// Bearer token (default: RECORDING_ARCHIVER_API_TOKEN, else the daemon's
+    /// RECORDING_ARCHIVER__API__TOKEN, else [api] token, else <[state] dir>/api-token).
+    #[arg(long)]
     token: Option<String>,
 }
 
 impl ApiArgs {
     /// The API's address and token, the flags first, then the configuration.
     fn target(&self) -> Result<client::Target, String> {
-        client::Target::find(self.config.as_deref(), self.api.clone(), self.token.clone())
+        let token = self.token.clone().or_else(client::token_from_env);
+        client::Target::find(self.config.as_deref(), self.api.clone(), token)
     }
-}
-
-#[derive(Subcommand)]
-enum JobsCommand {
-    /// List jobs, newest first.
-    List {
-        #[command(flatten)]
-        api: ApiArgs,
-        /// Only jobs in this state (queued, running, retrying, failed, done).
-        #[arg(long)]
-        state: Option<String>,
-        /// Print the API's JSON instead of a table.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Put failed jobs back in the queue.
-    Retry {
-        #[command(flatten)]
-        api: ApiArgs,
-        /// The job to retry.
-        #[arg(required_unless_present = "all_failed", conflicts_with = "all_failed")]
-        id: Option<String>,
-        /// Every failed job.
-        #[arg(long)]
-        all_failed: bool,
-    },
 }
 
 #[derive(Subcommand)]
@@ -181,15 +161,7 @@ pub fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { config } => check_config(config.as_deref()),
         Command::Catalog { command } => catalog::run(command),
-        Command::Jobs {
-            command: JobsCommand::List { api, state, json },
-        } => {
-            let query: Vec<(&str, String)> = state.map(|s| ("state", s)).into_iter().collect();
-            list(&api, "/api/v1/jobs", &query, json, client::jobs_table)
-        }
-        Command::Jobs {
-            command: JobsCommand::Retry { api, id, .. },
-        } => report(api.target().and_then(|t| retry_jobs(&t, id))),
+        Command::Jobs { command } => jobs::run(command),
         Command::Notifications { command } => notifications::run(command),
         Command::State { command } => state::run(command),
         Command::Enqueue {
@@ -205,26 +177,27 @@ pub fn main() -> ExitCode {
             } else {
                 vec![("live", "true".to_owned())]
             };
-            list(&api, "/api/v1/streams", &query, json, client::streams_table)
+            list(&api, "/api/v1/streams", &query, json, None, |_, items| {
+                Ok(client::streams_table(items, !all))
+            })
         }
         Command::Rejected {
             command: RejectedCommand::List { api, json },
-        } => list(&api, "/api/v1/rejected", &[], json, client::rejected_table),
+        } => list(&api, "/api/v1/rejected", &[], json, None, |_, items| {
+            Ok(client::rejected_table(items))
+        }),
         Command::Rejected {
             command: RejectedCommand::Replay { api, id },
         } => report(
             api.target()
                 .and_then(|t| t.post(&format!("/api/v1/rejected/{id}/replay"), &[]))
-                .map(|v| println!("replayed {id} as events {}", v["events"])),
+                .map(|v| output::println(&format!("replayed {id} as events {}", v["events"]))),
         ),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
-            clap_complete::generate(
-                shell,
-                &mut cmd,
-                "recording-archiver",
-                &mut std::io::stdout(),
-            );
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "recording-archiver", &mut script);
+            output::print(&String::from_utf8_lossy(&script));
             ExitCode::SUCCESS
         }
         Command::Serve { config, log_format } => serve(config, log_format),
@@ -239,7 +212,7 @@ fn check_config(config: Option<&std::path::Path>) -> ExitCode {
             for w in warnings {
                 eprintln!("warning: {w}");
             }
-            print!("{}", c.to_redacted_toml());
+            output::print(&c.to_redacted_toml());
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -247,23 +220,6 @@ fn check_config(config: Option<&std::path::Path>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// `jobs retry`: the job named, or every failed one.
-fn retry_jobs(t: &client::Target, id: Option<String>) -> Result<(), String> {
-    let ids = match id {
-        Some(id) => vec![id],
-        None => t
-            .get_all("/api/v1/jobs", &[("state", "failed".to_owned())])?
-            .iter()
-            .filter_map(|j| j["id"].as_str().map(str::to_owned))
-            .collect(),
-    };
-    for id in &ids {
-        t.post(&format!("/api/v1/jobs/{id}/retry"), &[])?;
-        println!("queued again: {id}");
-    }
-    Ok(())
 }
 
 /// `enqueue`: asks the daemon to archive a file no callback announced.
@@ -274,6 +230,7 @@ fn enqueue(
     stream: Option<String>,
     app: Option<String>,
 ) -> ExitCode {
+    let file = from_here(file);
     let mut query = vec![("source", source), ("file", file.clone())];
     query.extend(stream.map(|s| ("stream", s)));
     query.extend(app.map(|a| ("app", a)));
@@ -283,12 +240,27 @@ fn enqueue(
             .map(|v| {
                 let job = v["jobs"][0].as_str().unwrap_or("-");
                 if v["duplicate"] == true {
-                    println!("already known: {file} (job {job})");
+                    output::println(&format!("already known: {file} (job {job})"));
                 } else {
-                    println!("queued {file} (job {job})");
+                    output::println(&format!("queued {file} (job {job})"));
                 }
             }),
     )
+}
+
+/// A relative `file` that names a file from the current directory, as a
+/// shell user means it, made absolute: the daemon's directory is not ours.
+/// One that is not there is sent as given, relative to the origin's roots
+/// (a hook on the daemon's machine may name it so).
+fn from_here(file: String) -> String {
+    let path = std::path::Path::new(&file);
+    if path.is_absolute() || !path.is_file() {
+        return file;
+    }
+    match std::path::absolute(path) {
+        Ok(p) => p.to_string_lossy().into_owned(),
+        Err(_) => file,
+    }
 }
 
 /// `serve`: runs the daemon until it is told to stop.
@@ -315,32 +287,33 @@ fn serve(config: Option<PathBuf>, log_format: Option<LogFormat>) -> ExitCode {
     }
 }
 
-/// Prints a listing as a table, or as the API's JSON with `--json`.
+/// Prints a listing (its first `limit` items, else all) as a table, or as
+/// the API's JSON with `--json`.
 fn list(
     api: &ApiArgs,
     path: &str,
     query: &[(&str, String)],
     json: bool,
-    table: fn(&[serde_json::Value]) -> String,
+    limit: Option<usize>,
+    table: impl FnOnce(&client::Target, &[serde_json::Value]) -> Result<String, String>,
 ) -> ExitCode {
     let mut query = query.to_vec();
-    query.push(("limit", "1000".to_owned()));
-    report(
-        api.target()
-            .and_then(|t| t.get_all(path, &query))
-            .map(|items| {
-                if json {
-                    let page = serde_json::json!({"items": items, "next_cursor": null});
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&page).unwrap_or_default()
-                    );
-                } else {
-                    print!("{}", table(&items));
-                }
-            }),
-    )
+    let page = limit.map_or(MAX_PAGE, |l| l.min(MAX_PAGE));
+    query.push(("limit", page.to_string()));
+    report(api.target().and_then(|t| {
+        let items = t.get_first(path, &query, limit)?;
+        if json {
+            let page = serde_json::json!({"items": items, "next_cursor": null});
+            output::println(&serde_json::to_string_pretty(&page).unwrap_or_default());
+        } else {
+            output::print(&table(&t, &items)?);
+        }
+        Ok(())
+    }))
 }
+
+/// The most items the API gives in one page.
+const MAX_PAGE: usize = 1000;
 
 /// Exit code for a command's outcome; the error goes to stderr.
 fn report(r: Result<(), String>) -> ExitCode {

@@ -1,11 +1,18 @@
 //! The CLI's side of the API: find the daemon and its token, fetch every
 //! page, print readable tables.
 
+mod listings;
+mod table;
 mod target;
 
 use serde_json::Value;
 
-pub use target::Target;
+pub use listings::{
+    app_stream, bytes, catalog_table, jobs_table, notifications_table, rejected_table,
+    session_table, size, streams_table,
+};
+pub use table::{terminal_width, Column, Fit};
+pub use target::{token_from_env, Target, TOKEN_VARS};
 
 /// Runs one API call to completion on a small runtime of its own.
 fn block_on<T>(f: impl std::future::Future<Output = Result<T, String>>) -> Result<T, String> {
@@ -66,16 +73,17 @@ fn post_query(
     ))
 }
 
-/// Fetches every page of a listing.
-fn get_all(
+/// Fetches a listing page by page, handing each page's items to `take`
+/// until it says it has enough or the pages run out.
+fn get_pages(
     api: &str,
     path: &str,
     query: &[(&str, String)],
     token: Option<&str>,
-) -> Result<Vec<Value>, String> {
+    take: &mut dyn FnMut(Vec<Value>) -> bool,
+) -> Result<(), String> {
     block_on(async {
         let http = reqwest::Client::new();
-        let mut items = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let mut q = query.to_vec();
@@ -83,212 +91,14 @@ fn get_all(
                 q.push(("cursor", c.clone()));
             }
             let page = call(&http, reqwest::Method::GET, api, path, &q, token).await?;
-            items.extend(page["items"].as_array().cloned().unwrap_or_default());
+            let items = page["items"].as_array().cloned().unwrap_or_default();
+            if !take(items) {
+                return Ok(());
+            }
             match page["next_cursor"].as_str() {
                 Some(c) => cursor = Some(c.to_owned()),
-                None => return Ok(items),
+                None => return Ok(()),
             }
         }
     })
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => "-".to_owned(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Pads columns to their widest cell.
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        let mut s = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ");
-        s.truncate(s.trim_end().len());
-        s.push('\n');
-        s
-    };
-    let mut out = line(header.iter().map(|h| h.to_string()).collect());
-    for r in rows {
-        out.push_str(&line(r.clone()));
-    }
-    out
-}
-
-/// Human-readable byte counts.
-pub fn size(v: &Value) -> String {
-    v.as_u64().map_or_else(|| "-".to_owned(), bytes)
-}
-
-/// `n` bytes in the largest unit that keeps them above 1.
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut x = n as f64;
-    let mut u = 0;
-    while x >= 1024.0 && u < UNITS.len() - 1 {
-        x /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{x:.1} {}", UNITS[u])
-    }
-}
-
-/// One session's entries as a table, in the order they were recorded.
-pub fn session_table(items: &[Value]) -> String {
-    let mut items = items.to_vec();
-    let when = |e: &Value| {
-        let t = e["started_at"].as_str().or(e["ended_at"].as_str());
-        t.unwrap_or("").to_owned()
-    };
-    items.sort_by_key(when);
-    catalog_table(&items)
-}
-
-/// The catalog as a table.
-pub fn catalog_table(items: &[Value]) -> String {
-    let rows: Vec<Vec<String>> = items
-        .iter()
-        .map(|e| {
-            let at = match e["store"]["type"].as_str() {
-                Some("s3") => format!(
-                    "s3://{}/{}",
-                    text(&e["store"]["bucket"]),
-                    text(&e["store"]["key"])
-                ),
-                _ => text(&e["store"]["path"]),
-            };
-            vec![
-                text(&e["started_at"]),
-                text(&e["kind"]),
-                text(&e["source"]),
-                format!("{}/{}", text(&e["app"]), text(&e["stream"])),
-                size(&e["size"]),
-                text(&e["sha256"]).chars().take(12).collect(),
-                at,
-            ]
-        })
-        .collect();
-    let mut out = table(
-        &[
-            "STARTED",
-            "KIND",
-            "SOURCE",
-            "APP/STREAM",
-            "SIZE",
-            "SHA256",
-            "STORED AT",
-        ],
-        &rows,
-    );
-    out.push_str(&format!(
-        "{} entr{}\n",
-        items.len(),
-        if items.len() == 1 { "y" } else { "ies" }
-    ));
-    out
-}
-
-/// Jobs as a table.
-pub fn jobs_table(items: &[Value]) -> String {
-    let rows: Vec<Vec<String>> = items
-        .iter()
-        .map(|j| {
-            let progress = match (j["bytes_done"].as_u64(), j["bytes_total"].as_u64()) {
-                (Some(d), Some(t)) if t > 0 => format!("{}%", d * 100 / t),
-                _ => "-".to_owned(),
-            };
-            vec![
-                text(&j["id"]),
-                text(&j["state"]),
-                text(&j["attempts"]),
-                progress,
-                text(&j["next_attempt_at"]),
-                text(&j["origin"]["value"]),
-                text(&j["last_error"]),
-            ]
-        })
-        .collect();
-    table(
-        &[
-            "ID",
-            "STATE",
-            "ATTEMPTS",
-            "DONE",
-            "NEXT ATTEMPT",
-            "ORIGIN",
-            "LAST ERROR",
-        ],
-        &rows,
-    )
-}
-
-/// Streams as a table.
-pub fn streams_table(items: &[Value]) -> String {
-    let rows: Vec<Vec<String>> = items
-        .iter()
-        .map(|s| {
-            vec![
-                text(&s["source"]),
-                text(&s["domain"]),
-                format!("{}/{}", text(&s["app"]), text(&s["stream"])),
-                if s["live"] == Value::Bool(true) {
-                    "live".to_owned()
-                } else {
-                    "-".to_owned()
-                },
-                text(&s["last_started_at"]),
-                text(&s["last_stopped_at"]),
-            ]
-        })
-        .collect();
-    table(
-        &[
-            "SOURCE",
-            "DOMAIN",
-            "APP/STREAM",
-            "LIVE",
-            "STARTED",
-            "STOPPED",
-        ],
-        &rows,
-    )
-}
-
-/// Rejected requests as a table.
-pub fn rejected_table(items: &[Value]) -> String {
-    let rows: Vec<Vec<String>> = items
-        .iter()
-        .map(|r| {
-            vec![
-                text(&r["id"]),
-                text(&r["received_at"]),
-                text(&r["source"]),
-                text(&r["error_code"]),
-                if r["replayed_as"].is_array() {
-                    "replayed".to_owned()
-                } else {
-                    "-".to_owned()
-                },
-                text(&r["error"]),
-            ]
-        })
-        .collect();
-    table(
-        &["ID", "RECEIVED", "SOURCE", "CODE", "REPLAYED", "ERROR"],
-        &rows,
-    )
 }

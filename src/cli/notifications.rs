@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use super::{list, report, ApiArgs};
+use super::{list, output, report, ApiArgs};
 use crate::client;
 
 #[derive(Subcommand)]
@@ -38,7 +38,14 @@ pub(super) fn run(command: NotificationsCommand) -> ExitCode {
     match command {
         NotificationsCommand::List { api, state, json } => {
             let query: Vec<(&str, String)> = state.map(|s| ("state", s)).into_iter().collect();
-            list(&api, "/api/v1/notifications", &query, json, table)
+            list(
+                &api,
+                "/api/v1/notifications",
+                &query,
+                json,
+                None,
+                |_, items| Ok(client::notifications_table(items)),
+            )
         }
         NotificationsCommand::Retry { api, id, .. } => report(api.target().and_then(|t| {
             let ids = match id {
@@ -51,30 +58,9 @@ pub(super) fn run(command: NotificationsCommand) -> ExitCode {
             };
             for id in &ids {
                 t.post(&format!("/api/v1/notifications/{id}/retry"), &[])?;
-                println!("queued again: {id}");
+                output::println(&format!("queued again: {id}"));
             }
             Ok(())
         })),
     }
-}
-
-fn table(items: &[serde_json::Value]) -> String {
-    let text = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_owned();
-    let rows: Vec<Vec<String>> = items
-        .iter()
-        .map(|j| {
-            vec![
-                text(&j["id"]),
-                text(&j["state"]),
-                text(&j["notification"]["target"]),
-                text(&j["notification"]["event"]),
-                j["attempts"].to_string(),
-                text(&j["last_error"]),
-            ]
-        })
-        .collect();
-    client::table(
-        &["ID", "STATE", "TARGET", "EVENT", "ATTEMPTS", "LAST ERROR"],
-        &rows,
-    )
 }

@@ -33,7 +33,7 @@ pub(super) fn run(command: StateCommand) -> ExitCode {
     let StateCommand::Copy { config, to } = command;
     match copy(config, &to) {
         Ok(summary) => {
-            println!("{summary}");
+            super::output::println(&summary);
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -11,6 +11,21 @@ use serde_json::Value;
 use crate::auth::token_file;
 use crate::config::Config;
 
+/// The environment variables the CLI takes its token from, in this order:
+/// its own, then the daemon's `[api] token` override, so that one exported
+/// variable serves both.
+pub const TOKEN_VARS: [&str; 2] = [
+    "RECORDING_ARCHIVER_API_TOKEN",
+    "RECORDING_ARCHIVER__API__TOKEN",
+];
+
+/// The token the environment gives, by [`TOKEN_VARS`]' order.
+pub fn token_from_env() -> Option<String> {
+    TOKEN_VARS
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|t| !t.is_empty()))
+}
+
 /// The API's base URL and the token to present.
 pub struct Target {
     base: String,
@@ -57,7 +72,36 @@ impl Target {
 
     /// Every page of a listing.
     pub fn get_all(&self, path: &str, query: &[(&str, String)]) -> Result<Vec<Value>, String> {
-        super::get_all(&self.base, path, query, self.token.as_deref()).map_err(|e| self.explain(e))
+        self.get_first(path, query, None)
+    }
+
+    /// The first `max` items of a listing (all of them without a `max`).
+    pub fn get_first(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        max: Option<usize>,
+    ) -> Result<Vec<Value>, String> {
+        let mut items = Vec::new();
+        self.get_pages(path, query, &mut |page| {
+            items.extend(page);
+            if let Some(m) = max {
+                items.truncate(m);
+            }
+            max.is_none_or(|m| items.len() < m)
+        })?;
+        Ok(items)
+    }
+
+    /// A listing page by page, until `take` says it has enough.
+    pub fn get_pages(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        take: &mut dyn FnMut(Vec<Value>) -> bool,
+    ) -> Result<(), String> {
+        super::get_pages(&self.base, path, query, self.token.as_deref(), take)
+            .map_err(|e| self.explain(e))
     }
 
     /// A POST with query parameters; the JSON answer.
@@ -77,8 +121,8 @@ impl Target {
             .map(|f| format!(", or the daemon's {}", f.display()))
             .unwrap_or_default();
         format!(
-            "{e} (the token is taken from --token, RECORDING_ARCHIVER_API_TOKEN, [api] token \
-             of --config{file})"
+            "{e} (the token is taken from --token, {}, {}, [api] token of --config{file})",
+            TOKEN_VARS[0], TOKEN_VARS[1]
         )
     }
 }
@@ -96,6 +140,12 @@ fn base_url(addr: SocketAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_clis_own_token_variable_is_not_warned_of_as_a_misspelt_override() {
+        assert!(crate::config::CLI_ENV_VARS.contains(&TOKEN_VARS[0]));
+        assert!(TOKEN_VARS[1].starts_with(crate::config::ENV_PREFIX));
+    }
 
     #[test]
     fn a_wildcard_listener_is_reached_on_loopback() {

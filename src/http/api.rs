@@ -199,15 +199,26 @@ struct LinksQuery {
     links: Option<u8>,
 }
 
+/// `since`/`until`: an RFC 3339 time, or a day (YYYY-MM-DD) meaning its
+/// first instant in UTC.
 fn time_param(name: &str, v: &Option<String>) -> Result<Option<crate::time::Timestamp>, ApiError> {
+    let day = |s: &str| {
+        let d = chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").ok()?;
+        Some(d.and_hms_opt(0, 0, 0)?.and_utc())
+    };
     v.as_deref()
         .map(|s| {
-            crate::time::parse_rfc3339(s).ok_or_else(|| {
-                ApiError::bad_request(
-                    "bad_query",
-                    format!("{name}={s:?} is not an RFC 3339 time (2024-05-01T00:00:00Z)"),
-                )
-            })
+            crate::time::parse_rfc3339(s)
+                .or_else(|| day(s))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "bad_query",
+                        format!(
+                            "{name}={s:?} is neither an RFC 3339 time (2024-05-01T00:00:00Z) \
+                         nor a day (2024-05-01)"
+                        ),
+                    )
+                })
         })
         .transpose()
 }
