@@ -97,6 +97,16 @@ enum Command {
         #[command(subcommand)]
         command: RejectedCommand,
     },
+    /// Callbacks refused before they were read (a wrong or missing token
+    /// or signature, an unknown source): the last 24 hours' count and the
+    /// latest, from the daemon's memory.
+    Refused {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The state itself: copy the embedded store into PostgreSQL.
     State {
         #[command(subcommand)]
@@ -193,6 +203,15 @@ pub fn main() -> ExitCode {
                 .and_then(|t| t.post(&format!("/api/v1/rejected/{id}/replay"), &[]))
                 .map(|v| output::println(&format!("replayed {id} as events {}", v["events"]))),
         ),
+        Command::Refused { api, json } => report(api.target().and_then(|t| {
+            let answer = t.get("/api/v1/refused")?;
+            if json {
+                output::println(&serde_json::to_string_pretty(&answer).unwrap_or_default());
+            } else {
+                output::print(&client::refused_table(&answer));
+            }
+            Ok(())
+        })),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

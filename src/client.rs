@@ -8,8 +8,8 @@ mod target;
 use serde_json::Value;
 
 pub use listings::{
-    app_stream, bytes, catalog_table, jobs_table, notifications_table, rejected_table,
-    session_table, size, streams_table,
+    app_stream, bytes, catalog_table, jobs_table, notifications_table, refused_table,
+    rejected_table, session_table, size, streams_table,
 };
 pub use table::{terminal_width, Column, Fit};
 pub use target::{token_from_env, Target, TOKEN_VARS};
@@ -54,6 +54,12 @@ async fn call(
             body["message"].as_str().unwrap_or("")
         ))
     }
+}
+
+/// GETs one API path.
+fn get_one(api: &str, path: &str, token: Option<&str>) -> Result<Value, String> {
+    let http = reqwest::Client::new();
+    block_on(call(&http, reqwest::Method::GET, api, path, &[], token))
 }
 
 /// POSTs to an API path with query parameters.

@@ -126,6 +126,27 @@ async fn the_overview_and_the_timelines_show_the_day_in_a_real_browser() {
         (Some("nosuch"), Some(404))
     );
     assert_eq!(latest["remote_addr"], "127.0.0.1");
+    // The same through the CLI (the token from the daemon's config).
+    let cli = Command::new(common::binary())
+        .args(["refused", "--api", &d.base, "--config"])
+        .arg(d.dir.join("config.toml"))
+        .env("COLUMNS", "200")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&cli.stdout);
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert!(
+        shown.contains("3 callbacks refused in the last 24 hours (2 × 401, 1 × 404)"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("nosuch") && shown.contains("unknown_source"),
+        "{shown}"
+    );
     let logged = d.log_text().matches("callback refused").count();
     assert_eq!(
         logged,

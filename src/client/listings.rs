@@ -217,6 +217,44 @@ pub fn streams_table(items: &[Value], live_only: bool) -> String {
 }
 
 /// Rejected requests as a table.
+/// `refused`: the last 24 hours' count, then the latest refusals.
+pub fn refused_table(answer: &Value) -> String {
+    let day = &answer["last_24h"];
+    let by_status: Vec<String> = day["by_status"]
+        .as_object()
+        .map(|m| m.iter().map(|(s, n)| format!("{n} × {s}")).collect())
+        .unwrap_or_default();
+    let total = day["total"].as_u64().unwrap_or(0);
+    let mut head = plural(total as usize, "callback refused", "callbacks refused");
+    head.push_str(" in the last 24 hours");
+    if !by_status.is_empty() {
+        head.push_str(&format!(" ({})", by_status.join(", ")));
+    }
+    let recent = answer["recent"].as_array().cloned().unwrap_or_default();
+    let rows: Vec<Vec<String>> = recent
+        .iter()
+        .map(|r| {
+            vec![
+                text(&r["at"]),
+                text(&r["source"]),
+                text(&r["status"]),
+                text(&r["code"]),
+                text(&r["remote_addr"]),
+                text(&r["message"]),
+            ]
+        })
+        .collect();
+    let columns = [
+        ("AT", Fit::Short),
+        ("SOURCE", Fit::Text),
+        ("STATUS", Fit::Whole),
+        ("CODE", Fit::Short),
+        ("FROM", Fit::Short),
+        ("MESSAGE", Fit::Text),
+    ];
+    counted(&columns, &rows, head)
+}
+
 pub fn rejected_table(items: &[Value]) -> String {
     let rows: Vec<Vec<String>> = items
         .iter()

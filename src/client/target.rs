@@ -104,6 +104,11 @@ impl Target {
             .map_err(|e| self.explain(e))
     }
 
+    /// One GET; the JSON answer.
+    pub fn get(&self, path: &str) -> Result<Value, String> {
+        super::get_one(&self.base, path, self.token.as_deref()).map_err(|e| self.explain(e))
+    }
+
     /// A POST with query parameters; the JSON answer.
     pub fn post(&self, path: &str, query: &[(&str, String)]) -> Result<Value, String> {
         super::post_query(&self.base, path, query, self.token.as_deref())
