@@ -1,10 +1,8 @@
 //! `jobs`: list archive jobs with the stream each is for, retry failed ones.
 
-use std::collections::{HashMap, HashSet};
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use serde_json::Value;
 
 use super::{list, output, report, ApiArgs};
 use crate::client;
@@ -53,43 +51,14 @@ pub(super) fn run(command: JobsCommand) -> ExitCode {
         } => {
             let mut query = Vec::new();
             query.extend(state.map(|s| ("state", s)));
-            query.extend(source.clone().map(|s| ("source", s)));
+            query.extend(source.map(|s| ("source", s)));
             let limit = limit.map(|l| usize::try_from(l).unwrap_or(usize::MAX));
-            list(&api, "/api/v1/jobs", &query, json, limit, |t, jobs| {
-                let streams = streams_of(t, jobs, source)?;
-                Ok(client::jobs_table(jobs, &streams))
+            list(&api, "/api/v1/jobs", &query, json, limit, |_, jobs| {
+                Ok(client::jobs_table(jobs))
             })
         }
         JobsCommand::Retry { api, id, .. } => report(api.target().and_then(|t| retry(&t, id))),
     }
-}
-
-/// Each job's stream (`app/stream`) by its event id. A job names the event
-/// that made it, not its stream: the events are read, newest first like
-/// the jobs, until every job's is found.
-fn streams_of(
-    t: &client::Target,
-    jobs: &[Value],
-    source: Option<String>,
-) -> Result<HashMap<String, String>, String> {
-    let mut wanted: HashSet<&str> = jobs.iter().filter_map(|j| j["event_id"].as_str()).collect();
-    let mut found = HashMap::new();
-    if wanted.is_empty() {
-        return Ok(found);
-    }
-    let mut query = vec![("limit", "1000".to_owned())];
-    query.extend(source.map(|s| ("source", s)));
-    t.get_pages("/api/v1/events", &query, &mut |events| {
-        for e in &events {
-            if let Some(id) = e["id"].as_str() {
-                if wanted.remove(id) {
-                    found.insert(id.to_owned(), client::app_stream(e));
-                }
-            }
-        }
-        !wanted.is_empty()
-    })?;
-    Ok(found)
 }
 
 /// `jobs retry`: the job named, or every failed one.

@@ -1,8 +1,6 @@
 //! Each listing of the API as a table, ending in a line that counts it
 //! (the whole output when it is empty), so an empty answer reads as one.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 use super::table::{table, Column, Fit};
@@ -127,8 +125,8 @@ pub fn catalog_table(items: &[Value]) -> String {
     counted(&columns, &rows, plural(items.len(), "entry", "entries"))
 }
 
-/// Jobs as a table; `streams` names each job's stream by its event id.
-pub fn jobs_table(items: &[Value], streams: &HashMap<String, String>) -> String {
+/// Jobs as a table, each with its stream as the API gives it.
+pub fn jobs_table(items: &[Value]) -> String {
     let rows: Vec<Vec<String>> = items
         .iter()
         .map(|j| {
@@ -141,11 +139,11 @@ pub fn jobs_table(items: &[Value], streams: &HashMap<String, String>) -> String 
                 Some("queued" | "retrying") => text(&j["next_attempt_at"]),
                 _ => "-".to_owned(),
             };
-            let stream = j["event_id"]
-                .as_str()
-                .and_then(|e| streams.get(e))
-                .cloned()
-                .unwrap_or_else(|| "-".to_owned());
+            let stream = if j["stream"].is_string() {
+                app_stream(j)
+            } else {
+                "-".to_owned()
+            };
             vec![
                 text(&j["id"]),
                 text(&j["state"]),
@@ -335,7 +333,7 @@ mod tests {
 
     #[test]
     fn an_empty_listing_is_one_count_line() {
-        assert_eq!(jobs_table(&[], &HashMap::new()), "0 jobs\n");
+        assert_eq!(jobs_table(&[]), "0 jobs\n");
         assert_eq!(catalog_table(&[]), "0 entries\n");
     }
 }

@@ -13,6 +13,7 @@ mod refused;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{ApiError, AppState};
 use crate::event::EventKind;
@@ -129,7 +130,28 @@ async fn list_jobs(
             && f.source.as_ref().is_none_or(|w| *w == j.source)
     };
     let page = state.repo.jobs(q.page, Box::new(keep)).await?;
-    Ok(HttpResponse::Ok().json(page))
+    let mut items = Vec::with_capacity(page.items.len());
+    for job in &page.items {
+        items.push(with_stream(state, job).await?);
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "items": items,
+        "next_cursor": page.next_cursor,
+    })))
+}
+
+/// A job as JSON with its stream (`domain`, `app`, `stream`, from the event
+/// that made it; absent once retention pruned that event): a job names its
+/// event, and who reads a job wants to know whose recording it is.
+async fn with_stream(state: &AppState, job: &crate::queue::Job) -> Result<Value, ApiError> {
+    let mut v = serde_json::to_value(job).unwrap_or_default();
+    if let (Some(e), Some(o)) = (state.repo.event(job.event_id).await?, v.as_object_mut()) {
+        let s = e.stream;
+        for (k, x) in [("domain", s.domain), ("app", s.app), ("stream", s.name)] {
+            o.entry(k).or_insert(x.map_or(Value::Null, Value::String));
+        }
+    }
+    Ok(v)
 }
 
 async fn job(
@@ -143,7 +165,7 @@ async fn job(
         "no_such_job",
         format!("no job {:?}", id.to_string()),
     )?;
-    Ok(HttpResponse::Ok().json(job))
+    Ok(HttpResponse::Ok().json(with_stream(&state, &job).await?))
 }
 
 pub(crate) async fn retry_job(
