@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::origin::{Content, Fault, FileSpec, Origin};
 use common::s3::S3Server;
-use common::{random_bytes, Daemon};
+use common::{random_bytes, until, Daemon};
 use serde_json::{json, Value};
 
 /// A real two-second MP4 (ffmpeg's test pattern), so the page's player has
@@ -37,14 +37,6 @@ fn record_done(url: &str, stream: &str, begin_ms: u64, format: &str) -> String {
         "streamName": stream, "event": "record_done", "status": "success", "format": format,
         "beginTime": begin_ms, "endTime": begin_ms + 2_000, "downloadUrl": url})
     .to_string()
-}
-
-async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let start = Instant::now();
-    while !done().await {
-        assert!(start.elapsed() < Duration::from_secs(60), "never: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// A real HLS recording (ffmpeg's test pattern in one-second MPEG-TS

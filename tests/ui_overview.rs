@@ -9,11 +9,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use common::origin::{Fault, FileSpec, Origin};
 use common::s3::S3Server;
-use common::{random_bytes, Daemon};
+use common::{random_bytes, until, Daemon};
 use serde_json::{json, Value};
 
 fn record_done(url: &str, stream: &str, begin_ms: i64, minutes: i64) -> String {
@@ -21,14 +20,6 @@ fn record_done(url: &str, stream: &str, begin_ms: i64, minutes: i64) -> String {
         "streamName": stream, "event": "record_done", "status": "success", "format": "flv",
         "beginTime": begin_ms, "endTime": begin_ms + minutes * 60_000, "downloadUrl": url})
     .to_string()
-}
-
-async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let start = Instant::now();
-    while !done().await {
-        assert!(start.elapsed() < Duration::from_secs(60), "never: {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn browse(d: &Daemon, args: &[&str]) -> Value {

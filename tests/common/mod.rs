@@ -42,6 +42,16 @@ pub fn python() -> PathBuf {
 }
 
 /// A port nothing listens on now.
+/// Waits (checking every 100 ms, at most a minute) until `done`, failing
+/// the test with `what` if it never is.
+pub async fn until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done().await {
+        assert!(start.elapsed() < Duration::from_secs(60), "never: {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -4,12 +4,11 @@
 //! `source`, if given). A job whose source is no longer configured can only
 //! fail again: dismissing is its way out of the failed list.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{found, id_or_404, Authorized};
+use super::{id_or_404, not_failed, Authorized};
 use crate::http::{ApiError, AppState};
 use crate::id::JobId;
 use crate::queue::{Job, JobState};
@@ -26,20 +25,7 @@ pub async fn dismiss(
         state.repo.durable().await?;
         return Ok(HttpResponse::Ok().json(job));
     }
-    let job = found(
-        state.repo.job(id).await,
-        "no_such_job",
-        format!("no job {:?}", id.to_string()),
-    )?;
-    Err(ApiError::new(
-        StatusCode::CONFLICT,
-        "not_failed",
-        format!(
-            "job {} is {}; only failed jobs are dismissed",
-            job.id,
-            job.state.as_str()
-        ),
-    ))
+    Err(not_failed(&state, id, "dismissed").await)
 }
 
 /// Which failed jobs a bulk action takes.

@@ -38,23 +38,15 @@ impl S3Store {
 
     /// The object at `key`, if any.
     pub(in crate::store) async fn get(&self, key: &str) -> Result<Option<Bytes>, Failure> {
-        let got = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await;
-        match got {
-            Ok(o) => o
-                .body
-                .collect()
-                .await
-                .map(|b| Some(b.into_bytes()))
-                .map_err(|e| Failure::transient(format!("GetObject {key}: {e}"))),
-            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 404) => Ok(None),
-            Err(e) => Err(Failure::from_store(&format!("GetObject {key}"), e)),
+        let Some(mut r) = self.read(key).await? else {
+            return Ok(None);
+        };
+        let mut whole = bytes::BytesMut::new();
+        while let Some(piece) = futures_util::StreamExt::next(&mut r.pieces).await {
+            let piece = piece.map_err(|e| Failure::transient(format!("GetObject {key}: {e}")))?;
+            whole.extend_from_slice(&piece);
         }
+        Ok(Some(whole.freeze()))
     }
 
     /// The object at `key` as it arrives, if there is one.
