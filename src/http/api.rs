@@ -180,29 +180,7 @@ pub(crate) async fn retry_job(
             state.wake.notify_waiters();
             Ok(HttpResponse::Ok().json(job))
         }
-        None => Err(not_failed(&state, id, "retried by hand").await),
-    }
-}
-
-/// Why a job that is not failed cannot be `done` (retried, dismissed):
-/// 409 naming its state, or 404 when there is no such job.
-pub(crate) async fn not_failed(state: &AppState, id: JobId, done: &str) -> ApiError {
-    let job = found(
-        state.repo.job(id).await,
-        "no_such_job",
-        format!("no job {:?}", id.to_string()),
-    );
-    match job {
-        Ok(job) => ApiError::new(
-            StatusCode::CONFLICT,
-            "not_failed",
-            format!(
-                "job {} is {}; only failed jobs are {done}",
-                job.id,
-                job.state.as_str()
-            ),
-        ),
-        Err(e) => e,
+        None => Err(failed::not_failed(&state, id, "retried by hand").await),
     }
 }
 

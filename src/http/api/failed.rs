@@ -4,11 +4,12 @@
 //! `source`, if given). A job whose source is no longer configured can only
 //! fail again: dismissing is its way out of the failed list.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{id_or_404, not_failed, Authorized};
+use super::{found, id_or_404, Authorized};
 use crate::http::{ApiError, AppState};
 use crate::id::JobId;
 use crate::queue::{Job, JobState};
@@ -105,4 +106,26 @@ pub async fn dismiss_all(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     each_failed(&state, q.into_inner(), false).await
+}
+
+/// Why a job that is not failed cannot be `done` (retried, dismissed):
+/// 409 naming its state, or 404 when there is no such job.
+pub async fn not_failed(state: &AppState, id: JobId, done: &str) -> ApiError {
+    let job = found(
+        state.repo.job(id).await,
+        "no_such_job",
+        format!("no job {:?}", id.to_string()),
+    );
+    match job {
+        Ok(job) => ApiError::new(
+            StatusCode::CONFLICT,
+            "not_failed",
+            format!(
+                "job {} is {}; only failed jobs are {done}",
+                job.id,
+                job.state.as_str()
+            ),
+        ),
+        Err(e) => e,
+    }
 }
