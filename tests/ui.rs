@@ -394,7 +394,8 @@ async fn each_view_shows_the_run_and_retry_requeues_a_failed_job_in_a_real_brows
             .unwrap();
         assert_eq!(r.status(), 403, "{path}");
     }
-    for view in ["streams", "recordings", "jobs", "rejected"] {
+    // The streams view is shot by ui_overview.rs, with its timelines.
+    for view in ["recordings", "jobs", "rejected"] {
         let png = std::fs::read(shots.join(format!("ui-{view}.png"))).unwrap();
         assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{view}");
     }

@@ -22,10 +22,15 @@ fn record_done(url: &str, stream: &str, begin_ms: i64, minutes: i64) -> String {
     .to_string()
 }
 
-fn browse(d: &Daemon, args: &[&str]) -> Value {
-    let shots = std::env::var_os("UI_SCREENSHOTS")
+/// Where the screenshots go: `UI_SCREENSHOTS`, else target/ui-screenshots.
+fn shots() -> PathBuf {
+    std::env::var_os("UI_SCREENSHOTS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots"));
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ui-screenshots"))
+}
+
+fn browse(d: &Daemon, args: &[&str]) -> Value {
+    let shots = shots();
     std::fs::create_dir_all(&shots).unwrap();
     let out = Command::new(common::python())
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui_overview.py"))
@@ -147,6 +152,10 @@ async fn the_overview_and_the_timelines_show_the_day_in_a_real_browser() {
     );
 
     let seen = browse(&d, &[]);
+    for view in ["overview", "streams"] {
+        let png = std::fs::read(shots().join(format!("ui-{view}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{view}");
+    }
     let figure = |k: &str| {
         seen["figures"][k]["value"]
             .as_str()

@@ -66,10 +66,14 @@ h2 .files{color:#666;font-weight:normal}";
 
 /// Shows every `<time>` in the viewer's time zone, the zone named (UTC as
 /// sent kept as its title).
+/// The end of a span (`time.until`) on the same local day as the time
+/// before it shows its time of day only.
 const SCRIPT: &str =
-    "for(const t of document.querySelectorAll('time[datetime]')){t.title=t.textContent;\
-t.textContent=new Date(t.dateTime).toLocaleString(undefined,{year:'numeric',month:'2-digit',\
-day:'2-digit',hour:'2-digit',minute:'2-digit',second:'2-digit',timeZoneName:'short'});}";
+    "const hms={hour:'2-digit',minute:'2-digit',second:'2-digit',timeZoneName:'short'};\
+for(const t of document.querySelectorAll('time[datetime]')){const d=new Date(t.dateTime);\
+t.title=t.textContent;const p=t.previousElementSibling;const same=t.classList.contains('until')\
+&&p&&p.dateTime&&new Date(p.dateTime).toDateString()==d.toDateString();\
+t.textContent=d.toLocaleString(undefined,same?hms:{year:'numeric',month:'2-digit',day:'2-digit',...hms});}";
 
 /// The navigation: each view, the one shown marked.
 const VIEWS: [(&str, &str); 5] = [

@@ -238,7 +238,9 @@ fn heading(session: &str, group: &[&CatalogEntry]) -> Markup {
                 a href=(format!("/ui/recordings?session={}", urlencode(session))) { (stream) }
             }
             @if let (Some(s), Some(e)) = (start, end) {
-                " · " (time(&s)) "–" (time(&e))
+                " · " (time(&s)) "–"
+                // Its date is left out in the viewer's zone when it is the start's.
+                time.until datetime=(crate::time::rfc3339(&e)) { (e.format("%Y-%m-%d %H:%M:%S UTC")) }
             }
             " · " span.files { (files) }
         }
