@@ -183,6 +183,15 @@ fn check_config_refuses_a_file_origin_root_that_does_not_exist() {
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("sources[0].origin.roots"), "{stderr}");
     assert!(stderr.contains("does not exist"), "{stderr}");
+    // The daemon starts all the same (the recording server may make the
+    // directory after it), and says so, naming the key.
+    let d = common::Daemon::start_in(dir.path(), &extra);
+    let log = d.log_text();
+    assert!(
+        log.contains("sources[0].origin.roots") && log.contains("does not exist"),
+        "{log}"
+    );
+    drop(d);
     std::fs::create_dir(&missing).unwrap();
     let (code, stderr) = check_config(dir.path(), &common::config_text(dir.path(), &extra), &[]);
     assert_eq!(code, 0, "{stderr}");
