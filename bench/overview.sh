@@ -32,7 +32,7 @@ now = int(time.time() * 1000)
 def post(i):
     body = json.dumps({"version": "v1.1", "publishDomain": "d", "appName": "live",
         "streamName": f"room{i % 200}", "event": "record_done", "status": "success",
-        "format": "flv", "beginTime": now - 3_600_000 * (i % 150) // 1, "endTime": now - 3_600_000 * (i % 150) + 60_000,
+        "format": "flv", "beginTime": now - 3_600_000 * (i % 150) - i * 1000, "endTime": now - 3_600_000 * (i % 150) - i * 1000 + 60_000,
         "downloadUrl": f"http://127.0.0.1:{oport}/a.flv?n={i}"}).encode()
     r = urllib.request.Request(f"http://127.0.0.1:{port}/callbacks/jd?token=t", body,
         {"content-type": "application/json"})
