@@ -85,7 +85,7 @@ pub async fn show(_: Authorized, state: web::Data<AppState>) -> Result<HttpRespo
     }
     let gap = Duration::from_secs(state.config.state.session_gap_secs);
     let streams = state.repo.streams(all(SHOWN), Box::new(|_| true)).await?;
-    let last = last_recordings(&state, now).await?;
+    let last = last_recordings(&state).await?;
     let live = streams
         .items
         .iter()
@@ -103,7 +103,13 @@ pub async fn show(_: Authorized, state: web::Data<AppState>) -> Result<HttpRespo
     let (files_today, bytes_today) = today.fold((0, 0), |(f, b), t| (f + t.files, b + t.bytes));
     let (state_ok, store) = crate::http::ops::health(&state).await;
     let store_down = store["ok"] != serde_json::json!(true);
-    let by_status = |s: &str| refused.by_status.get(s).copied().unwrap_or(0);
+    let by_status: Vec<String> = (refused.by_status.iter())
+        .map(|(status, n)| format!("{n} × {status}"))
+        .collect();
+    let refused_label = match by_status.is_empty() {
+        true => "callbacks refused in 24 h".to_owned(),
+        false => format!("callbacks refused in 24 h ({})", by_status.join(", ")),
+    };
     let b = html! {
         @if let Err(e) = &state_ok {
             div.banner role="alert" data-banner="state" {
@@ -126,8 +132,7 @@ pub async fn show(_: Authorized, state: web::Data<AppState>) -> Result<HttpRespo
             (figure("jobs running", gauges.running, "running", false))
             (figure("jobs failed", gauges.failed, "failed", gauges.failed > 0))
             (figure("rejected callbacks kept", rejected, "rejected", rejected > 0))
-            (figure(&format!("callbacks refused in 24 h ({} × 401, {} × 404)",
-                by_status("401"), by_status("404")), refused.total, "refused", refused.total > 0))
+            (figure(&refused_label, refused.total, "refused", refused.total > 0))
         }
         @if refused.total > 0 {
             p.muted {

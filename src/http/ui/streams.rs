@@ -33,7 +33,6 @@ type Key = (String, String);
 /// Each stream's latest recording: its end and its length.
 pub async fn last_recordings(
     state: &AppState,
-    _now: Timestamp,
 ) -> Result<HashMap<Key, (Timestamp, Option<f64>)>, ApiError> {
     let entries = state
         .repo
