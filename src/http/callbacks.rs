@@ -127,7 +127,7 @@ async fn receive_inner(
     // Decoded once: Tencent's signature is read from the same fields.
     let decoded = arrived.decode();
     if mode != AuthMode::Token {
-        check_signature(req, source, &decoded, received_at)?;
+        check_signature(req, source, &body, &decoded, received_at)?;
     }
     // After authentication: a stranger's flood cannot spend a source's quota.
     state.limits.admit(source)?;

@@ -12,10 +12,12 @@ use crate::providers::{aliyun, tencent, Provider};
 use crate::time::Timestamp;
 
 /// Checks the platform's signature: Alibaba signs in headers, Tencent in
-/// the body; an `auto` source is held to whichever its sender used.
+/// the body; an `auto` source is held to whichever its sender used. `raw`
+/// is the body as it arrived, for platforms that sign its bytes.
 pub(super) fn check_signature(
     req: &HttpRequest,
     source: &SourceConfig,
+    _raw: &[u8],
     decoded: &Result<body::Payload, BodyError>,
     now: Timestamp,
 ) -> Result<(), ApiError> {
