@@ -31,7 +31,7 @@ pub use secret::Secret;
 pub use server::ServerConfig;
 pub use source::{sweep_matcher, AuthMode, OriginConfig, SourceConfig};
 pub use state::StateConfig;
-pub use store::{StoreConfig, DEFAULT_KEY_TEMPLATE};
+pub use store::{ObjectOptions, StoreConfig, DEFAULT_KEY_TEMPLATE};
 pub use transfer::TransferConfig;
 
 /// The prefix of environment overrides; `__` separates the path.

@@ -14,6 +14,7 @@ impl Config {
             .unwrap_or_default();
         let mut w: Vec<String> = self.sources.iter().filter_map(|s| s.warning()).collect();
         w.extend(layers::misspelt_env(std::env::vars(), &sections));
+        w.extend(self.store.object_options().and_then(|o| o.warning()));
         w
     }
 

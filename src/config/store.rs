@@ -1,5 +1,6 @@
 //! `[store]`: where archived files go, and the layout of their keys.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -8,6 +9,9 @@ use super::{default_region, default_true, invalid, ConfigError, Secret};
 use crate::store::key::KeyTemplate;
 
 pub use crate::store::key::DEFAULT_KEY_TEMPLATE;
+pub use options::ObjectOptions;
+
+mod options;
 
 fn default_key_template() -> String {
     DEFAULT_KEY_TEMPLATE.to_owned()
@@ -32,6 +36,8 @@ fn default_archive_root() -> PathBuf {
     rename_all = "lowercase",
     deny_unknown_fields
 )]
+// One value per configuration: the S3 variant's size costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum StoreConfig {
     /// A local directory.
     Fs {
@@ -66,12 +72,34 @@ pub enum StoreConfig {
         /// that only know composite checksums (each part is checked either way).
         #[serde(default = "default_true")]
         full_object_checksum: bool,
+        /// The storage class of every object written (`STANDARD_IA`,
+        /// `GLACIER_IR`, `DEEP_ARCHIVE`, ...). Default: the bucket's.
+        #[serde(default)]
+        storage_class: Option<String>,
+        /// The storage class of sidecars and manifests, which the catalog
+        /// reads back. Default: `storage_class`.
+        #[serde(default)]
+        sidecar_storage_class: Option<String>,
+        /// `AES256` or `aws:kms` (with `sse_kms_key_id`, or the bucket's key).
+        #[serde(default)]
+        server_side_encryption: Option<String>,
+        #[serde(default)]
+        sse_kms_key_id: Option<String>,
+        /// `GOVERNANCE` or `COMPLIANCE`, for buckets with Object Lock: each
+        /// object is retained `object_lock_retain_days` from when it is written.
+        #[serde(default)]
+        object_lock_mode: Option<String>,
+        #[serde(default)]
+        object_lock_retain_days: Option<u32>,
+        /// Tags set on every object written (at most 10).
+        #[serde(default)]
+        tags: BTreeMap<String, String>,
     },
 }
 
 /// Keys only an S3 store has: with one of them and no `type`, `fs` is no
 /// honest guess.
-const S3_KEYS: [&str; 8] = [
+const S3_KEYS: [&str; 15] = [
     "bucket",
     "endpoint",
     "region",
@@ -80,6 +108,13 @@ const S3_KEYS: [&str; 8] = [
     "secret_access_key",
     "orphan_upload_age_secs",
     "full_object_checksum",
+    "storage_class",
+    "sidecar_storage_class",
+    "server_side_encryption",
+    "sse_kms_key_id",
+    "object_lock_mode",
+    "object_lock_retain_days",
+    "tags",
 ];
 
 /// Sets `type = "fs"` in a `[store]` table that names none and holds no S3
@@ -166,7 +201,35 @@ impl StoreConfig {
             _ => {}
         }
         KeyTemplate::parse(self.key_template()).map_err(|e| invalid("store.key_template", e))?;
+        if let Some(o) = self.object_options() {
+            o.validate()?;
+        }
         Ok(())
+    }
+
+    /// What every object an S3 store writes is stored with; `None` for a directory.
+    pub fn object_options(&self) -> Option<ObjectOptions> {
+        match self {
+            StoreConfig::Fs { .. } => None,
+            StoreConfig::S3 {
+                storage_class,
+                sidecar_storage_class,
+                server_side_encryption,
+                sse_kms_key_id,
+                object_lock_mode,
+                object_lock_retain_days,
+                tags,
+                ..
+            } => Some(ObjectOptions {
+                storage_class: storage_class.clone(),
+                sidecar_storage_class: sidecar_storage_class.clone(),
+                server_side_encryption: server_side_encryption.clone(),
+                sse_kms_key_id: sse_kms_key_id.clone(),
+                object_lock_mode: object_lock_mode.clone(),
+                object_lock_retain_days: *object_lock_retain_days,
+                tags: tags.clone(),
+            }),
+        }
     }
 }
 

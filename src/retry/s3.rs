@@ -102,6 +102,9 @@ where
             "check that [store] endpoint is an S3 server",
         ),
         SdkError::ServiceError(_) => match e.code() {
+            Some(code) if options_refused(code, e.message().unwrap_or("")).is_some() => {
+                return options_refused(code, e.message().unwrap_or(""));
+            }
             Some("InvalidAccessKeyId") => (
                 "the bucket refused our credentials",
                 "check [store] access_key_id",
@@ -153,6 +156,36 @@ where
                 _ => return None,
             },
         },
+        _ => return None,
+    })
+}
+
+/// A refusal of `[store]`'s object options: every object would meet it,
+/// so it is the store's trouble, naming the key to change.
+fn options_refused(code: &str, message: &str) -> Option<(&'static str, &'static str)> {
+    let m = message.to_ascii_lowercase();
+    Some(match code {
+        "InvalidStorageClass" => (
+            "the bucket refused the storage class",
+            "check [store] storage_class and sidecar_storage_class",
+        ),
+        "InvalidTag" => ("the bucket refused the tags", "check [store] tags"),
+        c if c.starts_with("KMS.") => (
+            "the bucket cannot encrypt with the KMS key",
+            "check [store] sse_kms_key_id and the key's policy",
+        ),
+        "InvalidRequest" | "InvalidArgument" if m.contains("object lock") => (
+            "the bucket refused Object Lock",
+            "check [store] object_lock_mode: the bucket needs Object Lock enabled",
+        ),
+        "InvalidRequest" | "InvalidArgument" | "InvalidEncryptionAlgorithmError"
+            if code == "InvalidEncryptionAlgorithmError" || m.contains("encryption") =>
+        {
+            (
+                "the bucket refused the encryption",
+                "check [store] server_side_encryption and sse_kms_key_id",
+            )
+        }
         _ => return None,
     })
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 mod conditional;
 mod objects;
+pub(crate) mod options;
 mod orphans;
 mod upload;
 
@@ -42,6 +43,8 @@ pub struct S3Store {
     pub(super) template: KeyTemplate,
     /// New multipart uploads get a full-object CRC32C.
     full_object: bool,
+    /// `[store]`'s storage class, encryption, retention and tags.
+    options: options::Written,
     pub(super) health: super::health::StoreHealth,
 }
 
@@ -78,6 +81,7 @@ impl S3Store {
             bucket: bucket.clone(),
             template,
             full_object: *full_object_checksum,
+            options: options::Written(cfg.object_options().unwrap_or_default()),
             health: Default::default(),
         })
     }
@@ -107,6 +111,7 @@ impl S3Store {
             origin,
             log,
             full_object: self.full_object,
+            options: self.options.clone(),
             stream_parts: t.stream_parts,
         }))
     }
@@ -145,6 +150,7 @@ impl S3Store {
             log: Arc::clone(&log),
             // As the upload was created.
             full_object: progress.full_object,
+            options: self.options.clone(),
             stream_parts: t.stream_parts,
         };
         if placement.key != rec.key {
@@ -273,46 +279,6 @@ impl S3Store {
             }
         }
         Ok(Some(parts))
-    }
-
-    /// Whether an object is at `key` and the SHA-256 it records: in its
-    /// metadata (single-part objects), or in its catalog sidecar.
-    async fn recorded_sha256(&self, key: String) -> Result<Option<Option<String>>, Failure> {
-        let head = self
-            .client
-            .head_object()
-            .bucket(&self.bucket)
-            .key(&key)
-            .send()
-            .await;
-        let out = match head {
-            Ok(out) => out,
-            Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => {
-                return Ok(None)
-            }
-            Err(e) => return Err(self.head_failed(&key, e).await),
-        };
-        if let Some(sha) = out.metadata().and_then(|m| m.get("sha256")) {
-            return Ok(Some(Some(sha.clone())));
-        }
-        let sidecar = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(format!("{key}.json"))
-            .send()
-            .await;
-        let sha = match sidecar {
-            Ok(o) => o
-                .body
-                .collect()
-                .await
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b.into_bytes()).ok())
-                .and_then(|v| v["sha256"].as_str().map(str::to_owned)),
-            Err(_) => None,
-        };
-        Ok(Some(sha))
     }
 
     /// Aborts an upload an earlier attempt left, once the job's record of

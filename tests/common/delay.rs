@@ -5,7 +5,7 @@
 //! refuses AbortMultipartUpload (503) until told to stop.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,6 +17,8 @@ pub struct DelayProxy {
     completes: Arc<AtomicUsize>,
     /// `Hold::Aborts`: refused while set.
     refusing: Arc<AtomicBool>,
+    /// The head of every request forwarded, in order.
+    heads: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -42,6 +44,8 @@ impl DelayProxy {
         let seen = Arc::clone(&completes);
         let refusing = Arc::new(AtomicBool::new(true));
         let refuse = Arc::clone(&refusing);
+        let heads = Arc::new(Mutex::new(Vec::new()));
+        let noted = Arc::clone(&heads);
         let task = tokio::spawn(async move {
             loop {
                 let Ok((client, _)) = listener.accept().await else {
@@ -50,8 +54,9 @@ impl DelayProxy {
                 let upstream = upstream.clone();
                 let seen = Arc::clone(&seen);
                 let refuse = Arc::clone(&refuse);
+                let noted = Arc::clone(&noted);
                 tokio::spawn(async move {
-                    let _ = relay(client, &upstream, delay, hold, &seen, &refuse).await;
+                    let _ = relay(client, &upstream, delay, hold, &seen, &refuse, &noted).await;
                 });
             }
         });
@@ -59,8 +64,19 @@ impl DelayProxy {
             endpoint,
             completes,
             refusing,
+            heads,
             task,
         }
+    }
+
+    /// Forwards every request to `upstream` as it is, noting its head.
+    pub async fn recording(upstream: &str) -> DelayProxy {
+        DelayProxy::holding(upstream, Duration::ZERO, Hold::Nothing).await
+    }
+
+    /// The heads (request line and headers) of the requests forwarded so far.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
     }
 
     /// Forwards to `upstream`, answering every AbortMultipartUpload 503
@@ -103,6 +119,8 @@ pub enum Hold {
     Aborts,
     /// Every request, refused with `503 SlowDown`, not held.
     Everything,
+    /// None: every request is forwarded at once.
+    Nothing,
 }
 
 async fn relay(
@@ -112,6 +130,7 @@ async fn relay(
     hold: Hold,
     held: &AtomicUsize,
     refusing: &AtomicBool,
+    heads: &Mutex<Vec<String>>,
 ) -> std::io::Result<()> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 64 * 1024];
@@ -154,6 +173,7 @@ async fn relay(
         }
         Hold::Aborts => request_line.starts_with("DELETE ") && request_line.contains("uploadId="),
         Hold::Everything => true,
+        Hold::Nothing => false,
     };
     if holds && matches!(hold, Hold::Aborts | Hold::Everything) {
         if refusing.load(Ordering::SeqCst) {
@@ -177,6 +197,7 @@ async fn relay(
         held.fetch_add(1, Ordering::SeqCst);
         tokio::time::sleep(delay).await;
     }
+    heads.lock().unwrap().push(head.clone());
     let mut head_out = String::new();
     for line in head.trim_end().lines() {
         if !line.to_ascii_lowercase().starts_with("connection:") {
@@ -185,9 +206,18 @@ async fn relay(
         }
     }
     head_out.push_str("connection: close\r\n\r\n");
-    let mut server = TcpStream::connect(upstream).await?;
-    server.write_all(head_out.as_bytes()).await?;
-    server.write_all(&buf[head_end..]).await?;
-    tokio::io::copy(&mut server, &mut client).await?;
+    let server = TcpStream::connect(upstream).await?;
+    // The body goes up while the answer comes back, as a client sends it:
+    // a server may answer (a 400) and close before it reads the body.
+    let (mut from_server, mut to_server) = server.into_split();
+    let body = buf.split_off(head_end);
+    let sending = tokio::spawn(async move {
+        to_server.write_all(head_out.as_bytes()).await?;
+        to_server.write_all(&body).await?;
+        Ok::<_, std::io::Error>(to_server)
+    });
+    let copied = tokio::io::copy(&mut from_server, &mut client).await;
+    sending.abort();
+    copied?;
     client.shutdown().await
 }

@@ -8,10 +8,51 @@ use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
 use super::conditional::create_only;
+use super::options::{with_options, Role};
 use super::S3Store;
 use crate::retry::Failure;
 
 impl S3Store {
+    /// Whether an object is at `key` and the SHA-256 it records: in its
+    /// metadata (single-part objects), or in its catalog sidecar.
+    pub(super) async fn recorded_sha256(&self, key: String) -> Result<Option<Option<String>>, Failure> {
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(&key)
+            .send()
+            .await;
+        let out = match head {
+            Ok(out) => out,
+            Err(e) if e.raw_response().map(|r| r.status().as_u16()) == Some(404) => {
+                return Ok(None)
+            }
+            Err(e) => return Err(self.head_failed(&key, e).await),
+        };
+        if let Some(sha) = out.metadata().and_then(|m| m.get("sha256")) {
+            return Ok(Some(Some(sha.clone())));
+        }
+        let sidecar = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(format!("{key}.json"))
+            .send()
+            .await;
+        let sha = match sidecar {
+            Ok(o) => o
+                .body
+                .collect()
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b.into_bytes()).ok())
+                .and_then(|v| v["sha256"].as_str().map(str::to_owned)),
+            Err(_) => None,
+        };
+        Ok(Some(sha))
+    }
+
     /// Writes `key` unless an object is there: true when written.
     pub(in crate::store) async fn put_new(&self, key: &str, body: Bytes) -> Result<bool, Failure> {
         let content_type = if key.ends_with(".jsonl") {
@@ -20,8 +61,7 @@ impl S3Store {
             "application/json"
         };
         let put = |condition: Option<&str>| {
-            self.client
-                .put_object()
+            with_options!(self.client.put_object(), &self.options, Role::Sidecar)
                 .bucket(&self.bucket)
                 .key(key)
                 .content_type(content_type)

@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 mod complete;
 mod stream;
 
+use super::options::{with_options, Role};
 use super::orphans::abort_multipart;
 use crate::digest::{Digests, Hasher};
 use crate::retry::Failure;
@@ -42,6 +43,8 @@ pub(super) struct Setup {
     pub log: Arc<dyn UploadLog>,
     /// A multipart upload is created for a full-object CRC32C.
     pub full_object: bool,
+    /// Storage class, encryption, retention and tags of what is written.
+    pub options: super::options::Written,
     /// `transfer.stream_parts`.
     pub stream_parts: bool,
 }
@@ -237,10 +240,8 @@ impl S3Upload {
                 progress: None,
             };
             self.s.log.creating(pending).await?;
-            let out = self
-                .s
-                .client
-                .create_multipart_upload()
+            let create = self.s.client.create_multipart_upload();
+            let out = with_options!(create, &self.s.options, Role::Data)
                 .bucket(&self.s.bucket)
                 .key(&self.key)
                 .set_metadata(Some(self.s.metadata.clone().into_iter().collect()))

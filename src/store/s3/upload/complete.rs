@@ -15,6 +15,7 @@ use crate::catalog::StoredAt;
 use crate::retry::Failure;
 use crate::s3client::server_side_work;
 use crate::store::s3::conditional::{conditional_failure, create_only};
+use crate::store::s3::options::{with_options, Role};
 
 impl S3Upload {
     /// Completes the object. On failure the upload is left as it is: the
@@ -65,9 +66,9 @@ impl S3Upload {
             None => {
                 let body = std::mem::take(&mut self.buf).freeze();
                 let checksum = b64(&std::mem::take(&mut self.part_crc).to_be_bytes());
+                let options = &self.s.options;
                 let put = |condition: Option<&str>| {
-                    client
-                        .put_object()
+                    with_options!(client.put_object(), options, Role::Data)
                         .bucket(&bucket)
                         .key(&self.key)
                         .set_metadata(Some(metadata.clone()))
@@ -124,8 +125,7 @@ impl S3Upload {
                 self.completed = true;
             }
         }
-        client
-            .put_object()
+        with_options!(client.put_object(), &self.s.options, Role::Sidecar)
             .bucket(&bucket)
             .key(format!("{}.json", self.key))
             .content_type("application/json")
