@@ -59,6 +59,10 @@ pub struct CatalogEntry {
     /// (`delete_after_archive`) removes that file and no other.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_file: Option<crate::upload::FileId>,
+    /// Who found the file: a callback, a sweep (of a directory or the
+    /// platform's bucket), or `enqueue`.
+    #[serde(default)]
+    pub found_by: crate::event::FoundBy,
 }
 
 impl CatalogEntry {
@@ -80,6 +84,7 @@ mod tests {
     fn an_entry_keeps_its_documented_json_fields() {
         let entry = CatalogEntry {
             id: EntryId::default(),
+            found_by: Default::default(),
             kind: FileKind::Recording,
             source: "jd".into(),
             provider: Provider::Jdcloud,

@@ -125,6 +125,9 @@ async fn run_services(config: Arc<Config>, repo: Repo) -> Result<(), Box<dyn std
     }));
     let backlog = Arc::new(crate::backlog::Backlog::default());
     let mut upkeep = upkeep(&config, &repo, &store, &wake);
+    for sweep in crate::bucket_sweep::BucketSweep::all(&config, &repo, &wake).await {
+        upkeep.spawn(sweep);
+    }
     upkeep.spawn(crate::backlog::Sampler {
         repo: repo.clone(),
         backlog: Arc::clone(&backlog),

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod background;
 pub mod backlog;
 pub mod body;
+pub mod bucket_sweep;
 pub mod catalog;
 pub mod cli;
 pub mod client;

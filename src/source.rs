@@ -105,6 +105,7 @@ impl Sources {
                     force_path_style,
                     access_key_id,
                     secret_access_key,
+                    ..
                 }) => Some(Origin::S3 {
                     client: crate::s3client::client(
                         endpoint.as_deref(),

@@ -174,6 +174,7 @@ async fn new_entry(
         kind: job.kind,
         source: job.source.clone(),
         provider: event.provider,
+        found_by: job.found_by,
         stream: facts.stream.clone(),
         file: facts.file.clone(),
         origin: job.origin.clone(),

@@ -32,6 +32,34 @@ pub enum OriginConfig {
         access_key_id: Option<String>,
         #[serde(default)]
         secret_access_key: Secret,
+        /// Also list the bucket under `sweep_prefix` every
+        /// `sweep_interval_secs` and queue each object no job knows (a
+        /// callback lost: nginx-rtmp and SRS never retry, Alibaba for seconds).
+        #[serde(default)]
+        sweep: bool,
+        /// The bucket listed when the origin names none (its paths then start
+        /// with their bucket, as JD's legacy `url` does).
+        #[serde(default)]
+        sweep_bucket: Option<String>,
+        #[serde(default)]
+        sweep_prefix: String,
+        #[serde(default = "default_sweep_interval")]
+        sweep_interval_secs: u64,
+        /// An object is taken once this old: its callback has had the time to come.
+        #[serde(default = "default_settle")]
+        settle_secs: u64,
+        /// Only objects whose name (after the last `/`) matches this glob.
+        #[serde(default)]
+        sweep_glob: Option<String>,
+        /// How the stream's facts are read from a key the platform's own
+        /// layout does not describe, e.g.
+        /// `"rec/{app}/{stream}/{start}_{end}.{format}"`.
+        #[serde(default)]
+        sweep_key_pattern: Option<String>,
+        /// The UTC offset of the times in keys (`+08:00`); default: the
+        /// platform's (Beijing time for JD, Alibaba and Huawei), else UTC.
+        #[serde(default)]
+        sweep_key_utc_offset: Option<String>,
     },
     /// Plain HTTP(S): the path is appended to `base_url`.
     Http { base_url: String },
@@ -141,6 +169,22 @@ pub enum AuthMode {
 
 fn default_provider() -> Provider {
     Provider::Auto
+}
+
+impl OriginConfig {
+    /// The object a relative path names at an S3 origin, as `bucket/key`:
+    /// what an announced file and the bucket's sweep agree on. `None` for
+    /// other origins.
+    pub fn object_of(&self, path: &str) -> Option<String> {
+        let OriginConfig::S3 { bucket, .. } = self else {
+            return None;
+        };
+        let p = path.trim_start_matches('/');
+        match bucket {
+            Some(b) => Some(format!("{b}/{p}")),
+            None => p.split_once('/').map(|_| p.to_owned()),
+        }
+    }
 }
 
 impl SourceConfig {

@@ -54,6 +54,14 @@ pub struct FileFacts {
         skip_serializing_if = "Option::is_none"
     )]
     pub playlist_since: Option<Timestamp>,
+    /// At an S3 origin: the object, as `bucket/key`, that the bucket's
+    /// sweep and an announcement of the same file agree on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object: Option<String>,
+    /// The object's ETag when it was listed (a swept file): a new object
+    /// at the same key has another.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
 }
 
 impl FileFacts {

@@ -13,7 +13,7 @@ use super::refused::RefusedCall;
 use super::{ApiError, AppState};
 use crate::body::{self, BodyError, Encoding};
 use crate::config::{AuthMode, SourceConfig};
-use crate::event::Event;
+use crate::event::{Event, Location};
 use crate::providers::{self, Provider};
 use crate::rejected::RejectedRequest;
 use crate::time::Timestamp;
@@ -202,10 +202,19 @@ impl Arrived<'_> {
             String::from_utf8_lossy(self.body).into_owned()
         };
         let raw = body::redact::redact(&raw);
-        Ok(parsed
+        let mut events: Vec<Event> = parsed
             .into_iter()
             .map(|p| p.into_event(&source.name, received_at, &raw))
-            .collect())
+            .collect();
+        // At an S3 origin, the object a file is: the bucket's sweep knows it by that.
+        if let Some(origin) = &source.origin {
+            for file in events.iter_mut().filter_map(|e| e.file.as_mut()) {
+                if let Location::Path(p) = &file.location {
+                    file.facts.object = origin.object_of(p);
+                }
+            }
+        }
+        Ok(events)
     }
 }
 

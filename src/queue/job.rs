@@ -229,6 +229,27 @@ impl FileIdentity {
         FileIdentity(id)
     }
 
+    /// Another name of a file at an S3 origin: its object (`bucket/key`),
+    /// whatever times its announcement or its key state; one name for what
+    /// callbacks announced, one for what the bucket's sweep found, so that
+    /// each finds the other's job and neither takes two announcements of
+    /// a reused key for one file.
+    pub fn object(source: &str, object: &str, swept: bool) -> FileIdentity {
+        let by = if swept { "swept" } else { "object" };
+        FileIdentity(format!("{source}\n{by}\n{object}"))
+    }
+
+    /// The other finder's name of the same object.
+    pub fn twin(&self) -> Option<FileIdentity> {
+        let mut parts = self.0.splitn(3, '\n');
+        let (source, by, object) = (parts.next()?, parts.next()?, parts.next()?);
+        match by {
+            "object" => Some(FileIdentity::object(source, object, true)),
+            "swept" => Some(FileIdentity::object(source, object, false)),
+            _ => None,
+        }
+    }
+
     /// The identity of the notification of `event` about `subject` (a
     /// catalog entry, a job, an event) to `target`: made once.
     pub fn notification(target: &str, event: &str, subject: &str) -> FileIdentity {

@@ -61,6 +61,8 @@ impl Recorded {
 pub(crate) struct Prepared {
     pub event: Event,
     pub job: Option<(Job, FileIdentity)>,
+    /// The job's other name: its object at an S3 origin.
+    pub alias: Option<FileIdentity>,
     /// The id of a playlist's job, should a stop close an HLS recording.
     pub spare: Option<JobId>,
     pub targets: Vec<NoticeTarget>,
@@ -82,6 +84,13 @@ pub(crate) fn prepare(
     let mut prepared = Vec::with_capacity(callback.events.len());
     for (mut event, targets) in callback.events.into_iter().zip(callback.notices) {
         event.id = EventId(key(&event.received_at)?);
+        let alias = event
+            .archivable_file()
+            .and_then(|f| f.facts.object.as_deref())
+            .map(|o| {
+                let swept = event.found_by == crate::event::FoundBy::Sweep;
+                FileIdentity::object(&event.source, o, swept)
+            });
         let job = match event.archivable_file() {
             Some(file) => {
                 let identity = FileIdentity::of(&event.source, file);
@@ -105,6 +114,7 @@ pub(crate) fn prepare(
         prepared.push(Prepared {
             event,
             job,
+            alias,
             spare,
             targets,
             notice_ids,

@@ -66,6 +66,12 @@ impl SourceConfig {
         if let Some(OriginConfig::S3 {
             access_key_id,
             secret_access_key,
+            bucket,
+            sweep,
+            sweep_bucket,
+            sweep_glob,
+            sweep_key_pattern,
+            sweep_key_utc_offset,
             ..
         }) = &self.origin
         {
@@ -74,6 +80,31 @@ impl SourceConfig {
                     key("origin.secret_access_key"),
                     "set access_key_id and secret_access_key together, or neither",
                 ));
+            }
+            if *sweep && bucket.is_none() && sweep_bucket.is_none() {
+                return Err(invalid(
+                    key("origin.bucket"),
+                    "the sweep lists one bucket: name it (or sweep_bucket, when the \
+                     platform's paths start with their bucket)",
+                ));
+            }
+            if let Some(Err(e)) = sweep_glob.as_deref().map(sweep_matcher) {
+                return Err(invalid(
+                    key("origin.sweep_glob"),
+                    format!("{:?}: {}", e.glob().unwrap_or_default(), e.kind()),
+                ));
+            }
+            if let Some(Err(e)) = sweep_key_pattern
+                .as_deref()
+                .map(crate::bucket_sweep::KeyPattern::parse)
+            {
+                return Err(invalid(key("origin.sweep_key_pattern"), e));
+            }
+            if let Some(Err(e)) = sweep_key_utc_offset
+                .as_deref()
+                .map(crate::bucket_sweep::utc_offset)
+            {
+                return Err(invalid(key("origin.sweep_key_utc_offset"), e));
             }
         }
         if let Some(OriginConfig::File {

@@ -205,6 +205,7 @@ mod tests {
     fn every_file_a_playlist_names_becomes_one_of_its_parts() {
         let entry = CatalogEntry {
             id: EntryId::default(),
+            found_by: Default::default(),
             kind: FileKind::Recording,
             source: "tc".into(),
             provider: Provider::Tencent,

@@ -29,6 +29,7 @@ async fn claimed(repo: &Repo, url: &str, at: Timestamp) -> Job {
 async fn entry_of(repo: &Repo, job: &Job, file: FileFacts, at: Timestamp) -> CatalogEntry {
     CatalogEntry {
         id: repo.new_entry_id(at).await.unwrap(),
+        found_by: Default::default(),
         kind: FileKind::Recording,
         source: job.source.clone(),
         provider: Provider::Jdcloud,

@@ -76,7 +76,25 @@ async fn record_one(
         },
     };
     if let Some((job, identity)) = &job {
-        let p = push::push(c, job, identity, instance).await?;
+        // Found by the other finder (a callback, the bucket's sweep): its
+        // job. The object's lock orders the two finders' transactions.
+        let mut identity = identity.clone();
+        if let Some(alias) = &p.alias {
+            let lock = "SELECT pg_advisory_xact_lock(hashtextextended($1, 7))";
+            exec(
+                c,
+                lock,
+                &[&String::from_utf8_lossy(alias.as_bytes()).as_ref()],
+            )
+            .await?;
+            if let Some(twin) = alias.twin() {
+                let named = "SELECT 1 FROM job_names WHERE identity = $1";
+                if opt(c, named, &[&twin.as_bytes()]).await?.is_some() {
+                    identity = twin;
+                }
+            }
+        }
+        let p = push::push(c, job, &identity, instance).await?;
         match &p {
             Pushed::New => {
                 event.job_id = Some(job.id);
@@ -88,6 +106,10 @@ async fn record_one(
                 requeued = matches!(p, Pushed::Requeued(..));
             }
         }
+    }
+    // The object's name follows its newest job: the bucket's sweep asks by it.
+    if let (Some(alias), Some(id)) = (&p.alias, event.job_id) {
+        push::also_known_as(c, alias, id).await?;
     }
     event.session = update_stream(c, &event, repo.inner.session_gap).await?;
     let sql = "INSERT INTO events (id, job_id, event) VALUES ($1, $2, $3)";

@@ -14,6 +14,7 @@ use super::queue::push::{self, push_notices, Notice, Pushed};
 use super::{hls, Inner, SledRepo};
 use crate::event::Event;
 use crate::id::{EventId, JobId, RejectedId};
+use crate::queue::FileIdentity;
 use crate::rejected::RejectedRequest;
 use crate::state::intake::{prepare, Prepared};
 use crate::state::notices::{event_body, notice_kind, notice_subject};
@@ -54,7 +55,13 @@ fn record_one(
         },
     };
     if let Some((job, identity)) = &job {
-        let p = push::push(tx, job, identity)?;
+        // Found by the other finder (a callback, the bucket's sweep): its job.
+        let twin = p.alias.as_ref().and_then(FileIdentity::twin);
+        let identity = match twin {
+            Some(t) if tx.get(Tree::Dedupe, t.as_bytes())?.is_some() => t,
+            _ => identity.clone(),
+        };
+        let p = push::push(tx, job, &identity)?;
         match &p {
             Pushed::New => {
                 event.job_id = Some(job.id);
@@ -67,6 +74,10 @@ fn record_one(
             }
         }
         pushed.push(p);
+    }
+    // The object's name follows its newest job: the bucket's sweep asks by it.
+    if let (Some(alias), Some(id)) = (&p.alias, event.job_id) {
+        push::also_known_as(tx, alias, id)?;
     }
     event.session = update_stream(tx, &event, gap)?;
     tx.insert(Tree::Events, event.id.key(), &encode(&event))?;

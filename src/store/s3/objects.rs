@@ -15,7 +15,10 @@ use crate::retry::Failure;
 impl S3Store {
     /// Whether an object is at `key` and the SHA-256 it records: in its
     /// metadata (single-part objects), or in its catalog sidecar.
-    pub(super) async fn recorded_sha256(&self, key: String) -> Result<Option<Option<String>>, Failure> {
+    pub(super) async fn recorded_sha256(
+        &self,
+        key: String,
+    ) -> Result<Option<Option<String>>, Failure> {
         let head = self
             .client
             .head_object()
