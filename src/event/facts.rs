@@ -54,6 +54,9 @@ pub struct FileFacts {
         skip_serializing_if = "Option::is_none"
     )]
     pub playlist_since: Option<Timestamp>,
+    /// The platform's own ids and facts about the file (Tencent `file_id`, `task_id`, ...; Huawei `asset_id`, ...), as sent.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub platform_facts: std::collections::BTreeMap<String, String>,
 }
 
 impl FileFacts {
