@@ -64,6 +64,8 @@ mod tests {
                 Provider::Tencent,
                 Provider::NginxRtmp,
                 Provider::Srs,
+                Provider::Huawei,
+                Provider::Volcengine,
                 Provider::Auto,
             ] {
                 parse_as(p, &data);

@@ -2,11 +2,13 @@
 //! normalized events.
 
 pub mod aliyun;
+pub mod huawei;
 pub mod jdcloud;
 pub mod ksyun;
 pub mod nginx_rtmp;
 pub mod srs;
 pub mod tencent;
+pub mod volcengine;
 
 use crate::body::{BodyError, Fields, Payload};
 pub use crate::event::Provider;
@@ -43,6 +45,8 @@ pub fn parse(provider: Provider, payload: &Payload) -> Result<Vec<ParsedEvent>, 
                 Provider::Tencent => tencent::parse(fields),
                 Provider::NginxRtmp => nginx_rtmp::parse(fields),
                 Provider::Srs => srs::parse(fields),
+                Provider::Huawei => huawei::parse(fields),
+                Provider::Volcengine => volcengine::parse(fields),
                 Provider::Auto => unreachable!("detect never answers Auto"),
             }
         })
@@ -64,6 +68,13 @@ pub fn detect(fields: &Fields, is_form: bool) -> Option<Provider> {
     }
     if srs::looks_like(fields) {
         return Some(Provider::Srs);
+    }
+    // Before JD's and Alibaba's tests: Huawei's push events share their names.
+    if huawei::looks_like(fields) {
+        return Some(Provider::Huawei);
+    }
+    if volcengine::looks_like(fields) {
+        return Some(Provider::Volcengine);
     }
     // Before Alibaba's test: Tencent's bodies also carry `start_time`.
     if tencent::looks_like(fields) {
