@@ -103,6 +103,27 @@ pub fn detect(fields: &Fields, is_form: bool) -> Option<Provider> {
     None
 }
 
+/// For a source with an S3 origin: a file the platform names both by URL
+/// and as an object of its bucket (Huawei `obs_bucket`/`obs_object`,
+/// Volcengine TOS `bucket`/`object`) is fetched from the bucket with the
+/// origin's credentials, which a private bucket's URL would need too.
+pub fn prefer_bucket(events: &mut [ParsedEvent]) {
+    for e in events {
+        let Some(file) = e.file.as_mut() else {
+            continue;
+        };
+        let facts = &file.facts.platform_facts;
+        let object = match e.provider {
+            Provider::Huawei => facts.get("obs_bucket").zip(facts.get("obs_object")),
+            Provider::Volcengine => facts.get("bucket").zip(facts.get("object")),
+            _ => None,
+        };
+        if let Some((bucket, key)) = object {
+            file.location = Location::Path(format!("{bucket}/{}", key.trim_start_matches('/')));
+        }
+    }
+}
+
 /// `md5hex(s)`, the digest Alibaba and Tencent sign callbacks with.
 pub fn md5_hex(s: &str) -> String {
     use md5::Digest;

@@ -343,6 +343,23 @@ async fn huawei_signatures_right_wrong_and_stale() {
             post_signed(&d, source, &push.replace("\"x\"", "\"y\"")).await,
             401
         );
+        assert_signatures_hidden(&d, source, &[&hmac(ts), &sign]).await;
+    }
+}
+
+/// No stored event of `source` shows any of `signs`: a shown signature
+/// signs other bodies while it is fresh.
+async fn assert_signatures_hidden(d: &Daemon, source: &str, signs: &[&str]) {
+    let events = d
+        .all_items(&format!("/api/v1/events?source={source}"))
+        .await;
+    assert!(!events.is_empty());
+    for e in events {
+        let raw = e["raw"].as_str().unwrap();
+        assert!(raw.contains("***"), "{raw}");
+        for s in signs {
+            assert!(!raw.contains(s), "{source} shows its signature: {raw}");
+        }
     }
 }
 
@@ -365,6 +382,7 @@ async fn volcengine_signatures_right_wrong_and_expired() {
             200,
             "{source}"
         );
+        assert_signatures_hidden(&d, source, &[&sign]).await;
         assert_eq!(
             post_signed(&d, source, &volcengine_push(t, &md5_hex("x"))).await,
             401
@@ -436,6 +454,17 @@ async fn recordings_are_archived_from_an_http_origin_and_from_the_platforms_buck
                 "stream":"hw-obs-{i}","record_format":"FLV","obs_bucket":"obs-bucket",
                 "obs_object":"live/hw-obs-{i}/1.flv"}}"#
         )).await;
+        // Both: with an S3 origin the bucket is read with its credentials
+        // (the URL, a private bucket's, is not there to be read).
+        let bytes = random_bytes(180_000 + i, 60 + i as u64);
+        s3.put_file("obs-bucket", &format!("live/hw-both-{i}/1.flv"), &bytes);
+        expected.push((format!("hw-both-{i}"), sha256_hex(&bytes), bytes.len()));
+        post(source, format!(
+            r#"{{"event_type":"RECORD_FILE_COMPLETE","publish_domain":"push.example.com","app":"live",
+                "stream":"hw-both-{i}","record_format":"FLV","download_url":"{}",
+                "obs_bucket":"obs-bucket","obs_object":"live/hw-both-{i}/1.flv"}}"#,
+            origin.url("/private/not-here.flv")
+        )).await;
     }
     for (i, source) in ["vc", "any"].iter().enumerate() {
         let bytes = random_bytes(250_000 + i, 30 + i as u64);
@@ -457,6 +486,18 @@ async fn recordings_are_archived_from_an_http_origin_and_from_the_platforms_buck
             )
             .replace("\"stream-123456\"", &format!("\"vc-tos-{i}\""));
         post(source, body).await;
+        let bytes = random_bytes(160_000 + i, 70 + i as u64);
+        s3.put_file("tos-bucket", &format!("vc-both-{i}.flv"), &bytes);
+        expected.push((format!("vc-both-{i}"), sha256_hex(&bytes), bytes.len()));
+        post(
+            source,
+            format!(
+                r#"{{"data":{{"vhost":"v","app":"live","stream":"vc-both-{i}","event_type":"record",
+                "detail":{{"url":"{}","bucket":"tos-bucket","object":"vc-both-{i}.flv"}}}}}}"#,
+                origin.url("/private/not-here.flv")
+            ),
+        )
+        .await;
     }
     // Tencent over HTTP: its ids reach the catalog entry.
     let bytes = random_bytes(120_000, 50);

@@ -118,37 +118,40 @@ fn file_location(f: &Fields) -> Option<Location> {
         .iter()
         .find_map(|k| location(f, k))
         .or_else(|| {
-            let bucket = ["bucket", "tos_bucket"].iter().find_map(|k| f.text(k))?;
-            let object = [
-                "object",
-                "tos_object",
-                "object_key",
-                "key",
-                "file_path",
-                "path",
-            ]
-            .iter()
-            .find_map(|k| f.text(k))?;
-            Some(Location::Path(format!(
-                "{bucket}/{}",
-                object.trim_start_matches('/')
-            )))
+            let (bucket, object) = tos_object(f)?;
+            Some(Location::Path(format!("{bucket}/{object}")))
         })
 }
 
-fn platform_facts(f: &Fields) -> BTreeMap<String, String> {
-    [
-        "vhost",
-        "session_id",
-        "sequence_id",
-        "task_id",
-        "vid",
-        "bucket",
+/// The TOS bucket and object key a recording names, if it does.
+fn tos_object(f: &Fields) -> Option<(String, String)> {
+    let bucket = ["bucket", "tos_bucket"].iter().find_map(|k| f.text(k))?;
+    let object = [
         "object",
+        "tos_object",
+        "object_key",
+        "key",
+        "file_path",
+        "path",
     ]
     .iter()
-    .filter_map(|k| f.text(k).map(|v| ((*k).to_owned(), v)))
-    .collect()
+    .find_map(|k| f.text(k))?;
+    Some((bucket, object.trim_start_matches('/').to_owned()))
+}
+
+/// Volcengine's ids, and the TOS object as `bucket` and `object` (which
+/// [`crate::providers::prefer_bucket`] reads).
+fn platform_facts(f: &Fields) -> BTreeMap<String, String> {
+    let mut facts: BTreeMap<String, String> =
+        ["vhost", "session_id", "sequence_id", "task_id", "vid"]
+            .iter()
+            .filter_map(|k| f.text(k).map(|v| ((*k).to_owned(), v)))
+            .collect();
+    if let Some((bucket, object)) = tos_object(f) {
+        facts.insert("bucket".to_owned(), bucket);
+        facts.insert("object".to_owned(), object);
+    }
+    facts
 }
 
 fn time(f: &Fields, key: &str) -> Result<Option<crate::time::Timestamp>, BodyError> {
