@@ -218,7 +218,7 @@ pub fn verify(
         if past > i64::try_from(window_secs).unwrap_or(i64::MAX) {
             return Err(SignError::Expired { secs_ago: past });
         }
-        if -past > crate::providers::huawei::MAX_AHEAD_SECS {
+        if past < -crate::providers::huawei::MAX_AHEAD_SECS {
             return Err(SignError::TooFarAhead {
                 secs_ahead: at.saturating_sub(now_unix),
             });

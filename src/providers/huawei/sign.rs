@@ -68,7 +68,7 @@ pub fn verify(
         if age > i64::try_from(window_secs).unwrap_or(i64::MAX) {
             return Err(SignError::Expired { secs_ago: age });
         }
-        if -age > MAX_AHEAD_SECS {
+        if age < -MAX_AHEAD_SECS {
             return Err(SignError::TooFarAhead {
                 secs_ahead: at.saturating_sub(now_unix),
             });
