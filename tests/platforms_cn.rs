@@ -562,3 +562,60 @@ fn huawei_and_volcengine_sources_cannot_accept_a_signature_alone() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_documented_huawei_hls_recording_is_archived_from_its_obs_bucket() {
+    // The document's own example, as sent: an HLS recording whose
+    // download_url is a host this test cannot reach, and whose OBS object is
+    // read through the source's S3 origin, with every segment it names.
+    let s3 = S3Server::start(&["recordings", "mybucket"]).await;
+    let dir = "live/record-xxxx-mystream-1589967495";
+    let segments = [
+        ("mystream-0.ts", random_bytes(64_000, 81)),
+        ("mystream-1.ts", random_bytes(65_000, 82)),
+    ];
+    let mut playlist = "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:60\n".to_owned();
+    for (name, bytes) in &segments {
+        s3.put_file("mybucket", &format!("{dir}/{name}"), bytes);
+        playlist.push_str(&format!("#EXTINF:60.000,\n{name}\n"));
+    }
+    playlist.push_str("#EXT-X-ENDLIST\n");
+    let object = format!("{dir}/record-hwpublish.myun.tv-live-mystream-1589967495.m3u8");
+    s3.put_file("mybucket", &object, playlist.as_bytes());
+    // A short key: the test S3 server (s3s-fs) keeps each object's metadata
+    // in a file named after the whole key, which this key would take past
+    // the file system's 255 bytes (S3 itself takes 1024).
+    let config = archiving(&s3).replacen(
+        "[store]\n",
+        "[store]\nkey_template = \"{stream}/{filename}\"\n",
+        1,
+    );
+    let d = Daemon::start(&config);
+    let (status, reply) = d
+        .post(
+            "hw?token=t",
+            Some("application/json"),
+            fixture("huawei_record_file_complete.json"),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let catalog = catalog_of(&d, 1).await;
+    let e = &catalog[0];
+    assert_eq!(e["origin"]["value"], format!("mybucket/{object}"), "{e:#}");
+    assert_eq!(e["format"], "hls", "{e:#}");
+    assert_eq!(e["sha256"], sha256_hex(playlist.as_bytes()), "{e:#}");
+    let parts = e["parts"].as_array().expect("parts");
+    assert_eq!(parts.len(), segments.len() + 1, "{e:#}");
+    for (part, (name, bytes)) in parts.iter().zip(&segments) {
+        assert!(
+            part["origin"]["value"].as_str().unwrap().ends_with(name),
+            "{part}"
+        );
+        assert_eq!(part["sha256"], sha256_hex(bytes), "{part}");
+    }
+    assert_eq!(
+        e["platform_facts"]["asset_id"],
+        "1a0d8e9bfaexxxxxxbe5021e62aa1e96"
+    );
+    assert_eq!(e["started_at"], "2020-03-08T14:10:25.000Z");
+}
