@@ -121,6 +121,7 @@ mod tests {
                 "ended_at",
                 "event_id",
                 "format",
+                "found_by",
                 "id",
                 "job_id",
                 "kind",

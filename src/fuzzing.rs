@@ -2,7 +2,7 @@
 //! library so they build, and run over the fixtures, with every `cargo test`.
 
 use crate::body::{decode_body, decode_query, Encoding};
-use crate::providers::{self, tencent, Provider};
+use crate::providers::{self, huawei, tencent, volcengine, Provider};
 use crate::store::sanitize_component;
 
 /// Reads `data` every way a request can arrive, parses each reading as
@@ -18,8 +18,17 @@ pub fn parse_as(provider: Provider, data: &[u8]) {
         readings.push(decode_query(query));
     }
     for payload in readings.into_iter().flatten() {
-        if provider == Provider::Tencent {
-            let _ = tencent::verify_sign(payload.records(), "key", 1_700_000_000);
+        match provider {
+            Provider::Tencent => {
+                let _ = tencent::verify_sign(payload.records(), "key", 1_700_000_000);
+            }
+            Provider::Huawei => {
+                let _ = huawei::verify(payload.records(), "key", 1_700_000_000, 300);
+            }
+            Provider::Volcengine => {
+                let _ = volcengine::verify(payload.records(), "key", 1_700_000_000, 300);
+            }
+            _ => {}
         }
         let Ok(events) = providers::parse(provider, &payload) else {
             continue;
@@ -64,6 +73,8 @@ mod tests {
                 Provider::Tencent,
                 Provider::NginxRtmp,
                 Provider::Srs,
+                Provider::Huawei,
+                Provider::Volcengine,
                 Provider::Auto,
             ] {
                 parse_as(p, &data);

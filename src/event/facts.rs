@@ -62,6 +62,10 @@ pub struct FileFacts {
     /// at the same key has another.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
+    /// The platform's own ids and facts about the file (Tencent `file_id`,
+    /// `task_id`, ...; Huawei `asset_id`, ...), as sent.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub platform_facts: std::collections::BTreeMap<String, String>,
 }
 
 impl FileFacts {

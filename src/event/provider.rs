@@ -19,6 +19,10 @@ pub enum Provider {
     NginxRtmp,
     /// SRS's HTTP callbacks (self-hosted).
     Srs,
+    /// Huawei Cloud Live.
+    Huawei,
+    /// Volcengine live (BytePlus MediaLive).
+    Volcengine,
     Auto,
 }
 
@@ -32,6 +36,8 @@ impl Provider {
             Provider::Tencent => "tencent",
             Provider::NginxRtmp => "nginx_rtmp",
             Provider::Srs => "srs",
+            Provider::Huawei => "huawei",
+            Provider::Volcengine => "volcengine",
             Provider::Auto => "auto",
         }
     }
@@ -53,9 +59,11 @@ impl FromStr for Provider {
             "tencent" => Ok(Provider::Tencent),
             "nginx_rtmp" | "nginx-rtmp" => Ok(Provider::NginxRtmp),
             "srs" => Ok(Provider::Srs),
+            "huawei" => Ok(Provider::Huawei),
+            "volcengine" => Ok(Provider::Volcengine),
             "auto" => Ok(Provider::Auto),
             other => Err(format!(
-                "unknown provider {other:?} (expected jdcloud, aliyun, ksyun, tencent, nginx_rtmp, srs or auto)"
+                "unknown provider {other:?} (expected jdcloud, aliyun, ksyun, tencent, nginx_rtmp, srs, huawei, volcengine or auto)"
             )),
         }
     }

@@ -195,7 +195,10 @@ impl Arrived<'_> {
         decoded: Result<body::Payload, BodyError>,
         received_at: Timestamp,
     ) -> Result<Vec<Event>, BodyError> {
-        let parsed = decoded.and_then(|p| providers::parse(source.provider, &p))?;
+        let mut parsed = decoded.and_then(|p| providers::parse(source.provider, &p))?;
+        if matches!(source.origin, Some(crate::config::OriginConfig::S3 { .. })) {
+            providers::prefer_bucket(&mut parsed);
+        }
         let raw = if self.reads_query() {
             self.platform_query.to_owned()
         } else {

@@ -1,7 +1,13 @@
 //! Tencent Cloud Streaming Services (CSS): JSON callbacks told apart by
 //! `event_type` (1 push started, 0 push ended, 100 recording file,
-//! 200 screenshot, 332 recording status), each signed in the body with
-//! `t` (when the signature expires, unix seconds) and `sign = md5hex(key + t)`.
+//! 200 screenshot, 332 recording status, 341 recording exception), each
+//! signed in the body with `t` (when the signature expires, unix seconds)
+//! and `sign = md5hex(key + t)`.
+//!
+//! Documentation: <https://www.tencentcloud.com/document/product/267/38082>
+//! (recording), <https://www.tencentcloud.com/document/product/267/58590>
+//! (recording status), <https://www.tencentcloud.com/document/product/267/68622>
+//! (recording exception).
 
 use crate::body::{BodyError, Fields};
 use crate::event::{EventKind, FileFacts, FileInfo, ParsedEvent, Status};
@@ -24,6 +30,7 @@ pub fn parse(f: &Fields) -> Result<ParsedEvent, BodyError> {
         "100" => parse_recording(f, &raw_type)?,
         "200" => parse_snapshot(f, &raw_type)?,
         "332" => parse_record_status(f)?,
+        "341" => parse_record_exception(f)?,
         _ => return Err(unknown_event(P, &format!("event_type {raw_type}"))),
     };
     e.stream.name = f.text("stream_id").or_else(|| f.text("channel_id"));
@@ -32,7 +39,7 @@ pub fn parse(f: &Fields) -> Result<ParsedEvent, BodyError> {
     e.stream.domain = f.text("app").or_else(|| f.text("domain"));
     e.params = f.params("stream_param");
     if e.occurred_at.is_none() {
-        e.occurred_at = time(f, "event_time")?;
+        e.occurred_at = time(f, "event_time")?.or(time(f, "timestamp")?);
     }
     Ok(e)
 }
@@ -60,19 +67,50 @@ fn parse_recording(f: &Fields, raw_type: &str) -> Result<ParsedEvent, BodyError>
         format!("event_type {raw_type}"),
     );
     let location = location(f, "video_url").ok_or_else(|| missing_file(P, "recording callback"))?;
+    let ended_at = time(f, "end_time")?;
+    let duration_s = f.number("duration")?;
+    // `start_time` is when the task began writing, not when the recording's
+    // content starts: the documented example (start 1642089445, end
+    // 1642089598, duration 154) starts at end − duration. It stays in
+    // `platform_facts`.
+    let started_at = match (ended_at, duration_s) {
+        (Some(end), Some(d)) if d.is_finite() && d >= 0.0 => {
+            Some(end - chrono::Duration::milliseconds((d * 1000.0).round() as i64))
+        }
+        _ => time(f, "start_time")?,
+    };
     e.file = Some(FileInfo {
         location,
         size: size(f, "file_size")?,
         facts: FileFacts {
             format: f.text("file_format").map(|s| s.to_ascii_lowercase()),
-            started_at: time(f, "start_time")?,
-            ended_at: time(f, "end_time")?,
-            duration_s: f.number("duration")?,
-            group: Vec::new(),
+            started_at,
+            ended_at,
+            duration_s,
+            platform_facts: platform_facts(f),
             ..FileFacts::default()
         },
     });
     Ok(e)
+}
+
+/// Tencent's own ids and times of a recording, as sent.
+fn platform_facts(f: &Fields) -> std::collections::BTreeMap<String, String> {
+    [
+        "file_id",
+        "record_file_id",
+        "task_id",
+        "video_id",
+        "start_time",
+        "media_start_time",
+        "start_time_usec",
+        "end_time_usec",
+        "record_bps",
+        "callback_ext",
+    ]
+    .iter()
+    .filter_map(|k| f.text(k).map(|v| ((*k).to_owned(), v)))
+    .collect()
 }
 
 fn parse_snapshot(f: &Fields, raw_type: &str) -> Result<ParsedEvent, BodyError> {
@@ -120,6 +158,37 @@ fn parse_record_status(f: &Fields) -> Result<ParsedEvent, BodyError> {
             .text("record_detail")
             .or_else(|| Some(format!("Tencent reported {}", e.platform_event)));
     }
+    Ok(e)
+}
+
+/// Event 341: an anomaly of the recording (`exception_level` info, warning
+/// or error; `exception` its type, count and description). Our event model
+/// has no kind for an anomaly that may not end the recording, so it is a
+/// failed recording stop carrying the reason.
+fn parse_record_exception(f: &Fields) -> Result<ParsedEvent, BodyError> {
+    let mut e = ParsedEvent::new(P, EventKind::RecordingStopped, "event_type 341");
+    e.status = Status::Fail;
+    let detail = match f.get("exception") {
+        Some(serde_json::Value::Object(map)) => Fields::from_object(map.clone()),
+        _ => Fields::default(),
+    };
+    let desc = detail
+        .text("desc")
+        .or_else(|| f.text("exception"))
+        .unwrap_or_else(|| "no description".to_owned());
+    let mut reason = format!(
+        "Tencent recording exception ({}): {desc}",
+        f.text("exception_level")
+            .unwrap_or_else(|| "unknown level".to_owned())
+    );
+    if let Some(t) = detail.text("type") {
+        reason.push_str(&format!(" (type {t}"));
+        if let Some(n) = detail.text("occurs") {
+            reason.push_str(&format!(", {n} times"));
+        }
+        reason.push(')');
+    }
+    e.error = Some(reason);
     Ok(e)
 }
 

@@ -162,15 +162,18 @@ impl SourceConfig {
             ));
         }
         if self.auth_mode() == AuthMode::Signature
-            && matches!(self.provider, Provider::Tencent | Provider::Auto)
+            && matches!(
+                self.provider,
+                Provider::Tencent | Provider::Volcengine | Provider::Huawei | Provider::Auto
+            )
         {
             return Err(invalid(
                 key("auth"),
                 format!(
-                    "source {:?}: Tencent's sign and t are not bound to the body, so anyone \
-                     who saw one pair could post other bodies until t; use auth = \"both\" \
+                    "source {:?}: {}'s signature is not bound to the whole body, so anyone \
+                     who saw one could post other bodies while it is fresh; use auth = \"both\" \
                      (the default) with a token",
-                    self.name
+                    self.name, self.provider
                 ),
             ));
         }

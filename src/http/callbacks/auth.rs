@@ -8,7 +8,7 @@ use crate::auth::same_secret;
 use crate::body::{self, BodyError};
 use crate::config::SourceConfig;
 use crate::http::ApiError;
-use crate::providers::{aliyun, tencent, Provider};
+use crate::providers::{aliyun, huawei, tencent, volcengine, Provider};
 use crate::time::Timestamp;
 
 /// Checks the platform's signature: Alibaba signs in headers, Tencent in
@@ -21,6 +21,9 @@ pub(super) fn check_signature(
     decoded: &Result<body::Payload, BodyError>,
     now: Timestamp,
 ) -> Result<(), ApiError> {
+    if let Some(r) = check_huawei_or_volcengine(source, decoded, now) {
+        return r;
+    }
     let in_headers = match source.provider {
         Provider::Aliyun => true,
         Provider::Tencent => false,
@@ -32,6 +35,37 @@ pub(super) fn check_signature(
     let records = decoded.as_ref().map(|p| p.records()).unwrap_or_default();
     tencent::verify_sign(records, source.sign_key.expose(), now.timestamp())
         .map_err(|e| ApiError::unauthorized(format!("source {:?}: {e}", source.name)))
+}
+
+/// Huawei and Volcengine sign in the body, each in its own way: their
+/// sources, and an `auto` source given a body of their shape, are held to
+/// it. `None` when neither applies.
+fn check_huawei_or_volcengine(
+    source: &SourceConfig,
+    decoded: &Result<body::Payload, BodyError>,
+    now: Timestamp,
+) -> Option<Result<(), ApiError>> {
+    let records = decoded.as_ref().map(|p| p.records()).unwrap_or_default();
+    let first_is = |looks: fn(&body::Fields) -> bool| records.first().is_some_and(looks);
+    let (key, now, window) = (
+        source.sign_key.expose(),
+        now.timestamp(),
+        source.sign_window_secs,
+    );
+    let result = match source.provider {
+        Provider::Huawei => huawei::verify(records, key, now, window).map_err(|e| e.to_string()),
+        Provider::Volcengine => {
+            volcengine::verify(records, key, now, window).map_err(|e| e.to_string())
+        }
+        Provider::Auto if first_is(huawei::looks_like) => {
+            huawei::verify(records, key, now, window).map_err(|e| e.to_string())
+        }
+        Provider::Auto if first_is(volcengine::looks_like) => {
+            volcengine::verify(records, key, now, window).map_err(|e| e.to_string())
+        }
+        _ => return None,
+    };
+    Some(result.map_err(|e| ApiError::unauthorized(format!("source {:?}: {e}", source.name))))
 }
 
 /// Checks the source's token, from the query or the header, never from the
